@@ -1,0 +1,60 @@
+"""Injectable boto3 clients: moto locally, AWS in the cloud, the same code either way."""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class AwsClients:
+    """Creates and caches boto3 clients from one session.
+
+    Parameters
+    ----------
+    session
+        A boto3 session; the default session (environment credentials, the Glue job role
+        on AWS) when None.
+    endpoint_url
+        Send every call to this endpoint instead of AWS, e.g. a moto server
+        (``http://127.0.0.1:5000``). In-process moto needs none.
+    region_name
+        Region for the clients; falls back to the session's or ``AWS_DEFAULT_REGION``.
+    """
+
+    session: boto3.session.Session | None = None
+    endpoint_url: str | None = None
+    region_name: str | None = None
+    _cache: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def client(self, service: str) -> Any:
+        if service not in self._cache:
+            session = self.session or boto3.session.Session()
+            region = self.region_name or session.region_name or os.environ.get("AWS_DEFAULT_REGION") or "eu-west-1"
+            kwargs: dict[str, Any] = {"region_name": region}
+            if self.endpoint_url:
+                kwargs["endpoint_url"] = self.endpoint_url
+            self._cache[service] = session.client(service, **kwargs)  # type: ignore[call-overload]
+        return self._cache[service]
+
+    @property
+    def dynamodb(self) -> Any:
+        return self.client("dynamodb")
+
+    @property
+    def glue(self) -> Any:
+        return self.client("glue")
+
+    @property
+    def cloudwatch(self) -> Any:
+        return self.client("cloudwatch")
+
+    @property
+    def s3(self) -> Any:
+        return self.client("s3")

@@ -1,0 +1,429 @@
+"""Dataset contracts: the typed, validated description of one dataset."""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+#: Column names the job adds itself; contracts may not use the prefix.
+LINEAGE_PREFIX = "lake_"
+SOURCE_FILE_COL = "lake_source_file"
+INGESTED_AT_COL = "lake_ingested_at"
+RUN_ID_COL = "lake_run_id"  # a partition key: every run appends under its own prefix
+
+SIMPLE_TYPES = ("string", "boolean", "smallint", "int", "bigint", "float", "double", "date", "timestamp")
+PARTITION_TYPES = ("string", "date", "smallint", "int", "bigint", "boolean")
+FORMATS = ("csv", "jsonl", "parquet")
+COMPRESSIONS = ("none", "gzip")
+ACTIONS = ("reject", "warn", "fail")
+RULE_TYPES = ("not_null", "unique", "allowed_values", "range", "regex")
+EVOLUTION_POLICIES = ("strict", "additive")
+CSV_OPTIONS = {"delimiter": str, "header": bool, "quote": str, "escape": str, "encoding": str, "comment": str}
+JSONL_OPTIONS = {"encoding": str}
+
+_DECIMAL = re.compile(r"^decimal\((\d{1,2}),\s*(\d{1,2})\)$")
+_IDENT = re.compile(r"^[a-z_][a-z0-9_]{0,127}$")
+_DATASET_ID = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+
+
+class ContractError(ValueError):
+    """A contract is missing or invalid; the message names the dataset and every bad field."""
+
+    def __init__(self, dataset_id: str, problems: Iterable[str]) -> None:
+        self.dataset_id = dataset_id
+        self.problems = list(problems)
+        lines = "\n".join(f"  - {p}" for p in self.problems)
+        super().__init__(f"invalid contract for dataset '{dataset_id}':\n{lines}")
+
+
+def normalize_type(type_name: str) -> str | None:
+    """Return the canonical spelling of a column type, or None when it is not supported."""
+    t = re.sub(r"\s+", "", str(type_name).strip().lower())
+    if t in SIMPLE_TYPES:
+        return t
+    if t in ("integer", "long"):
+        return {"integer": "int", "long": "bigint"}[t]
+    m = _DECIMAL.match(t)
+    if m:
+        precision, scale = int(m.group(1)), int(m.group(2))
+        if 1 <= precision <= 38 and 0 <= scale <= precision:
+            return f"decimal({precision},{scale})"
+    return None
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of the curated table and where it comes from in the raw data."""
+
+    name: str
+    type: str
+    nullable: bool = True
+    source: str | None = None
+    format: str | None = None  # parse pattern for date / timestamp columns
+    description: str = ""
+
+    @property
+    def source_name(self) -> str:
+        return self.source or self.name
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A data-quality rule and what to do with rows that break it."""
+
+    name: str
+    type: str
+    columns: tuple[str, ...]
+    action: str
+    values: tuple[Any, ...] = ()
+    min: float | None = None
+    max: float | None = None
+    pattern: str | None = None
+
+
+@dataclass(frozen=True)
+class Source:
+    bucket: str  # "raw" means the raw zone the job is given; anything else is a bucket name
+    prefix: str
+    pattern: str
+
+    def matches(self, key: str) -> bool:
+        """True when an object key under the prefix has a file name matching the pattern."""
+        if not key.startswith(self.prefix):
+            return False
+        name = key.rsplit("/", 1)[-1]
+        return bool(name) and fnmatch.fnmatchcase(name, self.pattern)
+
+
+@dataclass(frozen=True)
+class FileFormat:
+    type: str
+    compression: str = "none"
+    options: Mapping[str, Any] = field(default_factory=dict)
+    null_values: tuple[str, ...] = ("",)
+
+    @property
+    def encoding(self) -> str:
+        return str(self.options.get("encoding", "UTF-8"))
+
+    @property
+    def header(self) -> bool:
+        return bool(self.options.get("header", True))
+
+    @property
+    def delimiter(self) -> str:
+        return str(self.options.get("delimiter", ","))
+
+    @property
+    def quote(self) -> str:
+        return str(self.options.get("quote", '"'))
+
+    @property
+    def escape(self) -> str:
+        return str(self.options.get("escape", "\\"))
+
+
+@dataclass(frozen=True)
+class Contract:
+    """Everything the job needs to know about one dataset."""
+
+    dataset_id: str
+    version: int
+    enabled: bool
+    source: Source
+    format: FileFormat
+    columns: tuple[Column, ...]
+    database: str
+    table: str
+    primary_key: tuple[str, ...] = ()
+    partition_by: tuple[str, ...] = ()
+    dedupe_order_by: tuple[str, ...] = ()
+    deduplicate: bool = False
+    rules: tuple[Rule, ...] = ()
+    schema_evolution: str = "strict"
+    description: str = ""
+
+    def column(self, name: str) -> Column:
+        for c in self.columns:
+            if c.name == name:
+                return c
+        raise KeyError(name)
+
+    @property
+    def column_names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns)
+
+    @property
+    def data_columns(self) -> tuple[Column, ...]:
+        """Columns stored inside the Parquet files (partition columns live in the path)."""
+        return tuple(c for c in self.columns if c.name not in self.partition_by)
+
+    @property
+    def quarantine_table(self) -> str:
+        return f"{self.table}_quarantine"
+
+    @classmethod
+    def from_dict(cls, doc: Mapping[str, Any]) -> Contract:
+        """Build and validate a contract; raise ContractError listing every problem found."""
+        return _Parser(doc).parse()
+
+
+class _Parser:
+    """Turns a plain document into a Contract, collecting every problem before failing."""
+
+    def __init__(self, doc: Mapping[str, Any]) -> None:
+        if not isinstance(doc, Mapping):
+            raise ContractError("?", [f"the contract must be a mapping, got {type(doc).__name__}"])
+        self.doc = doc
+        self.dataset_id = str(doc.get("dataset_id", "?"))
+        self.problems: list[str] = []
+
+    def err(self, where: str, message: str) -> None:
+        self.problems.append(f"{where}: {message}")
+
+    def section(self, doc: Any, where: str, allowed: Iterable[str], required: Iterable[str] = ()) -> Mapping[str, Any]:
+        if not isinstance(doc, Mapping):
+            self.err(where, f"must be a mapping, got {type(doc).__name__}")
+            return {}
+        for key in doc:
+            if key not in allowed:
+                self.err(f"{where}.{key}" if where else str(key), f"unknown field (allowed: {', '.join(sorted(allowed))})")
+        for key in required:
+            if key not in doc:
+                self.err(f"{where}.{key}" if where else str(key), "is required")
+        return doc
+
+    def names(self, value: Any, where: str) -> tuple[str, ...]:
+        if value is None:
+            return ()
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            self.err(where, "must be a list of column names")
+            return ()
+        return tuple(value)
+
+    def parse(self) -> Contract:
+        d = self.section(
+            self.doc,
+            "",
+            {"dataset_id", "version", "enabled", "description", "source", "format", "columns", "primary_key",
+             "partition_by", "deduplicate", "target", "quality", "schema_evolution"},
+            ("dataset_id", "source", "format", "columns", "target"),
+        )
+        if "dataset_id" in d and not (isinstance(d["dataset_id"], str) and _DATASET_ID.match(d["dataset_id"])):
+            self.err("dataset_id", "must match [a-z][a-z0-9_]* (at most 63 characters)")
+        version = d.get("version", 1)
+        if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+            self.err("version", "must be a positive integer")
+            version = 1
+        enabled = d.get("enabled", True)
+        if not isinstance(enabled, bool):
+            self.err("enabled", "must be true or false")
+        source = self._source(d.get("source", {}))
+        fmt = self._format(d.get("format", {}))
+        columns = self._columns(d.get("columns", []))
+        by_name = {c.name: c for c in columns}
+        pk = self.names(d.get("primary_key"), "primary_key")
+        for name in pk:
+            if name not in by_name:
+                self.err("primary_key", f"'{name}' is not a column")
+            elif by_name[name].nullable:
+                self.err("primary_key", f"'{name}' must be declared nullable: false")
+        partitions = self.names(d.get("partition_by"), "partition_by")
+        for name in partitions:
+            if name not in by_name:
+                self.err("partition_by", f"'{name}' is not a column")
+                continue
+            col = by_name[name]
+            if col.type not in PARTITION_TYPES:
+                self.err("partition_by", f"'{name}' has type {col.type}; partition columns must be one of {', '.join(PARTITION_TYPES)}")
+            if col.nullable:
+                self.err("partition_by", f"'{name}' must be declared nullable: false")
+        if len(set(partitions)) != len(partitions):
+            self.err("partition_by", "lists a column twice")
+        if partitions and len(partitions) == len(columns):
+            self.err("partition_by", "at least one column must stay outside the partitioning")
+        dedupe, order_by = self._dedupe(d.get("deduplicate"), pk, by_name)
+        target = self.section(d.get("target", {}), "target", {"database", "table"}, ("database", "table"))
+        for key in ("database", "table"):
+            if key in target and not (isinstance(target[key], str) and _IDENT.match(target[key])):
+                self.err(f"target.{key}", "must be a lower-case identifier ([a-z_][a-z0-9_]*)")
+        rules = self._rules(d.get("quality", []), by_name)
+        evolution = d.get("schema_evolution", "strict")
+        if evolution not in EVOLUTION_POLICIES:
+            self.err("schema_evolution", f"'{evolution}' is not one of {', '.join(EVOLUTION_POLICIES)}")
+        if self.problems:
+            raise ContractError(self.dataset_id, self.problems)
+        return Contract(
+            dataset_id=self.dataset_id, version=version, enabled=bool(enabled), source=source, format=fmt,
+            columns=columns, database=target["database"], table=target["table"], primary_key=pk,
+            partition_by=partitions, deduplicate=dedupe, dedupe_order_by=order_by, rules=rules,
+            schema_evolution=str(evolution), description=str(d.get("description", "")),
+        )
+
+    def _source(self, doc: Any) -> Source:
+        s = self.section(doc, "source", {"bucket", "prefix", "pattern"}, ("prefix", "pattern"))
+        prefix = s.get("prefix", "")
+        if not isinstance(prefix, str) or prefix.startswith("/") or (prefix and not prefix.endswith("/")):
+            self.err("source.prefix", "must be a relative key prefix ending with '/'")
+        pattern = s.get("pattern", "")
+        if not isinstance(pattern, str) or not pattern or "/" in pattern:
+            self.err("source.pattern", "must be a file-name glob such as 'orders_*.csv' (no '/')")
+        bucket = s.get("bucket", "raw")
+        if not isinstance(bucket, str) or not re.match(r"^[a-z0-9][a-z0-9.-]{1,62}$", bucket):
+            self.err("source.bucket", "must be 'raw' or an S3 bucket name")
+        return Source(bucket=str(bucket), prefix=str(prefix), pattern=str(pattern))
+
+    def _format(self, doc: Any) -> FileFormat:
+        f = self.section(doc, "format", {"type", "compression", "options", "null_values"}, ("type",))
+        ftype = f.get("type")
+        if ftype not in FORMATS:
+            self.err("format.type", f"'{ftype}' is not one of {', '.join(FORMATS)}")
+        compression = f.get("compression", "none")
+        if compression not in COMPRESSIONS:
+            self.err("format.compression", f"'{compression}' is not one of {', '.join(COMPRESSIONS)}")
+        elif ftype == "parquet" and compression != "none":
+            self.err("format.compression", "Parquet files carry their own compression; use 'none'")
+        allowed = {"csv": CSV_OPTIONS, "jsonl": JSONL_OPTIONS}.get(str(ftype), {})
+        options = f.get("options", {}) or {}
+        if not isinstance(options, Mapping):
+            self.err("format.options", "must be a mapping")
+            options = {}
+        for key, value in options.items():
+            if key not in allowed:
+                self.err(f"format.options.{key}", f"is not a {ftype} option (allowed: {', '.join(sorted(allowed)) or 'none'})")
+            elif not isinstance(value, allowed[key]):
+                self.err(f"format.options.{key}", f"must be a {allowed[key].__name__}")
+            elif allowed[key] is str and not value:
+                self.err(f"format.options.{key}", "must not be empty")
+        if "encoding" in options and isinstance(options["encoding"], str):
+            try:
+                "x".encode(options["encoding"])
+            except LookupError:
+                self.err("format.options.encoding", f"unknown encoding '{options['encoding']}'")
+        nulls = f.get("null_values", [""])
+        if not isinstance(nulls, list) or not all(isinstance(v, str) for v in nulls):
+            self.err("format.null_values", "must be a list of strings")
+            nulls = [""]
+        return FileFormat(type=str(ftype), compression=str(compression), options=dict(options), null_values=tuple(nulls))
+
+    def _columns(self, doc: Any) -> tuple[Column, ...]:
+        if not isinstance(doc, list) or not doc:
+            self.err("columns", "must be a non-empty list")
+            return ()
+        out: list[Column] = []
+        seen: set[str] = set()
+        seen_sources: set[str] = set()
+        for i, raw in enumerate(doc):
+            where = f"columns[{i}]"
+            c = self.section(raw, where, {"name", "type", "nullable", "source", "format", "description"}, ("name", "type"))
+            name = c.get("name")
+            if not isinstance(name, str) or not _IDENT.match(name):
+                self.err(f"{where}.name", f"'{name}' must be a lower-case identifier ([a-z_][a-z0-9_]*)")
+                continue
+            where = f"columns[{i}] ({name})"
+            if name.startswith(LINEAGE_PREFIX):
+                self.err(where, f"names starting with '{LINEAGE_PREFIX}' are reserved for lineage columns")
+            if name in seen:
+                self.err(where, "duplicate column name")
+            seen.add(name)
+            ctype = normalize_type(c.get("type", ""))
+            if ctype is None:
+                self.err(f"{where}.type", f"unknown type '{c.get('type')}' (expected one of {', '.join(SIMPLE_TYPES)}, decimal(p,s))")
+                ctype = "string"
+            nullable = c.get("nullable", True)
+            if not isinstance(nullable, bool):
+                self.err(f"{where}.nullable", "must be true or false")
+            source = c.get("source")
+            if source is not None and (not isinstance(source, str) or not source):
+                self.err(f"{where}.source", "must be a non-empty string")
+            source_name = source or name
+            if source_name in seen_sources:
+                self.err(f"{where}.source", f"source column '{source_name}' is mapped twice")
+            seen_sources.add(source_name)
+            fmt = c.get("format")
+            if fmt is not None and ctype not in ("date", "timestamp"):
+                self.err(f"{where}.format", "only date and timestamp columns take a format")
+            out.append(Column(name=name, type=ctype, nullable=bool(nullable), source=source, format=fmt,
+                              description=str(c.get("description", ""))))
+        return tuple(out)
+
+    def _dedupe(self, doc: Any, pk: tuple[str, ...], by_name: Mapping[str, Column]) -> tuple[bool, tuple[str, ...]]:
+        if doc in (None, False):
+            return False, ()
+        if not pk:
+            self.err("deduplicate", "needs a primary_key")
+        if doc is True:
+            return True, ()
+        d = self.section(doc, "deduplicate", {"order_by"})
+        order_by = self.names(d.get("order_by"), "deduplicate.order_by")
+        for name in order_by:
+            if name not in by_name:
+                self.err("deduplicate.order_by", f"'{name}' is not a column")
+        return True, order_by
+
+    def _rules(self, doc: Any, by_name: Mapping[str, Column]) -> tuple[Rule, ...]:
+        if doc is None:
+            return ()
+        if not isinstance(doc, list):
+            self.err("quality", "must be a list of rules")
+            return ()
+        rules: list[Rule] = []
+        names: set[str] = set()
+        allowed = {"name", "type", "column", "columns", "action", "values", "min", "max", "pattern"}
+        for i, raw in enumerate(doc):
+            r = self.section(raw, f"quality[{i}]", allowed, ("name", "type", "action"))
+            name = str(r.get("name", f"rule_{i}"))
+            where = f"quality[{i}] ({name})"
+            if name in names:
+                self.err(where, "duplicate rule name")
+            names.add(name)
+            rtype = r.get("type")
+            if rtype not in RULE_TYPES:
+                self.err(f"{where}.type", f"'{rtype}' is not one of {', '.join(RULE_TYPES)}")
+            action = r.get("action")
+            if action not in ACTIONS:
+                self.err(f"{where}.action", f"'{action}' is not one of {', '.join(ACTIONS)}")
+            cols = self.names(r.get("columns", r.get("column")), f"{where}.columns")
+            if not cols:
+                self.err(where, "names no column (use 'column' or 'columns')")
+            for col in cols:
+                if col not in by_name:
+                    self.err(f"{where}.columns", f"'{col}' is not a column")
+            if rtype in ("allowed_values", "range", "regex") and len(cols) > 1:
+                self.err(f"{where}.columns", f"a {rtype} rule checks exactly one column")
+            values: tuple[Any, ...] = ()
+            if rtype == "allowed_values":
+                v = r.get("values")
+                if not isinstance(v, list) or not v:
+                    self.err(f"{where}.values", "must be a non-empty list")
+                else:
+                    values = tuple(v)
+            lo, hi = r.get("min"), r.get("max")
+            if rtype == "range":
+                if lo is None and hi is None:
+                    self.err(where, "a range rule needs min, max or both")
+                for key, v in (("min", lo), ("max", hi)):
+                    if v is not None and (isinstance(v, bool) or not isinstance(v, int | float)):
+                        self.err(f"{where}.{key}", "must be a number")
+                if isinstance(lo, int | float) and isinstance(hi, int | float) and lo > hi:
+                    self.err(where, f"min {lo} is greater than max {hi}")
+                for col in cols:
+                    if col in by_name and by_name[col].type in ("string", "boolean", "date", "timestamp"):
+                        self.err(f"{where}.columns", f"'{col}' is {by_name[col].type}; range rules check numeric columns")
+            pattern = r.get("pattern")
+            if rtype == "regex":
+                if not isinstance(pattern, str) or not pattern:
+                    self.err(f"{where}.pattern", "is required")
+                else:
+                    try:
+                        re.compile(pattern)
+                    except re.error as exc:
+                        self.err(f"{where}.pattern", f"does not compile: {exc}")
+            rules.append(Rule(name=name, type=str(rtype), columns=cols, action=str(action), values=values,
+                              min=lo, max=hi, pattern=pattern))
+        return tuple(rules)

@@ -1,0 +1,472 @@
+"""The ingest of one dataset: plan files, read, validate, write, commit, record."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import re
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+from urllib.parse import unquote
+
+from pyspark import StorageLevel
+from pyspark.sql import Observation, SparkSession
+
+from . import _catalog as catalog
+from . import _metrics as metrics
+from ._aws import AwsClients
+from ._contract import INGESTED_AT_COL, RUN_ID_COL, SOURCE_FILE_COL
+from ._contract_store import ContractStore
+from ._reader import group_files, parquet_columns, read_files, write_parquet
+from ._sniff import FAILED as SNIFF_FAILED
+from ._sniff import HEAD_BYTES, OK, check_columns, sniff, sniff_parquet
+from ._state import (
+    ABANDONED,
+    COMMITTING,
+    EMPTY,
+    FAILED,
+    FAILED_FILE,
+    INGESTED,
+    RUNNING,
+    SUCCEEDED,
+    DatasetLocked,
+    LedgerEntry,
+    StateStore,
+    dumps,
+    file_id,
+    iso,
+    utcnow,
+)
+from ._storage import ObjectInfo, Storage, join, storage_for
+from ._transforms import (
+    RAW_RECORD_COL,
+    VIOLATIONS_COL,
+    curated,
+    observed_metrics,
+    quarantine,
+    validate,
+)
+
+logger = logging.getLogger(__name__)
+
+RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
+VIOLATION_HIVE_TYPE = "array<struct<rule:string,action:string,detail:string>>"
+LINEAGE_COLUMNS = ((SOURCE_FILE_COL, "string"), (INGESTED_AT_COL, "timestamp"))
+
+
+class DataQualityError(RuntimeError):
+    """Rows broke a rule whose action is ``fail``; the run wrote nothing visible."""
+
+
+@dataclass(frozen=True)
+class JobSettings:
+    """Where the job finds its state and its zones; the same fields on AWS and on a laptop.
+
+    The zone URIs are ``s3://bucket[/prefix]`` on AWS and directories locally.
+    """
+
+    raw_uri: str
+    curated_uri: str
+    quarantine_uri: str
+    contracts_table: str = "datalake-contracts"
+    ledger_table: str = "datalake-file-ledger"
+    runs_table: str = "datalake-runs"
+    metrics_namespace: str = "DataLake/Ingest"
+    lock_lease_seconds: int = 7200
+    max_files_per_run: int = 500
+    storage_level: str = "MEMORY_AND_DISK"
+
+    def bucket_uri(self, bucket: str) -> str:
+        """The raw zone for ``raw``; another bucket by name (a sibling directory locally)."""
+        if bucket == "raw":
+            return self.raw_uri
+        if self.raw_uri.startswith("s3://"):
+            return f"s3://{bucket}"
+        return join(self.raw_uri.rstrip("/").rsplit("/", 1)[0], bucket)
+
+
+@dataclass
+class RunResult:
+    """What one run did; also the shape of the run record and of the metrics."""
+
+    dataset_id: str
+    run_id: str
+    status: str = RUNNING
+    files_seen: int = 0
+    files_skipped: int = 0
+    files_pending: int = 0
+    files_ingested: int = 0
+    files_empty: int = 0
+    files_failed: int = 0
+    rows_read: int = 0
+    rows_written: int = 0
+    rows_quarantined: int = 0
+    rows_warned: int = 0
+    bytes_read: int = 0
+    bytes_written: int = 0
+    partitions_added: int = 0
+    seconds: float = 0.0
+    added_columns: list[str] = field(default_factory=list)
+    rule_violations: dict[str, int] = field(default_factory=dict)
+    failed_files: dict[str, str] = field(default_factory=dict)
+    message: str = ""
+
+    def counts(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if k not in ("dataset_id", "run_id")}
+
+
+@dataclass(frozen=True)
+class PlannedFile:
+    obj: ObjectInfo
+    verdict: str
+    reason: str = ""
+    columns: tuple[str, ...] = ()
+    extra: tuple[str, ...] = ()
+
+
+def configure_spark(spark: SparkSession) -> None:
+    """Session settings the job relies on, applied the same way on Glue and locally."""
+    for key, value in {
+        "spark.sql.session.timeZone": "UTC",
+        "spark.sql.legacy.timeParserPolicy": "CORRECTED",
+        "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
+        "spark.sql.sources.partitionOverwriteMode": "static",
+    }.items():
+        spark.conf.set(key, value)
+
+
+def run_ingest(
+    spark: SparkSession,
+    dataset_id: str,
+    run_id: str,
+    settings: JobSettings,
+    clients: AwsClients | None = None,
+    *,
+    storage: Storage | None = None,
+    on_progress: Callable[[str], None] | None = None,
+) -> RunResult:
+    """Ingest every new raw file of one dataset, exactly once.
+
+    Parameters
+    ----------
+    spark
+        The session: Glue's on AWS, a local one on a laptop.
+    dataset_id, run_id
+        Which contract to run and the id of this run (a Step Functions execution name on AWS).
+    settings
+        Tables, zones and limits.
+    clients
+        boto3 clients (moto locally); the default session when None.
+    storage
+        Object storage for listing and small reads; chosen from the raw URI when None.
+    on_progress
+        Called with a short line at each step (the demo prints them).
+
+    Returns
+    -------
+    RunResult
+        Counts and status. Raises ContractError for a missing or invalid contract, and
+        re-raises any error that failed the run after recording it.
+    """
+    if not RUN_ID_PATTERN.match(run_id):
+        raise ValueError(f"run id '{run_id}' must match {RUN_ID_PATTERN.pattern}")
+    clients = clients or AwsClients()
+    job = _IngestRun(spark, dataset_id, run_id, settings, clients, storage, on_progress)
+    return job.run()
+
+
+class _IngestRun:
+    def __init__(self, spark: SparkSession, dataset_id: str, run_id: str, settings: JobSettings,
+                 clients: AwsClients, storage: Storage | None,
+                 on_progress: Callable[[str], None] | None) -> None:
+        self.spark = spark
+        self.dataset_id = dataset_id
+        self.run_id = run_id
+        self.settings = settings
+        self.clients = clients
+        self.state = StateStore(clients.dynamodb, settings.ledger_table, settings.runs_table)
+        self.storage = storage or storage_for(settings.raw_uri, lambda: clients.s3)
+        self.out_storage = storage or storage_for(settings.curated_uri, lambda: clients.s3)
+        self.progress = on_progress or (lambda msg: None)
+        self.result = RunResult(dataset_id, run_id)
+        self.started = time.monotonic()
+
+    def say(self, msg: str) -> None:
+        logger.info("[%s/%s] %s", self.dataset_id, self.run_id, msg)
+        self.progress(msg)
+
+    # ------------------------------------------------------------------ flow
+    def run(self) -> RunResult:
+        contract = ContractStore(self.clients.dynamodb, self.settings.contracts_table).get(self.dataset_id)
+        self.contract = contract
+        configure_spark(self.spark)
+        if not contract.enabled:
+            self.say("contract is disabled; nothing to do")
+            self.result.status = "DISABLED"
+            return self.result
+        try:
+            with self.state.dataset_lock(self.dataset_id, self.run_id, self.settings.lock_lease_seconds):
+                return self._locked_run()
+        except DatasetLocked as exc:
+            self.say(str(exc))
+            self.result.status = "LOCKED"
+            self.result.message = str(exc)
+            return self.result
+
+    def _locked_run(self) -> RunResult:
+        self._recover()
+        previous = self.state.get_run(self.dataset_id, self.run_id)
+        if previous and previous.get("status") == SUCCEEDED:
+            self.say("this run id already succeeded; nothing to do")
+            known = {k: v for k, v in previous.items() if k in RunResult.__dataclass_fields__}
+            return RunResult(**known)
+        self.state.start_run(self.dataset_id, self.run_id, {"contract_version": self.contract.version})
+        self._clean_outputs(self.run_id)
+        try:
+            self._ingest()
+        except Exception as exc:
+            self._fail(exc)
+            raise
+        return self.result
+
+    def _ingest(self) -> None:
+        result = self.result
+        planned = self._plan()
+        readable = [p for p in planned if p.verdict == OK]
+        ingested_at = utcnow()
+        commit: dict[str, Any] = {"files": [], "tables": []}
+        if readable:
+            commit["tables"] = self._transform_and_write(readable, ingested_at)
+        for p in planned:
+            state = {OK: INGESTED, SNIFF_FAILED: FAILED_FILE}.get(p.verdict, EMPTY)
+            commit["files"].append({"key": p.obj.key, "etag": p.obj.etag, "size": p.obj.size, "state": state,
+                                    "reason": p.reason})
+        result.files_ingested = len(readable)
+        result.files_empty = sum(1 for p in planned if p.verdict not in (OK, SNIFF_FAILED))
+        result.files_failed = sum(1 for p in planned if p.verdict == SNIFF_FAILED)
+        result.failed_files = {p.obj.key: p.reason for p in planned if p.verdict == SNIFF_FAILED}
+        result.bytes_read = sum(p.obj.size for p in readable)
+        if not planned:
+            result.message = "no new files"
+        # The commit point: once the run record says COMMITTING, the run will become visible,
+        # if not now then by the recovery step of the next run.
+        self.state.update_run(self.dataset_id, self.run_id, {"status": COMMITTING, "commit": dumps(commit)},
+                              expect_status=RUNNING)
+        self._finish_commit(self.run_id, commit)
+        result.seconds = round(time.monotonic() - self.started, 3)
+        result.status = SUCCEEDED
+        self.state.update_run(self.dataset_id, self.run_id, {
+            **_record(result), "status": SUCCEEDED, "ended_at": iso(utcnow()), "commit": None,
+        })
+        metrics.publish(self.clients.cloudwatch, self.settings.metrics_namespace, self.dataset_id,
+                        result.counts(), succeeded=True)
+        self.say(f"done: {result.files_ingested} files, {result.rows_read} rows read, "
+                 f"{result.rows_written} written, {result.rows_quarantined} quarantined")
+
+    # -------------------------------------------------------------- planning
+    def _plan(self) -> list[PlannedFile]:
+        contract, result = self.contract, self.result
+        root = self.settings.bucket_uri(contract.source.bucket)
+        objects = [o for o in self.storage.list(root, contract.source.prefix) if contract.source.matches(o.key)]
+        ledger = self.state.ledger(self.dataset_id)
+        new = [o for o in objects if file_id(o.key, o.etag) not in ledger]
+        result.files_seen = len(objects)
+        result.files_skipped = len(objects) - len(new)
+        if len(new) > self.settings.max_files_per_run:
+            result.files_pending = len(new) - self.settings.max_files_per_run
+            new = new[: self.settings.max_files_per_run]
+        self.say(f"{len(objects)} files match, {result.files_skipped} already in the ledger, {len(new)} to ingest"
+                 + (f" ({result.files_pending} left for the next run)" if result.files_pending else ""))
+        planned = [self._check(o) for o in new]
+        for p in planned:
+            if p.verdict != OK:
+                self.say(f"{p.obj.key}: {p.verdict} ({p.reason})")
+        return planned
+
+    def _check(self, obj: ObjectInfo) -> PlannedFile:
+        contract = self.contract
+        if contract.format.type == "parquet":
+            verdict = sniff_parquet(self.storage.read_range(obj.uri, 0, 4),
+                                    self.storage.read_range(obj.uri, -4, 4), obj.size)
+            if verdict.status == OK:
+                try:
+                    verdict = check_columns(parquet_columns(self.spark, obj.uri), contract)
+                except Exception as exc:
+                    msg = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+                    return PlannedFile(obj, SNIFF_FAILED, f"unreadable Parquet footer: {msg}")
+        else:
+            verdict = sniff(self.storage.read_range(obj.uri, 0, HEAD_BYTES), obj.size, contract)
+        return PlannedFile(obj, verdict.status, verdict.reason, verdict.columns, verdict.extra)
+
+    # ------------------------------------------------------- transform/write
+    def _transform_and_write(self, files: Sequence[PlannedFile], ingested_at: dt.datetime) -> list[dict[str, Any]]:
+        contract, result, spark = self.contract, self.result, self.spark
+        extra = self._extra_columns(files)
+        groups = group_files([(p.obj.uri, p.columns) for p in files])
+        validated = validate(read_files(spark, groups, contract), contract, self.run_id, ingested_at, extra)
+        cached = validated.persist(getattr(StorageLevel, self.settings.storage_level))
+        try:
+            observation = Observation(f"ingest_{self.dataset_id}")
+            observed = cached.observe(observation, *observed_metrics(cached, contract))
+            curated_root, quarantine_root = self._roots()
+            spark.sparkContext.setJobDescription(f"{self.dataset_id}: read, validate, write curated")
+            self.say(f"reading {len(files)} files ({sum(p.obj.size for p in files):,} bytes) in {len(groups)} "
+                     "layout group(s)")
+            write_parquet(curated(observed, contract, extra).drop(RUN_ID_COL),
+                          self._run_prefix(curated_root), contract.partition_by)
+            counts = observation.get
+            result.rows_read = int(counts["rows_read"])
+            result.rows_quarantined = int(counts["rows_quarantined"] or 0)
+            result.rows_written = result.rows_read - result.rows_quarantined
+            result.rows_warned = int(counts["rows_warned"] or 0)
+            result.rule_violations = {k[5:]: int(v) for k, v in counts.items() if k.startswith("rule:") and v}
+            if result.rows_quarantined:
+                spark.sparkContext.setJobDescription(f"{self.dataset_id}: write quarantine")
+                write_parquet(quarantine(cached, contract, extra).drop(RUN_ID_COL),
+                              self._run_prefix(quarantine_root))
+        finally:
+            cached.unpersist()
+            spark.sparkContext.setJobDescription(None)  # type: ignore[arg-type]
+        failing = int(counts["rows_failing"] or 0)
+        if failing:
+            broken = {r.name: result.rule_violations.get(r.name, 0) for r in contract.rules if r.action == "fail"}
+            raise DataQualityError(f"{failing} rows break rules whose action is 'fail': "
+                                   + ", ".join(f"{k}={v}" for k, v in broken.items() if v))
+        tables = [self._table_commit(curated_root, self._curated_spec(extra), contract.partition_by)]
+        if result.rows_quarantined:
+            tables.append(self._table_commit(quarantine_root, self._quarantine_spec(extra), ()))
+        return tables
+
+    def _extra_columns(self, files: Sequence[PlannedFile]) -> list[str]:
+        """New columns admitted by an additive policy, plus those the table already gained."""
+        extra: list[str] = []
+        contract = self.contract
+        known = set(contract.column_names) | {c.source_name for c in contract.columns}
+        lineage = {n for n, _ in LINEAGE_COLUMNS}
+        for name, _ in catalog.existing_columns(self.clients.glue, contract.database, contract.table):
+            if name not in known and name not in lineage and name not in extra:
+                extra.append(name)
+        for p in files:
+            for name in p.extra:
+                if name not in extra:
+                    extra.append(name)
+        bad = [n for n in extra if not re.match(r"^[a-z_][a-z0-9_]*$", n)]
+        if bad:
+            raise ValueError(f"new columns {bad} are not usable table column names (lower-case identifiers)")
+        if extra:
+            self.say(f"schema evolution: extra columns {extra} kept as nullable strings")
+        return extra
+
+    def _roots(self) -> tuple[str, str]:
+        c = self.contract
+        return join(self.settings.curated_uri, c.database, c.table), join(self.settings.quarantine_uri, c.database, c.table)
+
+    def _run_prefix(self, root: str, run_id: str | None = None) -> str:
+        return join(root, f"{RUN_ID_COL}={run_id or self.run_id}")
+
+    def _curated_spec(self, extra: Sequence[str]) -> catalog.TableSpec:
+        c = self.contract
+        cols = tuple((col.name, col.type) for col in c.data_columns) + tuple((e, "string") for e in extra)
+        parts = tuple((p, c.column(p).type) for p in c.partition_by) + ((RUN_ID_COL, "string"),)
+        return catalog.TableSpec(c.database, c.table, self._roots()[0], cols + LINEAGE_COLUMNS, parts,
+                                 c.description)
+
+    def _quarantine_spec(self, extra: Sequence[str]) -> catalog.TableSpec:
+        c = self.contract
+        cols = tuple((col.name, "string") for col in c.columns) + tuple((e, "string") for e in extra)
+        cols += ((RAW_RECORD_COL, "string"), (VIOLATIONS_COL, VIOLATION_HIVE_TYPE))
+        return catalog.TableSpec(c.database, c.quarantine_table, self._roots()[1], cols + LINEAGE_COLUMNS,
+                                 ((RUN_ID_COL, "string"),), f"rows of {c.table} rejected by the ingest")
+
+    def _table_commit(self, root: str, spec: catalog.TableSpec, partition_by: Sequence[str]) -> dict[str, Any]:
+        """Find what the run wrote under its prefix: the partitions to register and the bytes."""
+        prefix = f"{RUN_ID_COL}={self.run_id}/"
+        partitions: dict[tuple[str, ...], str] = {}
+        written = 0
+        for obj in self.out_storage.list(root, prefix):
+            if not obj.key.endswith(".parquet"):
+                continue
+            written += obj.size
+            dirs = obj.key.split("/")[1:-1]
+            values = dict(_split_kv(d) for d in dirs)
+            key = tuple(values[p] for p in partition_by) + (self.run_id,)
+            partitions[key] = join(root, *obj.key.split("/")[:-1]) + "/"
+        self.result.bytes_written += written
+        return {"spec": asdict(spec), "partitions": [[list(k), loc] for k, loc in sorted(partitions.items())]}
+
+    # ---------------------------------------------------------------- commit
+    def _finish_commit(self, run_id: str, commit: dict[str, Any]) -> None:
+        """Register the partitions, then the files; every step may be repeated safely."""
+        glue = self.clients.glue
+        for table in commit["tables"]:
+            spec = _spec_from(table["spec"])
+            self.result.added_columns += catalog.ensure_table(glue, spec)
+            parts = [(tuple(v), loc) for v, loc in table["partitions"]]
+            added = catalog.add_partitions(glue, spec, parts)
+            if spec.name == self.contract.table:
+                self.result.partitions_added += added
+        for f in commit["files"]:
+            self.state.record_file(self.dataset_id, LedgerEntry(
+                file_id=file_id(f["key"], f["etag"]), key=f["key"], etag=f["etag"], size=int(f["size"]),
+                state=f["state"], run_id=run_id, reason=f.get("reason", "")))
+
+    # -------------------------------------------------------------- recovery
+    def _recover(self) -> None:
+        """Finish commits that a dead run left half done; remove what dead runs wrote."""
+        for run in self.state.runs(self.dataset_id, (COMMITTING, RUNNING, FAILED)):
+            rid = run["run_id"]
+            if run["status"] == COMMITTING:
+                self.say(f"completing the interrupted commit of run {rid}")
+                self._finish_commit(rid, json.loads(run["commit"]))
+                self.state.update_run(self.dataset_id, rid, {"status": SUCCEEDED, "ended_at": iso(utcnow()),
+                                                            "recovered_by": self.run_id, "commit": None})
+            elif not run.get("cleaned") and rid != self.run_id:
+                removed = self._clean_outputs(rid)
+                new_status = ABANDONED if run["status"] == RUNNING else FAILED
+                self.state.update_run(self.dataset_id, rid, {"status": new_status, "cleaned": True})
+                self.say(f"run {rid} ({run['status']}) never committed; removed {removed} files it left")
+
+    def _clean_outputs(self, run_id: str) -> int:
+        curated_root, quarantine_root = self._roots()
+        return sum(self.out_storage.delete_prefix(self._run_prefix(r, run_id)) for r in (curated_root, quarantine_root))
+
+    def _fail(self, exc: BaseException) -> None:
+        self.result.status = FAILED
+        self.result.message = f"{type(exc).__name__}: {exc}"[:2000]
+        self.result.seconds = round(time.monotonic() - self.started, 3)
+        record = self.state.get_run(self.dataset_id, self.run_id) or {}
+        if record.get("status") == COMMITTING:
+            logger.error("run %s failed while committing; the next run completes the commit", self.run_id)
+            return
+        try:
+            removed = self._clean_outputs(self.run_id)
+            self.state.update_run(self.dataset_id, self.run_id, {
+                **_record(self.result), "status": FAILED, "ended_at": iso(utcnow()), "error": self.result.message,
+                "cleaned": True,
+            })
+            logger.error("run %s failed (%s); removed %d files it wrote", self.run_id, self.result.message, removed)
+        finally:
+            metrics.publish(self.clients.cloudwatch, self.settings.metrics_namespace, self.dataset_id,
+                            self.result.counts(), succeeded=False)
+
+
+def _split_kv(segment: str) -> tuple[str, str]:
+    k, _, v = segment.partition("=")
+    return unquote(k), unquote(v)
+
+
+def _spec_from(d: dict[str, Any]) -> catalog.TableSpec:
+    return catalog.TableSpec(d["database"], d["name"], d["location"],
+                             tuple(tuple(c) for c in d["columns"]),  # type: ignore[misc]
+                             tuple(tuple(c) for c in d["partition_keys"]),  # type: ignore[misc]
+                             d.get("description", ""))
+
+
+def _record(result: RunResult) -> dict[str, Any]:
+    """Run-record attributes of a result (maps and lists as DynamoDB maps and lists)."""
+    out = result.counts()
+    out.pop("status", None)
+    return out

@@ -1,0 +1,36 @@
+"""CloudWatch metrics of a run, one datapoint per count, dimensioned by dataset."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+#: metric name -> (RunResult attribute, unit)
+METRICS = {
+    "RowsRead": ("rows_read", "Count"),
+    "RowsWritten": ("rows_written", "Count"),
+    "RowsQuarantined": ("rows_quarantined", "Count"),
+    "RowsWarned": ("rows_warned", "Count"),
+    "FilesIngested": ("files_ingested", "Count"),
+    "FilesEmpty": ("files_empty", "Count"),
+    "FilesFailed": ("files_failed", "Count"),
+    "BytesRead": ("bytes_read", "Bytes"),
+    "BytesWritten": ("bytes_written", "Bytes"),
+    "DurationSeconds": ("seconds", "Seconds"),
+}
+
+
+def publish(cloudwatch: Any, namespace: str, dataset_id: str, values: dict[str, float], succeeded: bool) -> None:
+    """Send the run's counts; a failure to publish is logged, never fatal to the run."""
+    dims = [{"Name": "DatasetId", "Value": dataset_id}]
+    data = [{"MetricName": name, "Dimensions": dims, "Value": float(values.get(attr, 0) or 0), "Unit": unit}
+            for name, (attr, unit) in METRICS.items()]
+    data.append({"MetricName": "RunSucceeded" if succeeded else "RunFailed", "Dimensions": dims,
+                 "Value": 1.0, "Unit": "Count"})
+    try:
+        for i in range(0, len(data), 20):
+            cloudwatch.put_metric_data(Namespace=namespace, MetricData=data[i : i + 20])
+    except Exception:  # metrics must not turn a good run into a failed one
+        logger.exception("could not publish metrics for %s", dataset_id)

@@ -1,0 +1,137 @@
+"""Whole-file checks on the first bytes of a raw file, before Spark reads it."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from ._contract import Contract
+
+HEAD_BYTES = 256 * 1024
+GZIP_MAGIC = b"\x1f\x8b"
+PARQUET_MAGIC = b"PAR1"
+
+OK, EMPTY, FAILED = "ok", "empty", "failed"
+
+
+@dataclass(frozen=True)
+class Sniff:
+    """Verdict on one file: ``ok`` (read it), ``empty`` or ``failed`` (with the reason).
+
+    ``columns`` are the source columns in the order the file holds them (CSV header order);
+    ``extra`` the ones the contract does not know, admitted by an additive schema policy.
+    """
+
+    status: str
+    reason: str = ""
+    columns: tuple[str, ...] = ()
+    extra: tuple[str, ...] = ()
+
+
+def sniff(head: bytes, size: int, contract: Contract) -> Sniff:
+    """Check the first ``HEAD_BYTES`` of a text file (CSV or JSON Lines) against its contract."""
+    if size == 0:
+        return Sniff(EMPTY, "file has 0 bytes")
+    complete = size <= len(head)
+    data = head
+    if contract.format.compression == "gzip":
+        if not head.startswith(GZIP_MAGIC):
+            return Sniff(FAILED, "the contract says gzip but the file is not gzip-compressed")
+        try:
+            inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+            data = inflater.decompress(head)
+        except zlib.error as exc:
+            return Sniff(FAILED, f"corrupt gzip stream: {exc}")
+        complete = complete and inflater.eof
+    elif head.startswith(GZIP_MAGIC):
+        return Sniff(FAILED, "the file is gzip-compressed but the contract says compression: none")
+    if not complete:
+        cut = data.rfind(b"\n")
+        data = data[: cut + 1] if cut > 0 else data
+    encoding = contract.format.encoding
+    try:
+        text = data.decode(encoding)
+    except UnicodeDecodeError as exc:
+        return Sniff(FAILED, f"not valid {encoding} text (byte 0x{data[exc.start]:02x} at offset {exc.start})")
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    if not text.strip():
+        return Sniff(EMPTY, "file holds no data")
+    if contract.format.type == "csv":
+        return _sniff_csv(text, complete, contract)
+    return _sniff_jsonl(text, contract)
+
+
+def sniff_parquet(head: bytes, tail: bytes, size: int) -> Sniff:
+    """A Parquet file starts and ends with the magic bytes ``PAR1``."""
+    if size == 0:
+        return Sniff(EMPTY, "file has 0 bytes")
+    if not head.startswith(PARQUET_MAGIC) or not tail.endswith(PARQUET_MAGIC):
+        return Sniff(FAILED, "not a Parquet file (magic bytes PAR1 missing)")
+    return Sniff(OK)
+
+
+def check_columns(found: Sequence[str], contract: Contract, *, sparse: bool = False) -> Sniff:
+    """Compare the columns a file holds with the contract and its schema-evolution policy.
+
+    ``sparse`` formats (JSON Lines) may leave out keys; their rows just get nulls.
+    """
+    expected = [c.source_name for c in contract.columns]
+    dupes = sorted({n for n in found if list(found).count(n) > 1})
+    if dupes:
+        return Sniff(FAILED, f"duplicate columns in the file: {', '.join(dupes)}")
+    known = set(expected)
+    if not known.intersection(found):
+        shown = ", ".join(list(found)[:5])
+        return Sniff(FAILED, f"none of the contract's columns found (the file starts with: {shown}); "
+                             "missing header, wrong delimiter or wrong format?")
+    extra = tuple(n for n in found if n not in known)
+    if extra and contract.schema_evolution == "strict":
+        return Sniff(FAILED, f"unexpected columns {', '.join(extra)} (schema_evolution: strict)")
+    if not sparse:
+        missing = [c for c in contract.columns if c.source_name not in found]
+        required = [c.source_name for c in missing if not c.nullable or contract.schema_evolution == "strict"]
+        if required:
+            return Sniff(FAILED, f"missing columns {', '.join(required)}")
+    return Sniff(OK, columns=tuple(found), extra=extra)
+
+
+def _sniff_csv(text: str, complete: bool, contract: Contract) -> Sniff:
+    fmt = contract.format
+    escape = None if fmt.escape == fmt.quote else fmt.escape
+    reader = csv.reader(io.StringIO(text), delimiter=fmt.delimiter, quotechar=fmt.quote,
+                        escapechar=escape, doublequote=fmt.escape == fmt.quote)
+    try:
+        first = next(reader)
+    except csv.Error as exc:
+        return Sniff(FAILED, f"cannot parse the first line as CSV: {exc}")
+    if not fmt.header:
+        if len(first) != len(contract.columns):
+            return Sniff(FAILED, f"expected {len(contract.columns)} fields per line, found {len(first)} "
+                                 "(wrong delimiter?)")
+        return Sniff(OK, columns=tuple(c.source_name for c in contract.columns))
+    verdict = check_columns([h.strip() for h in first], contract)
+    if verdict.status == OK and complete and sum(1 for ln in text.splitlines() if ln.strip()) <= 1:
+        return Sniff(EMPTY, "file holds a header and no data rows")
+    return verdict
+
+
+def _sniff_jsonl(text: str, contract: Contract) -> Sniff:
+    keys: list[str] = []
+    parsed = 0
+    lines = [ln for ln in text.splitlines() if ln.strip()][:50]
+    for line in lines:
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(obj, dict):
+            parsed += 1
+            keys.extend(k for k in obj if k not in keys)
+    if parsed == 0:
+        return Sniff(FAILED, f"no JSON object found in the first {len(lines)} lines; not JSON Lines?")
+    return check_columns(keys, contract, sparse=True)

@@ -1,0 +1,225 @@
+"""Job state in DynamoDB: the file ledger, the run records and the per-dataset lock."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+
+logger = logging.getLogger(__name__)
+
+# Ledger states of a source file.
+INGESTED, EMPTY, FAILED_FILE = "INGESTED", "EMPTY", "FAILED"
+# Run states.
+RUNNING, COMMITTING, SUCCEEDED, FAILED, ABANDONED = "RUNNING", "COMMITTING", "SUCCEEDED", "FAILED", "ABANDONED"
+LOCK_ID = "#lock"
+
+_ser, _de = TypeSerializer(), TypeDeserializer()
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def iso(ts: dt.datetime) -> str:
+    return ts.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def to_item(values: dict[str, Any]) -> dict[str, Any]:
+    """Python values to DynamoDB attribute values (floats become Decimals, Nones are left out)."""
+    def fix(v: Any) -> Any:
+        if isinstance(v, float):
+            return Decimal(str(v))
+        if isinstance(v, dict):
+            return {k: fix(x) for k, x in v.items() if x is not None}
+        if isinstance(v, list | tuple):
+            return [fix(x) for x in v]
+        return v
+    return {k: _ser.serialize(fix(v)) for k, v in values.items() if v is not None}
+
+
+def from_item(item: dict[str, Any]) -> dict[str, Any]:
+    def fix(v: Any) -> Any:
+        if isinstance(v, Decimal):
+            return int(v) if v == v.to_integral_value() else float(v)
+        if isinstance(v, dict):
+            return {k: fix(x) for k, x in v.items()}
+        if isinstance(v, list):
+            return [fix(x) for x in v]
+        return v
+    return {k: fix(_de.deserialize(v)) for k, v in item.items()}
+
+
+class DatasetLocked(RuntimeError):
+    """Another live run of the same dataset holds the lock."""
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    file_id: str
+    key: str
+    etag: str
+    size: int
+    state: str
+    run_id: str
+    reason: str = ""
+
+
+def file_id(key: str, etag: str) -> str:
+    """Ledger key of one delivery: the object key plus its ETag, so a changed file is new."""
+    return f"{key}#{etag}"
+
+
+class StateStore:
+    """The ledger and runs tables, through an injectable DynamoDB client.
+
+    Parameters
+    ----------
+    dynamodb
+        A boto3 DynamoDB client (moto locally).
+    ledger_table, runs_table
+        Table names; both have the hash key ``dataset_id`` and the range keys ``file_id`` and
+        ``run_id``.
+    """
+
+    def __init__(self, dynamodb: Any, ledger_table: str, runs_table: str) -> None:
+        self.ddb = dynamodb
+        self.ledger_table = ledger_table
+        self.runs_table = runs_table
+
+    # ---------------------------------------------------------------- ledger
+    def ledger(self, dataset_id: str) -> dict[str, LedgerEntry]:
+        """Every file recorded for a dataset, by file id."""
+        out: dict[str, LedgerEntry] = {}
+        for item in self._query(self.ledger_table, dataset_id):
+            out[item["file_id"]] = LedgerEntry(
+                file_id=item["file_id"], key=item.get("key", ""), etag=item.get("etag", ""),
+                size=int(item.get("size", 0)), state=item["state"], run_id=item.get("run_id", ""),
+                reason=item.get("reason", ""),
+            )
+        return out
+
+    def record_file(self, dataset_id: str, entry: LedgerEntry) -> bool:
+        """Write a ledger entry unless another run recorded the file first; True when written."""
+        try:
+            self.ddb.put_item(
+                TableName=self.ledger_table,
+                Item=to_item({
+                    "dataset_id": dataset_id, "file_id": entry.file_id, "key": entry.key, "etag": entry.etag,
+                    "size": entry.size, "state": entry.state, "run_id": entry.run_id,
+                    "reason": entry.reason or None, "recorded_at": iso(utcnow()),
+                }),
+                ConditionExpression="attribute_not_exists(file_id) OR run_id = :run",
+                ExpressionAttributeValues={":run": {"S": entry.run_id}},
+            )
+            return True
+        except self.ddb.exceptions.ConditionalCheckFailedException:
+            logger.warning("ledger: %s was already recorded by another run", entry.file_id)
+            return False
+
+    # ------------------------------------------------------------------ runs
+    def get_run(self, dataset_id: str, run_id: str) -> dict[str, Any] | None:
+        resp = self.ddb.get_item(TableName=self.runs_table, Key=to_item({"dataset_id": dataset_id, "run_id": run_id}),
+                                 ConsistentRead=True)
+        return from_item(resp["Item"]) if "Item" in resp else None
+
+    def runs(self, dataset_id: str, statuses: tuple[str, ...] | None = None) -> list[dict[str, Any]]:
+        """Run records of a dataset (the lock item excluded), optionally only some statuses."""
+        items = [i for i in self._query(self.runs_table, dataset_id) if i["run_id"] != LOCK_ID]
+        return [i for i in items if statuses is None or i.get("status") in statuses]
+
+    def start_run(self, dataset_id: str, run_id: str, attrs: dict[str, Any]) -> None:
+        """Create the run record; a retry of a run that never committed may take it over."""
+        self.ddb.put_item(
+            TableName=self.runs_table,
+            Item=to_item({"dataset_id": dataset_id, "run_id": run_id, "status": RUNNING,
+                          "started_at": iso(utcnow()), **attrs}),
+            ConditionExpression="attribute_not_exists(run_id) OR #s IN (:running, :failed, :abandoned)",
+            ExpressionAttributeNames={"#s": "status"},
+            ExpressionAttributeValues=to_item({":running": RUNNING, ":failed": FAILED, ":abandoned": ABANDONED}),
+        )
+
+    def update_run(self, dataset_id: str, run_id: str, values: dict[str, Any],
+                   expect_status: str | None = None) -> None:
+        """Set (or, for None values, remove) attributes of a run record, optionally only if it
+        still has ``expect_status``."""
+        names = {f"#a{i}": k for i, k in enumerate(values)}
+        sets = {f"#a{i}": f":v{i}" for i, v in enumerate(values.values()) if v is not None}
+        removes = [f"#a{i}" for i, v in enumerate(values.values()) if v is None]
+        vals = to_item({sets[f"#a{i}"]: v for i, v in enumerate(values.values()) if v is not None})
+        expr = "SET " + ", ".join(f"{k} = {v}" for k, v in sets.items()) if sets else ""
+        if removes:
+            expr += " REMOVE " + ", ".join(removes)
+        kwargs: dict[str, Any] = {}
+        if expect_status is not None:
+            names["#st"] = "status"
+            vals[":expect"] = {"S": expect_status}
+            kwargs["ConditionExpression"] = "#st = :expect"
+        if vals:
+            kwargs["ExpressionAttributeValues"] = vals
+        self.ddb.update_item(
+            TableName=self.runs_table, Key=to_item({"dataset_id": dataset_id, "run_id": run_id}),
+            UpdateExpression=expr.strip(), ExpressionAttributeNames=names, **kwargs,
+        )
+
+    # ------------------------------------------------------------------ lock
+    @contextmanager
+    def dataset_lock(self, dataset_id: str, holder: str, lease_seconds: int) -> Iterator[None]:
+        """Hold the dataset's lock for the body: one live run per dataset.
+
+        The lock is an item in the runs table with an expiry. A run that dies without releasing
+        it (killed process, lost worker) blocks the dataset until the lease ends, which should
+        match the Glue job timeout; a run that fails with an exception releases it at once.
+        """
+        now = time.time()
+        try:
+            self.ddb.put_item(
+                TableName=self.runs_table,
+                Item=to_item({"dataset_id": dataset_id, "run_id": LOCK_ID, "holder": holder,
+                              "acquired_at": iso(utcnow()), "expires_at": int(now + lease_seconds)}),
+                ConditionExpression="attribute_not_exists(run_id) OR expires_at < :now OR holder = :me",
+                ExpressionAttributeValues=to_item({":now": int(now), ":me": holder}),
+            )
+        except self.ddb.exceptions.ConditionalCheckFailedException:
+            current = self.get_run(dataset_id, LOCK_ID) or {}
+            raise DatasetLocked(
+                f"dataset '{dataset_id}' is locked by run {current.get('holder')} until "
+                f"{dt.datetime.fromtimestamp(int(current.get('expires_at', 0)), dt.UTC):%Y-%m-%d %H:%M:%SZ}"
+            ) from None
+        try:
+            yield
+        finally:
+            try:
+                self.ddb.delete_item(
+                    TableName=self.runs_table, Key=to_item({"dataset_id": dataset_id, "run_id": LOCK_ID}),
+                    ConditionExpression="holder = :me", ExpressionAttributeValues=to_item({":me": holder}),
+                )
+            except self.ddb.exceptions.ConditionalCheckFailedException:
+                logger.warning("lock of %s was taken over before release", dataset_id)
+
+    # ------------------------------------------------------------- internals
+    def _query(self, table: str, dataset_id: str) -> Iterator[dict[str, Any]]:
+        kwargs: dict[str, Any] = {
+            "TableName": table, "KeyConditionExpression": "dataset_id = :d",
+            "ExpressionAttributeValues": {":d": {"S": dataset_id}}, "ConsistentRead": True,
+        }
+        while True:
+            resp = self.ddb.query(**kwargs)
+            for item in resp.get("Items", []):
+                yield from_item(item)
+            if "LastEvaluatedKey" not in resp:
+                return
+            kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
+
+
+def dumps(value: Any) -> str:
+    """Compact JSON for values kept as one string attribute (commit manifests)."""
+    return json.dumps(value, separators=(",", ":"), sort_keys=True, default=str)

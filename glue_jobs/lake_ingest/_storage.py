@@ -1,0 +1,146 @@
+"""Object storage behind one small interface: S3 on AWS, a directory tree on a laptop."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+from urllib.parse import urlparse
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    """One stored object: its URI, its key below the listed root, size and ETag."""
+
+    uri: str
+    key: str
+    size: int
+    etag: str
+
+
+class Storage(Protocol):
+    def list(self, root: str, prefix: str = "") -> Iterator[ObjectInfo]: ...
+
+    def read_range(self, uri: str, start: int, length: int) -> bytes: ...
+
+    def delete_prefix(self, uri: str) -> int: ...
+
+
+def join(root: str, *parts: str) -> str:
+    """Join URI or path segments with single slashes."""
+    out = root.rstrip("/")
+    for p in parts:
+        if p:
+            out = f"{out}/{p.strip('/')}"
+    return out
+
+
+def is_s3(uri: str) -> bool:
+    return uri.startswith(("s3://", "s3a://"))
+
+
+class LocalStorage:
+    """A directory tree laid out like the buckets; the ETag is the MD5 of the content,
+    as S3 reports it for objects uploaded in one part."""
+
+    def list(self, root: str, prefix: str = "") -> Iterator[ObjectInfo]:
+        base = Path(_local_path(root))
+        start = base / prefix if prefix else base
+        if not start.exists():
+            return
+        for dirpath, dirnames, filenames in os.walk(start):
+            dirnames.sort()
+            for name in sorted(filenames):
+                path = Path(dirpath) / name
+                key = path.relative_to(base).as_posix()
+                yield ObjectInfo(uri=str(path), key=key, size=path.stat().st_size, etag=_md5(path))
+
+    def read_range(self, uri: str, start: int, length: int) -> bytes:
+        with open(_local_path(uri), "rb") as fh:
+            if start < 0:
+                size = os.fstat(fh.fileno()).st_size
+                fh.seek(max(0, size + start))
+            else:
+                fh.seek(start)
+            return fh.read(length)
+
+    def delete_prefix(self, uri: str) -> int:
+        path = Path(_local_path(uri))
+        if not path.exists():
+            return 0
+        count = sum(len(files) for _, _, files in os.walk(path))
+        shutil.rmtree(path)
+        return count
+
+
+class S3Storage:
+    """S3 through a boto3 client (so moto or a real account can be injected)."""
+
+    def __init__(self, s3_client: Any) -> None:
+        self.s3 = s3_client
+
+    def list(self, root: str, prefix: str = "") -> Iterator[ObjectInfo]:
+        bucket, root_key = _split_s3(root)
+        full_prefix = join(root_key, prefix) if root_key else prefix
+        if prefix.endswith("/") and not full_prefix.endswith("/"):
+            full_prefix += "/"
+        paginator = self.s3.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=bucket, Prefix=full_prefix):
+            for obj in page.get("Contents", []):
+                key = obj["Key"]
+                rel = key[len(root_key) :].lstrip("/") if root_key else key
+                yield ObjectInfo(uri=f"s3://{bucket}/{key}", key=rel, size=int(obj["Size"]),
+                                 etag=str(obj["ETag"]).strip('"'))
+
+    def read_range(self, uri: str, start: int, length: int) -> bytes:
+        bucket, key = _split_s3(uri)
+        if length <= 0:
+            return b""
+        rng = f"bytes=-{-start}" if start < 0 else f"bytes={start}-{start + length - 1}"
+        resp = self.s3.get_object(Bucket=bucket, Key=key, Range=rng)
+        return bytes(resp["Body"].read())
+
+    def delete_prefix(self, uri: str) -> int:
+        bucket, key = _split_s3(uri)
+        prefix = key.rstrip("/") + "/"
+        deleted = 0
+        paginator = self.s3.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
+            objs = [{"Key": o["Key"]} for o in page.get("Contents", [])]
+            if objs:
+                self.s3.delete_objects(Bucket=bucket, Delete={"Objects": objs, "Quiet": True})
+                deleted += len(objs)
+        return deleted
+
+
+def storage_for(uri: str, s3_client_factory: Any = None) -> Storage:
+    """Pick the storage that serves a URI: ``s3://`` needs an S3 client, anything else is local."""
+    if is_s3(uri):
+        if s3_client_factory is None:
+            raise ValueError(f"an S3 client is needed for {uri}")
+        return S3Storage(s3_client_factory())
+    return LocalStorage()
+
+
+def _split_s3(uri: str) -> tuple[str, str]:
+    parsed = urlparse(uri)
+    return parsed.netloc, parsed.path.lstrip("/")
+
+
+def _local_path(uri: str) -> str:
+    return urlparse(uri).path if uri.startswith("file:") else uri
+
+
+def _md5(path: Path) -> str:
+    digest = hashlib.md5(usedforsecurity=False)
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(4 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()

@@ -1,0 +1,59 @@
+"""Create the job's DynamoDB tables and Glue databases in an emulated account, and load contracts."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from .._aws import AwsClients
+from .._contract import Contract
+from .._contract_store import ContractStore, load_contract_files
+from .._job import JobSettings
+
+logger = logging.getLogger(__name__)
+
+CONTRACTS_DIR = Path(__file__).resolve().parents[2] / "contracts"
+
+#: Key schema of each table: (attribute, type) for the hash key, then the range key.
+TABLE_KEYS: dict[str, tuple[tuple[str, str], ...]] = {
+    "contracts_table": (("dataset_id", "S"),),
+    "ledger_table": (("dataset_id", "S"), ("file_id", "S")),
+    "runs_table": (("dataset_id", "S"), ("run_id", "S")),
+}
+
+
+def create_tables(dynamodb: Any, settings: JobSettings) -> None:
+    """Create the contracts, ledger and runs tables (on-demand billing), if missing."""
+    existing = set(dynamodb.list_tables().get("TableNames", []))
+    for field_name, keys in TABLE_KEYS.items():
+        name = getattr(settings, field_name)
+        if name in existing:
+            continue
+        dynamodb.create_table(
+            TableName=name,
+            AttributeDefinitions=[{"AttributeName": a, "AttributeType": t} for a, t in keys],
+            KeySchema=[{"AttributeName": a, "KeyType": kt} for (a, _), kt in zip(keys, ("HASH", "RANGE"), strict=False)],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        logger.info("created DynamoDB table %s", name)
+
+
+def create_databases(glue: Any, databases: Iterable[str]) -> None:
+    for db in sorted(set(databases)):
+        try:
+            glue.create_database(DatabaseInput={"Name": db, "Description": "data lake curated zone"})
+        except glue.exceptions.AlreadyExistsException:
+            pass
+
+
+def bootstrap(clients: AwsClients, settings: JobSettings, contracts_dir: str | Path = CONTRACTS_DIR,
+              docs: list[dict[str, Any]] | None = None) -> list[Contract]:
+    """Tables, databases and contracts: what the deployment creates on AWS, made in moto."""
+    docs = load_contract_files(contracts_dir) if docs is None else docs
+    create_tables(clients.dynamodb, settings)
+    ContractStore(clients.dynamodb, settings.contracts_table).put(docs)
+    contracts = [Contract.from_dict(d) for d in docs]
+    create_databases(clients.glue, [c.database for c in contracts])
+    return contracts
