@@ -250,7 +250,7 @@ class _IngestRun:
         result.failed_files = {p.obj.key: p.reason for p in planned if p.verdict == SNIFF_FAILED}
         result.bytes_read = sum(p.obj.size for p in readable)
         if not planned:
-            result.message = "no new files"
+            result.message = "nothing new to ingest"
         # The commit point: once the run record says COMMITTING, the run will become visible,
         # if not now then by the recovery step of the next run.
         self.state.update_run(self.dataset_id, self.run_id, {"status": COMMITTING, "commit": dumps(commit)},
@@ -263,7 +263,7 @@ class _IngestRun:
         })
         metrics.publish(self.clients.cloudwatch, self.settings.metrics_namespace, self.dataset_id,
                         result.counts(), succeeded=True)
-        self.say(f"done: {result.files_ingested} files, {result.rows_read} rows read, "
+        self.say(result.message or f"done: {result.files_ingested} files, {result.rows_read} rows read, "
                  f"{result.rows_written} written, {result.rows_quarantined} quarantined")
 
     # -------------------------------------------------------------- planning

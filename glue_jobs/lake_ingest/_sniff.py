@@ -81,14 +81,14 @@ def check_columns(found: Sequence[str], contract: Contract, *, sparse: bool = Fa
     ``sparse`` formats (JSON Lines) may leave out keys; their rows just get nulls.
     """
     expected = [c.source_name for c in contract.columns]
-    dupes = sorted({n for n in found if list(found).count(n) > 1})
-    if dupes:
-        return Sniff(FAILED, f"duplicate columns in the file: {', '.join(dupes)}")
     known = set(expected)
     if not known.intersection(found):
         shown = ", ".join(list(found)[:5])
         return Sniff(FAILED, f"none of the contract's columns found (the file starts with: {shown}); "
                              "missing header, wrong delimiter or wrong format?")
+    dupes = sorted({n for n in found if list(found).count(n) > 1})
+    if dupes:
+        return Sniff(FAILED, f"duplicate columns in the file: {', '.join(dupes)}")
     extra = tuple(n for n in found if n not in known)
     if extra and contract.schema_evolution == "strict":
         return Sniff(FAILED, f"unexpected columns {', '.join(extra)} (schema_evolution: strict)")

@@ -80,9 +80,6 @@ def cast_columns(df: DataFrame, contract: Contract, extra: Sequence[str] = ()) -
         if not col.nullable:
             checks.append(_violation(f"not_null:{col.name}", "reject", src.isNull(),
                                      f"{col.source_name} is missing"))
-    if CORRUPT_COL in present:
-        checks.insert(0, _violation(MALFORMED_RULE, "reject", F.col(CORRUPT_COL).isNotNull(),
-                                    "the record could not be parsed"))
     out = df.withColumns(typed)
     for name in extra:
         out = out.withColumn(f"_typed_{name}", F.col(f"`{_escape(name)}`").cast("string"))
@@ -131,6 +128,16 @@ def apply_rules(df: DataFrame, contract: Contract) -> DataFrame:
     if not checks:
         return df
     return df.withColumn(VIOLATIONS_COL, _compact(checks, F.col(VIOLATIONS_COL)))
+
+
+def malformed_only(df: DataFrame) -> DataFrame:
+    """A record the reader could not parse gets one violation, ``malformed``: the checks on its
+    partial values would only repeat the same cause."""
+    if CORRUPT_COL not in df.columns:
+        return df
+    malformed = F.array(_violation(MALFORMED_RULE, "reject", F.lit(True), "the record could not be parsed"))
+    return df.withColumn(VIOLATIONS_COL, F.when(F.col(CORRUPT_COL).isNotNull(), malformed)
+                         .otherwise(F.col(VIOLATIONS_COL)))
 
 
 def _is_rejected(violations: SparkColumn) -> SparkColumn:
@@ -188,6 +195,7 @@ def validate(df: DataFrame, contract: Contract, run_id: str, ingested_at: dt.dat
     out = null_markers(df, sources, contract.format.null_values)
     out = cast_columns(out, contract, extra)
     out = apply_rules(out, contract)
+    out = malformed_only(out)
     out = deduplicate(out, contract)
     out = check_unique(out, contract)
     out = add_lineage(out, run_id, ingested_at)

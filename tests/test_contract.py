@@ -1,0 +1,113 @@
+"""Contract validation: good contracts load, bad ones fail naming the dataset and the field."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import yaml
+
+from lake_ingest import Contract, ContractError, load_contract_files
+from lake_ingest._contract import normalize_type
+
+
+@pytest.fixture
+def orders_doc(contracts_dir):
+    with open(contracts_dir / "orders.yaml") as fh:
+        return yaml.safe_load(fh)
+
+
+def test_repository_contracts_load(contracts_dir):
+    docs = load_contract_files(contracts_dir)
+    contracts = {d["dataset_id"]: Contract.from_dict(d) for d in docs}
+    assert sorted(contracts) == ["customers", "meter_readings", "orders"]
+    assert {c.format.type for c in contracts.values()} == {"csv", "jsonl", "parquet"}
+    orders = contracts["orders"]
+    assert orders.column("amount").type == "decimal(12,2)"
+    assert orders.column("order_id").source_name == "ORDER_ID"
+    assert orders.partition_by == ("order_date",)
+    assert orders.deduplicate and orders.dedupe_order_by == ("updated_at",)
+    assert [c.name for c in orders.data_columns] == [
+        "order_id", "customer_id", "order_ts", "status", "amount", "currency", "updated_at"]
+    assert orders.source.matches("erp/orders/orders_2026-11-01.csv.gz")
+    assert not orders.source.matches("erp/orders/archive/other.txt")
+    assert not orders.source.matches("erp/other/orders_2026-11-01.csv.gz")
+
+
+@pytest.mark.parametrize(
+    ("mutate", "expected"),
+    [
+        (lambda d: d["columns"][0].update(type="integr"), "columns[0] (order_id).type: unknown type 'integr'"),
+        (lambda d: d.update(partition_by=["nope"]), "partition_by: 'nope' is not a column"),
+        (lambda d: d["columns"].append({"name": "status", "type": "string"}), "(status): duplicate column name"),
+        (lambda d: d.update(primary_key=["currency"]), "primary_key: 'currency' must be declared nullable: false"),
+        (lambda d: d["format"].update(type="xml"), "format.type: 'xml' is not one of"),
+        (lambda d: d["format"]["options"].update(delimeter=";"), "format.options.delimeter: is not a csv option"),
+        (lambda d: d["format"]["options"].update(encoding="klingon-8"), "unknown encoding 'klingon-8'"),
+        (lambda d: d["quality"].append({"name": "r", "type": "range", "column": "amount", "min": 5, "max": 1,
+                                        "action": "reject"}), "min 5 is greater than max 1"),
+        (lambda d: d["quality"].append({"name": "r", "type": "regex", "column": "status", "pattern": "([",
+                                        "action": "warn"}), "pattern: does not compile"),
+        (lambda d: d["quality"].append({"name": "r", "type": "not_null", "column": "ghost",
+                                        "action": "drop"}), "action: 'drop' is not one of reject, warn, fail"),
+        (lambda d: d.update(schema_evolution="yolo"), "schema_evolution: 'yolo' is not one of strict, additive"),
+        (lambda d: d["columns"].append({"name": "lake_x", "type": "string"}), "reserved for lineage columns"),
+        (lambda d: d.update(colums=[]), "colums: unknown field"),
+        (lambda d: d["source"].update(prefix="/abs"), "source.prefix: must be a relative key prefix"),
+        (lambda d: d["columns"][2].update(type="string"), None),  # still valid: format on a string column?
+    ],
+)
+def test_invalid_contracts_name_dataset_and_field(orders_doc, mutate, expected):
+    doc = copy.deepcopy(orders_doc)
+    mutate(doc)
+    if expected is None:
+        with pytest.raises(ContractError, match="only date and timestamp columns take a format"):
+            Contract.from_dict(doc)
+        return
+    with pytest.raises(ContractError) as info:
+        Contract.from_dict(doc)
+    message = str(info.value)
+    assert "dataset 'orders'" in message
+    assert expected in message
+
+
+def test_all_problems_reported_at_once(orders_doc):
+    doc = copy.deepcopy(orders_doc)
+    doc["columns"][0]["type"] = "nope"
+    doc["partition_by"] = ["ghost"]
+    doc["target"]["table"] = "Bad Name"
+    with pytest.raises(ContractError) as info:
+        Contract.from_dict(doc)
+    assert len(info.value.problems) == 3
+
+
+def test_partition_column_rules(orders_doc):
+    doc = copy.deepcopy(orders_doc)
+    doc["partition_by"] = ["amount"]
+    with pytest.raises(ContractError, match="'amount' has type decimal"):
+        Contract.from_dict(doc)
+    doc["partition_by"] = ["currency"]
+    with pytest.raises(ContractError, match="'currency' must be declared nullable: false"):
+        Contract.from_dict(doc)
+
+
+def test_missing_required_sections():
+    with pytest.raises(ContractError) as info:
+        Contract.from_dict({"dataset_id": "x"})
+    problems = "\n".join(info.value.problems)
+    for section in ("source", "format", "columns", "target"):
+        assert f"{section}: is required" in problems
+
+
+def test_file_name_must_match_dataset(tmp_path, orders_doc):
+    (tmp_path / "sales.yaml").write_text(yaml.safe_dump(orders_doc))
+    with pytest.raises(ContractError, match="sales.yaml: file name must be orders.yaml"):
+        load_contract_files(tmp_path)
+
+
+@pytest.mark.parametrize(("raw", "canonical"), [
+    ("BIGINT", "bigint"), ("integer", "int"), ("decimal(10, 2)", "decimal(10,2)"), ("decimal(39,2)", None),
+    ("decimal(5,6)", None), ("varchar", None), ("timestamp", "timestamp"),
+])
+def test_normalize_type(raw, canonical):
+    assert normalize_type(raw) == canonical

@@ -1,0 +1,258 @@
+"""The whole job against emulated AWS and a temporary lake: content, bad input, idempotency."""
+
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import json
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+import yaml
+
+from lake_ingest import (
+    ContractError, ContractNotFound, DataQualityError, JobSettings, run_ingest,
+)
+from lake_ingest._contract_store import ContractStore, contract_item
+from lake_ingest._state import StateStore
+from lake_ingest.local.athena import LocalAthena
+
+HEADER = ["ORDER_ID", "CUSTOMER_ID", "ORDER_TS", "ORDER_DATE", "STATUS", "AMOUNT", "CURRENCY", "UPDATED_AT"]
+
+
+def order(oid, day="2026-11-01", status="NEW", amount="10.00", currency="EUR", updated="10:00:00", cust="7"):
+    return [str(oid), cust, f"{day} 09:00:00", day, status, amount, currency, f"{day} {updated}"]
+
+
+def write_orders(lake: Path, name: str, rows, header=HEADER, sep=",", encoding="utf-8") -> Path:
+    path = lake / "raw" / "erp" / "orders" / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = ([sep.join(header)] if header is not None else []) + [sep.join(r) for r in rows]
+    path.write_bytes(gzip.compress(("\n".join(lines) + "\n").encode(encoding), mtime=0))
+    return path
+
+
+def query(aws, sql):
+    with LocalAthena(aws.glue) as athena:
+        return athena.query(sql)
+
+
+def ledger_states(aws, settings, dataset="orders"):
+    entries = StateStore(aws.dynamodb, settings.ledger_table, settings.runs_table).ledger(dataset)
+    return {e.key.rsplit("/", 1)[-1]: (e.state, e.reason) for e in entries.values()}
+
+
+def test_orders_end_to_end(spark, aws, deployed, lake, settings):
+    write_orders(lake, "orders_2026-11-01.csv.gz", [
+        order(1, amount="12.50"),
+        order(2, status="PAID", updated="10:00:00"),
+        order(2, status="SHIPPED", updated="15:00:00"),   # newer copy of order 2 wins
+        order(3, status="SHIPPD"),                         # unknown status: quarantined
+        order(4, amount="12.5x"),                          # not a number: quarantined
+        order(5, currency="XXX"),                          # warn only: kept
+    ])
+    write_orders(lake, "orders_2026-11-02.csv.gz", [order(6, day="2026-11-02", amount="99.99")])
+    result = run_ingest(spark, "orders", "run-1", settings, aws)
+
+    assert result.status == "SUCCEEDED"
+    assert (result.files_ingested, result.rows_read, result.rows_written, result.rows_quarantined) == (2, 7, 4, 3)
+    assert result.rows_warned == 1 and result.partitions_added == 2
+    assert result.rule_violations == {"status_known": 1, "type:amount": 1, "duplicate": 1, "currency_known": 1}
+
+    rows = query(aws, "SELECT order_id, status, amount, currency, order_date, lake_run_id FROM sales.orders ORDER BY 1")
+    assert rows == [
+        (1, "NEW", Decimal("12.50"), "EUR", dt.date(2026, 11, 1), "run-1"),
+        (2, "SHIPPED", Decimal("10.00"), "EUR", dt.date(2026, 11, 1), "run-1"),
+        (5, "NEW", Decimal("10.00"), "XXX", dt.date(2026, 11, 1), "run-1"),
+        (6, "NEW", Decimal("99.99"), "EUR", dt.date(2026, 11, 2), "run-1"),
+    ]
+    lineage = query(aws, "SELECT DISTINCT lake_source_file FROM sales.orders WHERE order_id = 6")
+    assert lineage[0][0].endswith("erp/orders/orders_2026-11-02.csv.gz")
+
+    bad = query(aws, "SELECT order_id, status, amount, v.rule, v.detail FROM sales.orders_quarantine, "
+                     "UNNEST(lake_violations) AS t(v) ORDER BY 1, 4")
+    assert bad == [
+        ("2", "PAID", "10.00", "duplicate", "superseded by a later row with the same order_id"),
+        ("3", "SHIPPD", "10.00", "status_known", "status='SHIPPD' is not an allowed value"),
+        ("4", "NEW", "12.5x", "type:amount", "cannot read AMOUNT='12.5x' as decimal(12,2)"),
+    ]
+
+    record = StateStore(aws.dynamodb, settings.ledger_table, settings.runs_table).get_run("orders", "run-1")
+    assert record["status"] == "SUCCEEDED" and record["rows_written"] == 4 and "commit" not in record
+    assert ledger_states(aws, settings) == {"orders_2026-11-01.csv.gz": ("INGESTED", ""),
+                                            "orders_2026-11-02.csv.gz": ("INGESTED", "")}
+    names = {m["MetricName"] for m in aws.cloudwatch.list_metrics(Namespace=settings.metrics_namespace)["Metrics"]}
+    assert {"RowsRead", "RowsWritten", "RowsQuarantined", "FilesIngested", "RunSucceeded"} <= names
+    stats = aws.cloudwatch.get_metric_statistics(
+        Namespace=settings.metrics_namespace, MetricName="RowsQuarantined",
+        Dimensions=[{"Name": "DatasetId", "Value": "orders"}], Statistics=["Sum"],
+        StartTime=dt.datetime.now(dt.UTC) - dt.timedelta(hours=1), EndTime=dt.datetime.now(dt.UTC) + dt.timedelta(hours=1),
+        Period=3600)
+    assert sum(p["Sum"] for p in stats["Datapoints"]) == 3
+
+
+def test_rerun_and_redelivery_add_nothing(spark, aws, deployed, lake, settings):
+    path = write_orders(lake, "orders_2026-11-01.csv.gz", [order(1), order(2)])
+    assert run_ingest(spark, "orders", "run-1", settings, aws).rows_written == 2
+    again = run_ingest(spark, "orders", "run-2", settings, aws)
+    assert (again.status, again.files_skipped, again.rows_read, again.message) == (
+        "SUCCEEDED", 1, 0, "nothing new to ingest")
+    # The same file delivered again (same key, same bytes) is recognised by its ETag.
+    data = path.read_bytes()
+    path.unlink()
+    path.write_bytes(data)
+    third = run_ingest(spark, "orders", "run-3", settings, aws)
+    assert third.rows_read == 0
+    assert query(aws, "SELECT count(*), count(DISTINCT order_id) FROM sales.orders") == [(2, 2)]
+    # A corrected file under the same name is a new delivery.
+    write_orders(lake, "orders_2026-11-01.csv.gz", [order(1), order(2), order(3)])
+    fourth = run_ingest(spark, "orders", "run-4", settings, aws)
+    assert fourth.files_ingested == 1 and fourth.rows_written == 3
+
+
+def test_unreadable_files_fail_alone_and_stay_untouched(spark, aws, deployed, lake, settings):
+    good = write_orders(lake, "orders_2026-11-01.csv.gz", [order(1)])
+    raw = lake / "raw" / "erp" / "orders"
+    (raw / "orders_2026-11-02.csv.gz").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00garbage")
+    write_orders(lake, "orders_2026-11-03.csv.gz", [order(3)], sep=";")
+    write_orders(lake, "orders_2026-11-04.csv.gz", [order(4)], header=None)
+    write_orders(lake, "orders_2026-11-05.csv.gz", [order(5, cust="Müller")], encoding="utf-16")
+    (raw / "orders_2026-11-06.csv.gz").write_bytes(b"")
+    write_orders(lake, "orders_2026-11-07.csv.gz", [])
+    before = {p.name: p.read_bytes() for p in raw.iterdir()}
+
+    result = run_ingest(spark, "orders", "run-1", settings, aws)
+
+    assert result.status == "SUCCEEDED"
+    assert (result.files_ingested, result.files_failed, result.files_empty, result.rows_written) == (1, 4, 2, 1)
+    states = ledger_states(aws, settings)
+    assert states[good.name] == ("INGESTED", "")
+    assert states["orders_2026-11-02.csv.gz"] == ("FAILED", "the contract says gzip but the file is not gzip-compressed")
+    assert states["orders_2026-11-03.csv.gz"][0] == "FAILED" and "wrong delimiter" in states["orders_2026-11-03.csv.gz"][1]
+    assert states["orders_2026-11-04.csv.gz"][0] == "FAILED" and "missing header" in states["orders_2026-11-04.csv.gz"][1]
+    assert states["orders_2026-11-05.csv.gz"][0] == "FAILED" and "not valid UTF-8" in states["orders_2026-11-05.csv.gz"][1]
+    assert states["orders_2026-11-06.csv.gz"] == ("EMPTY", "file has 0 bytes")
+    assert states["orders_2026-11-07.csv.gz"] == ("EMPTY", "file holds a header and no data rows")
+    assert {p.name: p.read_bytes() for p in raw.iterdir()} == before
+    assert query(aws, "SELECT order_id FROM sales.orders") == [(1,)]
+    # Failed files are not retried until they change.
+    assert run_ingest(spark, "orders", "run-2", settings, aws).files_failed == 0
+
+
+def test_missing_and_invalid_contracts(spark, aws, deployed, settings):
+    with pytest.raises(ContractNotFound, match="no contract for dataset 'invoices'"):
+        run_ingest(spark, "invoices", "run-1", settings, aws)
+    doc = yaml.safe_load((Path(__file__).parents[1] / "glue_jobs/contracts/orders.yaml").read_text())
+    doc["columns"][5]["type"] = "money"
+    with pytest.raises(ContractError, match="unknown type 'money'"):
+        contract_item(doc)  # the loader refuses it...
+    aws.dynamodb.put_item(TableName=settings.contracts_table,  # ...and so does the job if it got in anyway
+                          Item={"dataset_id": {"S": "orders"}, "document": {"S": json.dumps(doc)}})
+    with pytest.raises(ContractError) as info:
+        run_ingest(spark, "orders", "run-1", settings, aws)
+    assert "dataset 'orders'" in str(info.value) and "(amount).type: unknown type 'money'" in str(info.value)
+    aws.dynamodb.put_item(TableName=settings.contracts_table,
+                          Item={"dataset_id": {"S": "orders"}, "document": {"S": "{not json"}})
+    with pytest.raises(ContractError, match="document: not valid JSON"):
+        run_ingest(spark, "orders", "run-1", settings, aws)
+
+
+def test_disabled_contract_does_nothing(spark, aws, deployed, lake, settings):
+    doc = yaml.safe_load((Path(__file__).parents[1] / "glue_jobs/contracts/orders.yaml").read_text())
+    ContractStore(aws.dynamodb, settings.contracts_table).put([{**doc, "enabled": False}])
+    write_orders(lake, "orders_2026-11-01.csv.gz", [order(1)])
+    assert run_ingest(spark, "orders", "run-1", settings, aws).status == "DISABLED"
+    assert ledger_states(aws, settings) == {}
+
+
+def test_strict_schema_rejects_a_new_column(spark, aws, deployed, lake, settings):
+    write_orders(lake, "orders_2026-11-01.csv.gz", [order(1) + ["x"]], header=HEADER + ["CHANNEL"])
+    result = run_ingest(spark, "orders", "run-1", settings, aws)
+    assert result.files_failed == 1
+    assert "unexpected columns CHANNEL (schema_evolution: strict)" in result.failed_files["erp/orders/orders_2026-11-01.csv.gz"]
+
+
+def customer(cid, day="2026-11-01", **extra):
+    return {"customer_id": cid, "name": f"C{cid}", "email": f"c{cid}@example.com", "country": "DE",
+            "signupDate": "01/02/2025", "loyaltyPoints": 5, "active": True, "updatedAt": f"{day}T08:00:00", **extra}
+
+
+def write_customers(lake: Path, name: str, records) -> None:
+    path = lake / "raw" / "crm" / "customers" / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = [r if isinstance(r, str) else json.dumps(r) for r in records]
+    path.write_bytes(gzip.compress(("\n".join(lines) + "\n").encode(), mtime=0))
+
+
+def test_additive_schema_evolution_adds_nullable_columns(spark, aws, deployed, lake, settings):
+    write_customers(lake, "customers_2026-11-01.jsonl.gz", [customer(1), customer(2, email="broken"),
+                                                            '{"customer_id": 3, "na'])
+    first = run_ingest(spark, "customers", "run-1", settings, aws)
+    assert (first.rows_written, first.rows_quarantined) == (1, 2)
+    assert first.rule_violations == {"email_format": 1, "malformed": 1}
+    write_customers(lake, "customers_2026-11-02.jsonl.gz", [customer(4, "2026-11-02", segment="gold")])
+    second = run_ingest(spark, "customers", "run-2", settings, aws)
+    assert second.added_columns == ["segment"]
+    rows = query(aws, "SELECT customer_id, full_name, signup_date, is_active, segment FROM sales.customers ORDER BY 1")
+    assert rows == [(1, "C1", dt.date(2025, 2, 1), True, None), (4, "C4", dt.date(2025, 2, 1), True, "gold")]
+    columns = [c["Name"] for c in aws.glue.get_table(DatabaseName="sales", Name="customers")["Table"]
+               ["StorageDescriptor"]["Columns"]]
+    assert columns[-3:] == ["lake_source_file", "lake_ingested_at", "segment"]
+
+
+def test_fail_rule_fails_the_run_and_leaves_nothing_visible(spark, aws, deployed, lake, settings):
+    doc = yaml.safe_load((Path(__file__).parents[1] / "glue_jobs/contracts/orders.yaml").read_text())
+    doc["quality"][1]["action"] = "fail"  # amount_in_range
+    ContractStore(aws.dynamodb, settings.contracts_table).put([doc])
+    write_orders(lake, "orders_2026-11-01.csv.gz", [order(1), order(2, amount="-5.00")])
+    with pytest.raises(DataQualityError, match="amount_in_range=1"):
+        run_ingest(spark, "orders", "run-1", settings, aws)
+    record = StateStore(aws.dynamodb, settings.ledger_table, settings.runs_table).get_run("orders", "run-1")
+    assert record["status"] == "FAILED" and "amount_in_range" in record["error"]
+    assert ledger_states(aws, settings) == {}
+    assert not list((lake / "curated").rglob("*.parquet"))
+    with pytest.raises(aws.glue.exceptions.EntityNotFoundException):
+        aws.glue.get_table(DatabaseName="sales", Name="orders")
+
+
+def test_parquet_dataset_with_unique_rule(spark, aws, deployed, lake, settings):
+    from lake_ingest.local.sample_data import generate_extracts
+
+    generate_extracts(lake / "raw", days=2, rows_per_file=960, datasets=["meter_readings"])
+    (lake / "raw/plant/meter_readings/readings_2026-11-09.parquet").write_bytes(b"PAR1 not really PAR1")
+    result = run_ingest(spark, "meter_readings", "run-1", settings, aws)
+    assert result.files_ingested == 2 and result.files_failed == 1
+    assert result.rows_read == result.rows_written + result.rows_quarantined
+    assert result.rule_violations["one_reading_per_slot"] > 0 and result.rule_violations["kwh_plausible"] > 0
+    dupes = query(aws, "SELECT count(*) FROM (SELECT meter_id, reading_ts FROM plant.meter_readings "
+                       "GROUP BY 1, 2 HAVING count(*) > 1)")
+    assert dupes == [(0,)]
+    assert query(aws, "SELECT count(*) FROM plant.meter_readings") == [(result.rows_written,)]
+    assert query(aws, "SELECT max(kwh) <= 500, min(reading_date) FROM plant.meter_readings") == [
+        (True, dt.date(2026, 11, 1))]
+
+
+def test_dataset_lock_refuses_a_second_live_run(spark, aws, deployed, lake, settings):
+    store = StateStore(aws.dynamodb, settings.ledger_table, settings.runs_table)
+    write_orders(lake, "orders_2026-11-01.csv.gz", [order(1)])
+    with store.dataset_lock("orders", "someone-else", 600):
+        result = run_ingest(spark, "orders", "run-1", settings, aws)
+    assert result.status == "LOCKED" and "locked by run someone-else" in result.message
+    assert run_ingest(spark, "orders", "run-2", settings, aws).rows_written == 1
+
+
+def test_max_files_per_run_leaves_the_rest_for_later(spark, aws, deployed, lake, settings):
+    for day in (1, 2, 3):
+        write_orders(lake, f"orders_2026-11-0{day}.csv.gz", [order(day, day=f"2026-11-0{day}")])
+    small = JobSettings(**{**settings.__dict__, "max_files_per_run": 2})
+    first = run_ingest(spark, "orders", "run-1", small, aws)
+    assert (first.files_ingested, first.files_pending) == (2, 1)
+    second = run_ingest(spark, "orders", "run-2", small, aws)
+    assert (second.files_ingested, second.files_pending) == (1, 0)
+    assert query(aws, "SELECT order_id FROM sales.orders ORDER BY 1") == [(1,), (2,), (3,)]
+
+
+def test_bad_run_id_is_refused(spark, aws, deployed, settings):
+    with pytest.raises(ValueError, match="run id"):
+        run_ingest(spark, "orders", "../escape", settings, aws)

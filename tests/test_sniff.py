@@ -1,0 +1,113 @@
+"""Whole-file checks: what makes a raw file unreadable, empty or acceptable."""
+
+from __future__ import annotations
+
+import copy
+import gzip
+
+import pytest
+import yaml
+
+from lake_ingest import Contract
+from lake_ingest._sniff import EMPTY, FAILED, OK, check_columns, sniff, sniff_parquet
+
+HEADER = "ORDER_ID,CUSTOMER_ID,ORDER_TS,ORDER_DATE,STATUS,AMOUNT,CURRENCY,UPDATED_AT\n"
+ROW = "1,10,2026-11-01 10:00:00,2026-11-01,NEW,12.50,EUR,2026-11-01 10:00:00\n"
+
+
+def load(contracts_dir, name, **changes):
+    with open(contracts_dir / f"{name}.yaml") as fh:
+        doc = yaml.safe_load(fh)
+    doc = copy.deepcopy(doc)
+    for key, value in changes.items():
+        doc[key] = value
+    return Contract.from_dict(doc)
+
+
+@pytest.fixture
+def orders(contracts_dir):
+    return load(contracts_dir, "orders")
+
+
+def gz(text: str, encoding: str = "utf-8") -> bytes:
+    return gzip.compress(text.encode(encoding), mtime=0)
+
+
+def test_good_csv(orders):
+    data = gz(HEADER + ROW)
+    verdict = sniff(data, len(data), orders)
+    assert verdict.status == OK
+    assert verdict.columns[0] == "ORDER_ID" and len(verdict.columns) == 8
+
+
+def test_reordered_header_is_fine(orders):
+    cols = HEADER.strip().split(",")
+    data = gz(",".join(reversed(cols)) + "\n" + ROW)
+    verdict = sniff(data, len(data), orders)
+    assert verdict.status == OK and verdict.columns == tuple(reversed(cols))
+
+
+@pytest.mark.parametrize(("payload", "reason"), [
+    (gz(ROW + ROW), "none of the contract's columns found"),                      # missing header
+    (gz(HEADER.replace(",", ";") + ROW.replace(",", ";")), "none of the contract's columns found"),  # delimiter
+    (b"\x00\x01\x02 garbage", "not gzip-compressed"),
+    (b"\x1f\x8b\x08\x00garbage-after-magic", "corrupt gzip stream"),
+    (gz(HEADER.replace("CURRENCY", "CURRENCY,EXTRA") + ROW), "unexpected columns EXTRA (schema_evolution: strict)"),
+    (gz(HEADER.replace(",CURRENCY", "") + ROW), "missing columns CURRENCY"),
+    (gz(HEADER.replace("STATUS", "AMOUNT") + ROW), "duplicate columns in the file: AMOUNT"),
+])
+def test_unreadable_files_fail_with_reason(orders, payload, reason):
+    verdict = sniff(payload, len(payload), orders)
+    assert verdict.status == FAILED
+    assert reason in verdict.reason
+
+
+def test_bad_encoding(orders):
+    data = gz(HEADER + "1,10,2026-11-01 10:00:00,2026-11-01,NEW,12.50,EUR,2026-11-01 10:00:00,Müller\n", "latin-1")
+    verdict = sniff(data, len(data), orders)
+    assert verdict.status == FAILED and "not valid UTF-8 text" in verdict.reason
+
+
+def test_latin1_contract_accepts_latin1(contracts_dir):
+    contract = load(contracts_dir, "orders", format={"type": "csv", "compression": "none",
+                                                     "options": {"encoding": "ISO-8859-1", "delimiter": ";"}})
+    text = HEADER.replace(",", ";") + ROW.replace(",", ";").replace("EUR", "Müller")
+    data = text.encode("latin-1")
+    assert sniff(data, len(data), contract).status == OK
+
+
+@pytest.mark.parametrize("payload", [b"", gz(""), gz(HEADER), gz(HEADER + "\n\n")])
+def test_empty_files(orders, payload):
+    assert sniff(payload, len(payload), orders).status == EMPTY
+
+
+def test_truncated_head_is_not_called_empty(orders):
+    data = gz(HEADER + ROW * 50_000)
+    head = data[:1000]
+    assert sniff(head, len(data), orders).status == OK
+
+
+def test_jsonl(contracts_dir):
+    customers = load(contracts_dir, "customers")
+    good = gz('{"customer_id": 1, "name": "A", "country": "DE", "updatedAt": "2026-11-01T00:00:00"}\n')
+    assert sniff(good, len(good), customers).status == OK
+    extra = gz('{"customer_id": 1, "name": "A", "segment": "gold"}\n')
+    verdict = sniff(extra, len(extra), customers)
+    assert verdict.status == OK and verdict.extra == ("segment",)  # additive policy
+    garbage = gz("this is not json\nneither is this\n")
+    verdict = sniff(garbage, len(garbage), customers)
+    assert verdict.status == FAILED and "not JSON Lines" in verdict.reason
+
+
+def test_parquet_magic():
+    assert sniff_parquet(b"PAR1", b"PAR1", 100).status == OK
+    assert sniff_parquet(b"PK\x03\x04", b"\x00\x00\x00\x00", 100).status == FAILED
+    assert sniff_parquet(b"", b"", 0).status == EMPTY
+
+
+def test_additive_policy_allows_missing_nullable_only(contracts_dir):
+    customers = load(contracts_dir, "customers")
+    names = [c.source_name for c in customers.columns]
+    assert check_columns([n for n in names if n != "email"], customers).status == OK
+    verdict = check_columns([n for n in names if n != "customer_id"], customers)
+    assert verdict.status == FAILED and "missing columns customer_id" in verdict.reason
