@@ -101,7 +101,7 @@ def test_missing_required_sections():
 
 def test_file_name_must_match_dataset(tmp_path, orders_doc):
     (tmp_path / "sales.yaml").write_text(yaml.safe_dump(orders_doc))
-    with pytest.raises(ContractError, match="sales.yaml: file name must be orders.yaml"):
+    with pytest.raises(ContractError, match=r"sales\.yaml: file name must be orders\.yaml"):
         load_contract_files(tmp_path)
 
 

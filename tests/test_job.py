@@ -12,7 +12,11 @@ import pytest
 import yaml
 
 from lake_ingest import (
-    ContractError, ContractNotFound, DataQualityError, JobSettings, run_ingest,
+    ContractError,
+    ContractNotFound,
+    DataQualityError,
+    JobSettings,
+    run_ingest,
 )
 from lake_ingest._contract_store import ContractStore, contract_item
 from lake_ingest._state import StateStore

@@ -10,7 +10,14 @@ from pyspark.sql import types as T
 
 from lake_ingest import Contract
 from lake_ingest._contract import SOURCE_FILE_COL
-from lake_ingest._transforms import CORRUPT_COL, curated, observed_metrics, quarantine, rule_names, validate
+from lake_ingest._transforms import (
+    CORRUPT_COL,
+    curated,
+    observed_metrics,
+    quarantine,
+    rule_names,
+    validate,
+)
 
 NOW = dt.datetime(2026, 11, 26, 12, 0, 0)
 
