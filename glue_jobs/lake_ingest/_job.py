@@ -52,7 +52,7 @@ from ._transforms import (
 
 logger = logging.getLogger(__name__)
 
-RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
+RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")  # one safe path segment (no ":" for Hadoop)
 VIOLATION_HIVE_TYPE = "array<struct<rule:string,action:string,detail:string>>"
 LINEAGE_COLUMNS = ((SOURCE_FILE_COL, "string"), (INGESTED_AT_COL, "timestamp"))
 

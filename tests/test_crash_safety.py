@@ -1,0 +1,163 @@
+"""A run that dies anywhere leaves nothing half-visible, and the rerun gives each row once."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from lake_ingest import AwsClients, run_ingest
+from lake_ingest import _job as job_module
+from lake_ingest._state import LOCK_ID, StateStore
+from lake_ingest.local.athena import LocalAthena
+from lake_ingest.local.aws_setup import bootstrap
+from lake_ingest.local.sample_data import generate_extracts
+
+
+def visible(glue, sql):
+    with LocalAthena(glue) as athena:
+        return athena.query(sql)
+
+
+def runs(aws, settings):
+    store = StateStore(aws.dynamodb, settings.ledger_table, settings.runs_table)
+    return {r["run_id"]: r for r in store.runs("orders")}
+
+
+def test_failure_after_writing_data_leaves_nothing_visible(spark, aws, deployed, lake, settings, monkeypatch):
+    generate_extracts(lake / "raw", days=2, rows_per_file=400, datasets=["orders"])
+    real_write = job_module.write_parquet
+    calls = []
+
+    def write_then_die(df, uri, partition_by=()):
+        calls.append(uri)
+        real_write(df, uri, partition_by)
+        if len(calls) == 2:  # curated written, quarantine written: die before the commit
+            raise OSError("No space left on device")
+
+    monkeypatch.setattr(job_module, "write_parquet", write_then_die)
+    with pytest.raises(OSError, match="No space left"):
+        run_ingest(spark, "orders", "run-1", settings, aws)
+    record = runs(aws, settings)["run-1"]
+    assert record["status"] == "FAILED" and "No space left" in record["error"] and record["cleaned"]
+    assert not list((lake / "curated").rglob("*.parquet")) and not list((lake / "quarantine").rglob("*.parquet"))
+    with pytest.raises(aws.glue.exceptions.EntityNotFoundException):
+        aws.glue.get_partitions(DatabaseName="sales", TableName="orders")
+
+    monkeypatch.setattr(job_module, "write_parquet", real_write)
+    result = run_ingest(spark, "orders", "run-2", settings, aws)
+    assert result.files_ingested == 2 and result.rows_read == 800
+    count, distinct = visible(aws.glue, "SELECT count(*), count(DISTINCT order_id) FROM sales.orders")[0]
+    assert count == distinct == result.rows_written
+    assert visible(aws.glue, "SELECT DISTINCT lake_run_id FROM sales.orders") == [("run-2",)]
+
+
+def test_crash_during_commit_is_completed_by_the_next_run(spark, aws, deployed, lake, settings, monkeypatch):
+    generate_extracts(lake / "raw", days=3, rows_per_file=300, datasets=["orders"])
+    real_record = StateStore.record_file
+    recorded = []
+
+    def record_then_die(self, dataset_id, entry):
+        if len(recorded) == 1:
+            raise ConnectionError("worker lost")
+        recorded.append(entry.key)
+        return real_record(self, dataset_id, entry)
+
+    monkeypatch.setattr(StateStore, "record_file", record_then_die)
+    with pytest.raises(ConnectionError):
+        run_ingest(spark, "orders", "run-1", settings, aws)
+    assert runs(aws, settings)["run-1"]["status"] == "COMMITTING"
+    first_rows = visible(aws.glue, "SELECT count(*) FROM sales.orders")[0][0]
+    assert first_rows > 0  # partitions were registered before the process died
+
+    monkeypatch.setattr(StateStore, "record_file", real_record)
+    result = run_ingest(spark, "orders", "run-2", settings, aws)
+    assert result.rows_read == 0 and result.files_skipped == 3  # the commit was completed, not redone
+    records = runs(aws, settings)
+    assert records["run-1"]["status"] == "SUCCEEDED" and records["run-1"]["recovered_by"] == "run-2"
+    ledger = StateStore(aws.dynamodb, settings.ledger_table, settings.runs_table).ledger("orders")
+    assert sorted(e.state for e in ledger.values()) == ["INGESTED"] * 3
+    assert visible(aws.glue, "SELECT count(*) FROM sales.orders")[0][0] == first_rows
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.mark.slow
+def test_killed_process_mid_write_then_rerun(spark, lake, settings):
+    """SIGKILL the job (a separate process, as a lost Glue worker) while Spark writes."""
+    from moto.server import ThreadedMotoServer
+
+    port = _free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        aws = AwsClients(endpoint_url=f"http://127.0.0.1:{port}", region_name="eu-west-1")
+        bootstrap(aws, settings)
+        generate_extracts(lake / "raw", days=4, rows_per_file=150_000, datasets=["orders"])
+        cmd = [sys.executable, "-m", "lake_ingest.cli", "--dataset_id", "orders", "--run_id", "killed",
+               "--raw_uri", settings.raw_uri, "--curated_uri", settings.curated_uri,
+               "--quarantine_uri", settings.quarantine_uri, "--lock_lease_seconds", "25",
+               "--aws_endpoint_url", f"http://127.0.0.1:{port}"]
+        env = {**os.environ, "LAKE_SPARK_DRIVER_MEMORY": "1g"}
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                start_new_session=True)
+        run_dir = lake / "curated" / "sales" / "orders" / "lake_run_id=killed"
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and proc.poll() is None:
+            if run_dir.exists() and any(p.is_file() for p in run_dir.rglob("*")):
+                break
+            time.sleep(0.05)
+        assert proc.poll() is None, "the job finished before it could be killed; give it more data"
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+
+        store = StateStore(aws.dynamodb, settings.ledger_table, settings.runs_table)
+        assert store.get_run("orders", "killed")["status"] == "RUNNING"
+        assert store.ledger("orders") == {}
+        lock = store.get_run("orders", LOCK_ID)
+        assert lock["holder"] == "killed"
+        if time.time() < lock["expires_at"] - 2:  # while the lease lasts, nobody may take over
+            assert run_ingest(spark, "orders", "too-early", settings, aws).status == "LOCKED"
+        time.sleep(max(0.0, lock["expires_at"] - time.time() + 1.1))  # the dead run's lease runs out
+
+        result = run_ingest(spark, "orders", "rerun", settings, aws)
+        assert result.status == "SUCCEEDED" and result.files_ingested == 4
+        assert store.get_run("orders", "killed")["status"] == "ABANDONED"
+        assert not run_dir.exists()
+        count, distinct, run_ids = visible(
+            aws.glue, "SELECT count(*), count(DISTINCT order_id), list(DISTINCT lake_run_id) FROM sales.orders")[0]
+        assert count == distinct == result.rows_written and run_ids == ["rerun"]
+        assert result.rows_read == 600_000
+    finally:
+        server.stop()
+
+
+def test_same_run_id_retry_replaces_its_own_partial_output(spark, aws, deployed, lake, settings, monkeypatch):
+    """Step Functions retries a Glue task with the same run id: the retry starts clean."""
+    generate_extracts(lake / "raw", days=1, rows_per_file=200, datasets=["orders"])
+    stale = lake / "curated" / "sales" / "orders" / "lake_run_id=run-1" / "order_date=1999-01-01"
+    stale.mkdir(parents=True)
+    (stale / "part-stale.parquet").write_bytes(b"left by a dead attempt")
+    result = run_ingest(spark, "orders", "run-1", settings, aws)
+    assert result.status == "SUCCEEDED" and not stale.exists()
+    assert visible(aws.glue, "SELECT min(order_date) FROM sales.orders")[0][0].year == 2026
+    # and a retry after success is a no-op that reports the recorded result
+    again = run_ingest(spark, "orders", "run-1", settings, aws)
+    assert (again.status, again.rows_written) == ("SUCCEEDED", result.rows_written)
+
+
+def test_run_ids_are_unique_paths(tmp_path: Path):
+    # The run id becomes a partition directory: the pattern keeps it one safe path segment.
+    assert job_module.RUN_ID_PATTERN.match("sfn-exec-2026-11-26T10-00-00.123Z")
+    for bad in ("a/b", "..", "", "x" * 200, "a b", "t:1"):
+        assert not job_module.RUN_ID_PATTERN.match(bad)
