@@ -40,7 +40,7 @@ class AwsClients:
             kwargs: dict[str, Any] = {"region_name": region}
             if self.endpoint_url:
                 kwargs["endpoint_url"] = self.endpoint_url
-            self._cache[service] = session.client(service, **kwargs)  # type: ignore[call-overload]
+            self._cache[service] = session.client(service, **kwargs)
         return self._cache[service]
 
     @property

@@ -288,7 +288,8 @@ class _Parser:
             self.err("format.compression", f"'{compression}' is not one of {', '.join(COMPRESSIONS)}")
         elif ftype == "parquet" and compression != "none":
             self.err("format.compression", "Parquet files carry their own compression; use 'none'")
-        allowed = {"csv": CSV_OPTIONS, "jsonl": JSONL_OPTIONS}.get(str(ftype), {})
+        options_by_format: dict[str, dict[str, type]] = {"csv": CSV_OPTIONS, "jsonl": JSONL_OPTIONS}
+        allowed = options_by_format.get(str(ftype), {})
         options = f.get("options", {}) or {}
         if not isinstance(options, Mapping):
             self.err("format.options", "must be a mapping")

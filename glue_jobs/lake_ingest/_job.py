@@ -460,8 +460,8 @@ def _split_kv(segment: str) -> tuple[str, str]:
 
 def _spec_from(d: dict[str, Any]) -> catalog.TableSpec:
     return catalog.TableSpec(d["database"], d["name"], d["location"],
-                             tuple(tuple(c) for c in d["columns"]),  # type: ignore[misc]
-                             tuple(tuple(c) for c in d["partition_keys"]),  # type: ignore[misc]
+                             tuple(tuple(c) for c in d["columns"]),
+                             tuple(tuple(c) for c in d["partition_keys"]),
                              d.get("description", ""))
 
 

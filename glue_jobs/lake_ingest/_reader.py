@@ -44,18 +44,18 @@ def read_group(spark: SparkSession, group: ReadGroup, contract: Contract) -> Dat
     fmt = contract.format
     if fmt.type == "parquet":
         df = spark.read.parquet(*group.paths)
-        df = df.select(*[F.col(f"`{c}`") for c in group.columns], F.col("_metadata.file_path").alias(SOURCE_FILE_COL))
-        return df
+        return df.select(*[F.col(f"`{c}`") for c in group.columns],
+                         F.col("_metadata.file_path").alias(SOURCE_FILE_COL))
     schema = T.StructType([T.StructField(c, T.StringType()) for c in group.columns]
                           + [T.StructField(CORRUPT_COL, T.StringType())])
     reader = spark.read.schema(schema).option("mode", "PERMISSIVE").option("columnNameOfCorruptRecord", CORRUPT_COL)
     if fmt.type == "csv":
-        df = (reader.option("sep", fmt.delimiter).option("header", fmt.header).option("quote", fmt.quote)
+        csv = (reader.option("sep", fmt.delimiter).option("header", fmt.header).option("quote", fmt.quote)
               .option("escape", fmt.escape).option("encoding", fmt.encoding).option("enforceSchema", True)
               .option("nullValue", "").option("emptyValue", ""))
         if "comment" in fmt.options:
-            df = df.option("comment", fmt.options["comment"])
-        out = df.csv(list(group.paths))
+            csv = csv.option("comment", fmt.options["comment"])
+        out = csv.csv(list(group.paths))
     else:
         out = reader.option("encoding", fmt.encoding).json(list(group.paths))
     return out.withColumn(SOURCE_FILE_COL, F.col("_metadata.file_path"))

@@ -1,0 +1,74 @@
+"""Keep the emulated account between runs: save and restore DynamoDB items and the Glue catalog.
+
+moto holds its state in memory only; the local demo saves it as JSON next to the lake so that a
+second run sees the ledger, the run records and the catalog of the first, as AWS would.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from .._aws import AwsClients
+
+logger = logging.getLogger(__name__)
+
+_TABLE_INPUT_KEYS = ("Name", "Description", "Owner", "Retention", "StorageDescriptor", "PartitionKeys",
+                     "TableType", "Parameters")
+_PARTITION_INPUT_KEYS = ("Values", "StorageDescriptor", "Parameters")
+
+
+def _pages(client: Any, op: str, key: str, **kwargs: Any) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for page in client.get_paginator(op).paginate(**kwargs):
+        out.extend(page.get(key, []))
+    return out
+
+
+def save_state(clients: AwsClients, path: str | Path, tables: list[str]) -> None:
+    """Write every item of ``tables`` and every Glue database, table and partition to ``path``."""
+    ddb, glue = clients.dynamodb, clients.glue
+    state: dict[str, Any] = {"dynamodb": {}, "glue": []}
+    for table in tables:
+        state["dynamodb"][table] = _pages(ddb, "scan", "Items", TableName=table)
+    for db in _pages(glue, "get_databases", "DatabaseList"):
+        entry: dict[str, Any] = {"Name": db["Name"], "Description": db.get("Description", ""), "tables": []}
+        for t in _pages(glue, "get_tables", "TableList", DatabaseName=db["Name"]):
+            parts = _pages(glue, "get_partitions", "Partitions", DatabaseName=db["Name"], TableName=t["Name"])
+            entry["tables"].append({
+                "input": {k: t[k] for k in _TABLE_INPUT_KEYS if k in t},
+                "partitions": [{k: p[k] for k in _PARTITION_INPUT_KEYS if k in p} for p in parts],
+            })
+        state["glue"].append(entry)
+    Path(path).write_text(json.dumps(state, default=str))
+    logger.info("saved the emulated account to %s", path)
+
+
+def load_state(clients: AwsClients, path: str | Path) -> bool:
+    """Restore a saved state into an emulated account that has the tables already; False if none."""
+    p = Path(path)
+    if not p.exists():
+        return False
+    state = json.loads(p.read_text())
+    ddb, glue = clients.dynamodb, clients.glue
+    for table, items in state["dynamodb"].items():
+        for i in range(0, len(items), 25):
+            ddb.batch_write_item(RequestItems={table: [{"PutRequest": {"Item": it}} for it in items[i : i + 25]]})
+    for db in state["glue"]:
+        try:
+            glue.create_database(DatabaseInput={"Name": db["Name"], "Description": db["Description"]})
+        except glue.exceptions.AlreadyExistsException:
+            pass
+        for t in db["tables"]:
+            try:
+                glue.create_table(DatabaseName=db["Name"], TableInput=t["input"])
+            except glue.exceptions.AlreadyExistsException:
+                glue.update_table(DatabaseName=db["Name"], TableInput=t["input"])
+            parts = t["partitions"]
+            for i in range(0, len(parts), 100):
+                glue.batch_create_partition(DatabaseName=db["Name"], TableName=t["input"]["Name"],
+                                            PartitionInputList=parts[i : i + 100])
+    logger.info("restored the emulated account from %s", p)
+    return True

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Set up a fresh machine for the local demo and the tests: Java 17, a venv, pinned packages.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON="${PYTHON:-python3.11}"
+VENV="${VENV:-.venv}"
+EXTRAS="${EXTRAS:-local,dev}"
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+java_major() { java -version 2>&1 | awk -F'"' '/version/ {split($2, v, "."); print v[1]; exit}'; }
+
+if ! command -v java >/dev/null 2>&1 || [ "$(java_major)" != "17" ]; then
+  echo "setup: installing a Java 17 runtime (Spark 3.5 / Glue 5.1 run on Java 17)"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless >/dev/null
+fi
+if [ "$(java_major)" != "17" ] && [ -x /usr/lib/jvm/java-17-openjdk-amd64/bin/java ]; then
+  export JAVA_HOME=/usr/lib/jvm/java-17-openjdk-amd64
+fi
+
+if ! command -v "$PYTHON" >/dev/null 2>&1; then
+  echo "setup: $PYTHON not found (Glue 5.1 runs Python 3.11); set PYTHON=/path/to/python3.11" >&2
+  exit 1
+fi
+if [ ! -x "$VENV/bin/python" ]; then
+  echo "setup: creating $VENV"
+  "$PYTHON" -m venv "$VENV"
+fi
+stamp="$VENV/.installed-$(cat pyproject.toml | sha1sum | cut -c1-12)-${EXTRAS//,/_}"
+if [ ! -f "$stamp" ]; then
+  echo "setup: installing the pinned packages ($EXTRAS)"
+  "$VENV/bin/python" -m pip install -q --upgrade pip
+  "$VENV/bin/python" -m pip install -q -e ".[${EXTRAS}]"
+  rm -f "$VENV"/.installed-*
+  touch "$stamp"
+fi
+echo "setup: ready ($("$VENV/bin/python" --version), java $(java_major))"
