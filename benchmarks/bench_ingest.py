@@ -457,7 +457,7 @@ def _emulated_aws() -> Iterator[AwsClients]:
 def job_outputs(out_dir: Path, doc: dict[str, Any] = BENCH_CONTRACT) -> tuple[Path, Path]:
     """Where the job writes its curated and quarantined rows below ``out_dir``."""
     db, table = doc["target"]["database"], doc["target"]["table"]
-    return out_dir / "curated" / db / table, out_dir / "quarantine" / db / f"{table}_quarantine"
+    return out_dir / "curated" / db / table, out_dir / "quarantine" / db / table
 
 
 def run_job(spark: SparkSession, data: Dataset, out_dir: Path, *, run_id: str = "bench-1",

@@ -21,8 +21,8 @@ COMPRESSIONS = ("none", "gzip")
 ACTIONS = ("reject", "warn", "fail")
 RULE_TYPES = ("not_null", "unique", "allowed_values", "range", "regex")
 EVOLUTION_POLICIES = ("strict", "additive")
-CSV_OPTIONS = {"delimiter": str, "header": bool, "quote": str, "escape": str, "encoding": str, "comment": str}
-JSONL_OPTIONS = {"encoding": str}
+CSV_OPTIONS: dict[str, type] = {"delimiter": str, "header": bool, "quote": str, "escape": str, "encoding": str, "comment": str}
+JSONL_OPTIONS: dict[str, type] = {"encoding": str}
 
 _DECIMAL = re.compile(r"^decimal\((\d{1,2}),\s*(\d{1,2})\)$")
 _IDENT = re.compile(r"^[a-z_][a-z0-9_]{0,127}$")

@@ -1,0 +1,97 @@
+"""The Glue entry script and the local command take the same arguments and run the same job."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+import types
+from pathlib import Path
+
+import pytest
+
+from lake_ingest._args import REQUIRED_ARGS, parse_job_args
+from lake_ingest.local.sample_data import generate_extracts
+
+ENTRY = Path(__file__).parents[1] / "glue_jobs" / "glue_ingest_job.py"
+
+
+def job_argv(settings, run_id="r1", dataset="orders"):
+    return ["--dataset_id", dataset, "--run_id", run_id, "--raw_uri", settings.raw_uri,
+            "--curated_uri", settings.curated_uri, "--quarantine_uri", settings.quarantine_uri,
+            "--lock_lease_seconds", "600"]
+
+
+def test_parse_ignores_glue_extras(settings):
+    args = parse_job_args([*job_argv(settings), "--JOB_NAME", "ingest", "--job-bookmark-option",
+                           "job-bookmark-disable", "--TempDir", "s3://tmp/"])
+    assert (args.dataset_id, args.run_id) == ("orders", "r1")
+    assert args.settings.curated_uri == settings.curated_uri and args.settings.max_files_per_run == 500
+    with pytest.raises(SystemExit):
+        parse_job_args(["--run_id", "r1"])
+
+
+def test_entry_script_imports_awsglue_only_inside_main():
+    source = ENTRY.read_text()
+    top_level = source.split("def main(")[0]
+    assert "awsglue" not in top_level
+    for path in (Path(__file__).parents[1] / "glue_jobs" / "lake_ingest").rglob("*.py"):
+        assert "awsglue" not in path.read_text(), path
+
+
+def _fake_awsglue(spark, calls):
+    """Stand-ins for the awsglue modules, which exist only on Glue."""
+    glue = types.ModuleType("awsglue")
+    context, job, utils = (types.ModuleType(f"awsglue.{n}") for n in ("context", "job", "utils"))
+
+    class GlueContext:
+        def __init__(self, sc):
+            self.spark_session = spark
+
+    class Job:
+        def __init__(self, ctx):
+            pass
+
+        def init(self, name, args):
+            calls.append(("init", name, dict(args)))
+
+        def commit(self):
+            calls.append(("commit",))
+
+    def get_resolved_options(argv, names):
+        out = {}
+        for name in names:
+            flag = f"--{name}"
+            if flag not in argv:
+                raise SystemExit(f"missing {flag}")
+            out[name] = argv[argv.index(flag) + 1]
+        return out
+
+    context.GlueContext, job.Job, utils.getResolvedOptions = GlueContext, Job, get_resolved_options
+    return {"awsglue": glue, "awsglue.context": context, "awsglue.job": job, "awsglue.utils": utils}
+
+
+def test_glue_entry_runs_the_job(spark, aws, deployed, lake, settings, monkeypatch, capsys):
+    generate_extracts(lake / "raw", days=1, rows_per_file=300, datasets=["orders"])
+    calls: list = []
+    for name, module in _fake_awsglue(spark, calls).items():
+        monkeypatch.setitem(sys.modules, name, module)
+    spec = importlib.util.spec_from_file_location("glue_ingest_job", ENTRY)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.main(["glue_ingest_job.py", "--JOB_NAME", "lake-ingest", *job_argv(settings, "jr_0123")])
+    printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert printed["status"] == "SUCCEEDED" and printed["run_id"] == "jr_0123" and printed["rows_read"] == 300
+    assert calls[0][0] == "init" and calls[0][2]["dataset_id"] == "orders" and calls[-1] == ("commit",)
+    assert set(REQUIRED_ARGS) <= set(calls[0][2])
+
+
+def test_local_cli_runs_the_job(spark, aws, deployed, lake, settings, monkeypatch, capsys):
+    from lake_ingest import cli
+
+    generate_extracts(lake / "raw", days=1, rows_per_file=200, datasets=["customers"])
+    monkeypatch.setattr(cli, "local_spark", lambda: spark)
+    monkeypatch.setattr(spark, "stop", lambda: None)  # the session is shared by the test run
+    assert cli.main(job_argv(settings, "cli-1", "customers")) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["status"] == "SUCCEEDED" and out["rows_read"] == 200

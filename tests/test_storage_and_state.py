@@ -1,0 +1,92 @@
+"""Storage adapters (local tree and S3 through moto) and the DynamoDB state store."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+
+import pytest
+
+from lake_ingest import DatasetLocked, StateStore
+from lake_ingest._state import LOCK_ID, RUNNING, LedgerEntry, file_id
+from lake_ingest._storage import LocalStorage, S3Storage, join
+
+
+def test_local_storage_lists_with_md5_etags(tmp_path):
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    (tmp_path / "a" / "b" / "x.csv").write_bytes(b"hello")
+    (tmp_path / "a" / "y.csv").write_bytes(b"")
+    store = LocalStorage()
+    objs = {o.key: o for o in store.list(str(tmp_path), "a/")}
+    assert sorted(objs) == ["a/b/x.csv", "a/y.csv"]
+    assert objs["a/b/x.csv"].etag == hashlib.md5(b"hello").hexdigest() and objs["a/b/x.csv"].size == 5
+    assert store.read_range(objs["a/b/x.csv"].uri, 1, 3) == b"ell"
+    assert store.read_range(objs["a/b/x.csv"].uri, -2, 2) == b"lo"
+    assert list(store.list(str(tmp_path), "missing/")) == []
+    assert store.delete_prefix(str(tmp_path / "a")) == 2 and not (tmp_path / "a").exists()
+
+
+def test_s3_storage_matches_local_behaviour(aws):
+    s3 = aws.s3
+    s3.create_bucket(Bucket="raw", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    s3.put_object(Bucket="raw", Key="erp/orders/o1.csv", Body=b"hello")
+    s3.put_object(Bucket="raw", Key="erp/orders/sub/o2.csv", Body=b"world!")
+    s3.put_object(Bucket="raw", Key="erp/other.csv", Body=b"-")
+    store = S3Storage(s3)
+    objs = {o.key: o for o in store.list("s3://raw", "erp/orders/")}
+    assert sorted(objs) == ["erp/orders/o1.csv", "erp/orders/sub/o2.csv"]
+    assert objs["erp/orders/o1.csv"].etag == hashlib.md5(b"hello").hexdigest()
+    assert objs["erp/orders/o1.csv"].uri == "s3://raw/erp/orders/o1.csv"
+    assert store.read_range("s3://raw/erp/orders/sub/o2.csv", 0, 3) == b"wor"
+    assert store.read_range("s3://raw/erp/orders/sub/o2.csv", -2, 2) == b"d!"
+    rooted = {o.key for o in store.list("s3://raw/erp", "orders/")}
+    assert rooted == {"orders/o1.csv", "orders/sub/o2.csv"}
+    assert store.delete_prefix("s3://raw/erp/orders") == 2
+    assert [o["Key"] for o in s3.list_objects_v2(Bucket="raw")["Contents"]] == ["erp/other.csv"]
+
+
+def test_join():
+    assert join("s3://b/", "/x/", "y") == "s3://b/x/y"
+    assert join("/tmp/lake", "", "z") == "/tmp/lake/z"
+
+
+@pytest.fixture
+def store(aws, deployed, settings):
+    return StateStore(aws.dynamodb, settings.ledger_table, settings.runs_table)
+
+
+def test_ledger_conditional_write(store):
+    entry = LedgerEntry(file_id("k", "e"), "k", "e", 10, "INGESTED", "run-a")
+    assert store.record_file("d", entry) is True
+    assert store.record_file("d", entry) is True  # the same run may repeat (commit recovery)
+    assert store.record_file("d", LedgerEntry(entry.file_id, "k", "e", 10, "INGESTED", "run-b")) is False
+    assert store.ledger("d")[entry.file_id].run_id == "run-a"
+
+
+def test_lock_is_exclusive_until_released_or_expired(store):
+    with store.dataset_lock("d", "a", 60):
+        with pytest.raises(DatasetLocked, match="locked by run a"), store.dataset_lock("d", "b", 60):
+            pass
+        with store.dataset_lock("d", "a", 60):  # re-entrant for the same holder
+            pass
+    assert store.get_run("d", LOCK_ID) is None
+    with store.dataset_lock("d", "b", 60):
+        assert store.get_run("d", LOCK_ID)["holder"] == "b"
+    with store.dataset_lock("d", "old", 0):
+        time.sleep(1.1)
+        with store.dataset_lock("d", "new", 60):  # an expired lease can be taken over
+            assert store.get_run("d", LOCK_ID)["holder"] == "new"
+
+
+def test_run_records(store):
+    store.start_run("d", "r1", {"contract_version": 2})
+    store.update_run("d", "r1", {"rows_read": 5, "rule_violations": {"x": 1}, "ratio": 0.5})
+    rec = store.get_run("d", "r1")
+    assert (rec["status"], rec["rows_read"], rec["rule_violations"], rec["ratio"]) == (RUNNING, 5, {"x": 1}, 0.5)
+    store.update_run("d", "r1", {"status": "SUCCEEDED", "ratio": None}, expect_status=RUNNING)
+    assert "ratio" not in store.get_run("d", "r1")
+    with pytest.raises(store.ddb.exceptions.ConditionalCheckFailedException):
+        store.update_run("d", "r1", {"status": "FAILED"}, expect_status=RUNNING)
+    with pytest.raises(store.ddb.exceptions.ConditionalCheckFailedException):
+        store.start_run("d", "r1", {})  # a succeeded run id cannot be started again
+    assert [r["run_id"] for r in store.runs("d")] == ["r1"]
