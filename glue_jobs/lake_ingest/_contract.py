@@ -21,6 +21,7 @@ COMPRESSIONS = ("none", "gzip")
 ACTIONS = ("reject", "warn", "fail")
 RULE_TYPES = ("not_null", "unique", "allowed_values", "range", "regex")
 EVOLUTION_POLICIES = ("strict", "additive")
+RESERVED_RULE_NAMES = ("duplicate", "malformed")  # reported by the job itself
 CSV_OPTIONS: dict[str, type] = {"delimiter": str, "header": bool, "quote": str, "escape": str, "encoding": str, "comment": str}
 JSONL_OPTIONS: dict[str, type] = {"encoding": str}
 
@@ -380,6 +381,9 @@ class _Parser:
             r = self.section(raw, f"quality[{i}]", allowed, ("name", "type", "action"))
             name = str(r.get("name", f"rule_{i}"))
             where = f"quality[{i}] ({name})"
+            if not re.match(r"^[a-z][a-z0-9_]{0,62}$", name) or name in RESERVED_RULE_NAMES:
+                self.err(f"{where}.name", "must be a lower-case identifier other than "
+                                          + ", ".join(RESERVED_RULE_NAMES))
             if name in names:
                 self.err(where, "duplicate rule name")
             names.add(name)
