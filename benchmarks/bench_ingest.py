@@ -156,7 +156,8 @@ def generator_sql(start: int, stop: int, size: int) -> str:
     """
     bad = "CASE WHEN n % 2000 = 1000 THEN (n // 2000) % 5 ELSE -1 END"
     cents = "(100 + bench_mix(k, 10) % 500000)"
-    letters = " || ".join(f"chr(CAST(65 + bench_mix(k, {s}) % 26 AS INTEGER))" for s in (17, 18, 19))
+    letters = " || ".join(f"chr(CAST(65 + bench_mix(k, {salt}) % 26 AS INTEGER))"
+                          for salt in (17, 18, 19))
     code = f"{letters} || '-' || lpad(CAST(bench_mix(k, 20) % 10000 AS VARCHAR), 4, '0')"
     return f"""
     WITH rows AS (
@@ -259,7 +260,9 @@ def _reusable(root: Path, size: int, files: int) -> list[Path] | None:
     paths = []
     for entry, (start, stop) in zip(entries, expected, strict=True):
         path = root / entry["path"]
-        if not path.exists() or path.stat().st_size != entry["bytes"] or entry["rows"] != stop - start:
+        if entry["rows"] != stop - start or not path.exists():
+            return None
+        if path.stat().st_size != entry["bytes"]:
             return None
         if _count_lines(path) != stop - start + 1:  # the header and one line per row
             return None
@@ -290,7 +293,7 @@ def generate(root: Path, size: int, files: int = DEFAULT_FILES, threads: int = 2
     target.mkdir(parents=True)
     (root / "manifest.json").unlink(missing_ok=True)
     logger.info("%s rows: generating %d CSV files with DuckDB in %s", f"{size:,}", files, target)
-    entries = []
+    entries: list[dict[str, Any]] = []
     paths = []
     with duckdb.connect() as con:
         con.execute(f"SET threads = {threads}")
@@ -393,21 +396,78 @@ class PeakRss:
         self.sample()
 
 
+@dataclass(frozen=True)
+class StageTime:
+    """One Spark stage as Spark's status store saw it."""
+
+    stage_id: int
+    label: str
+    seconds: float  # submission to completion (wall clock)
+    task_seconds: float  # executor run time summed over the tasks
+    tasks: int
+    input_mib: float
+    shuffle_read_mib: float
+    shuffle_write_mib: float
+    spill_mib: float
+
+
+def _spark_stages(spark: SparkSession) -> list[Any]:
+    store = spark.sparkContext._jsc.sc().statusStore()
+    defaults = [getattr(store, f"stageList$default${i}")() for i in (4, 5)]
+    seq = store.stageList(None, False, False, *defaults)
+    return list(spark.sparkContext._jvm.scala.collection.JavaConverters  # type: ignore[union-attr]
+                .seqAsJavaList(seq))
+
+
+def last_stage_id(spark: SparkSession) -> int:
+    """The highest stage id so far (-1 when none, or when the status store is not reachable)."""
+    try:
+        return max((int(s.stageId()) for s in _spark_stages(spark)), default=-1)
+    except Exception:  # an internal API: never let it break a benchmark
+        return -1
+
+
+def stages_since(spark: SparkSession, after: int) -> list[StageTime]:
+    """Completed stages with an id above ``after``, oldest first (skipped ones left out)."""
+    try:
+        out = []
+        for s in _spark_stages(spark):
+            sub, done = s.submissionTime(), s.completionTime()
+            if int(s.stageId()) <= after or not (sub.isDefined() and done.isDefined()):
+                continue
+            desc = s.description()
+            out.append(StageTime(
+                stage_id=int(s.stageId()),
+                label=str(desc.get()) if desc.isDefined() else str(s.name()),
+                seconds=(done.get().getTime() - sub.get().getTime()) / 1000,
+                task_seconds=int(s.executorRunTime()) / 1000, tasks=int(s.numTasks()),
+                input_mib=int(s.inputBytes()) / MIB,
+                shuffle_read_mib=int(s.shuffleReadBytes()) / MIB,
+                shuffle_write_mib=int(s.shuffleWriteBytes()) / MIB,
+                spill_mib=int(s.diskBytesSpilled()) / MIB))
+        return sorted(out, key=lambda st: st.stage_id)
+    except Exception:
+        logger.debug("no stage information", exc_info=True)
+        return []
+
+
 @dataclass
 class Timing:
-    """Wall-clock seconds and peak memory of one timed phase."""
+    """Wall-clock seconds, peak memory and (for Spark) the stages of one timed phase."""
 
     seconds: float = 0.0
     peak_rss_mib: float = 0.0
     peak_python_mib: float = 0.0
     peak_children_mib: float = 0.0
+    stages: list[StageTime] = field(default_factory=list)
 
 
 @contextmanager
-def measured() -> Iterator[Timing]:
+def measured(spark: SparkSession | None = None) -> Iterator[Timing]:
     """Time the body and sample its peak RSS (a fresh sampler, so peaks reset per phase)."""
     gc.collect()
     timing = Timing()
+    first = last_stage_id(spark) if spark is not None else -1
     with PeakRss() as rss:
         start = time.perf_counter()
         try:
@@ -417,6 +477,8 @@ def measured() -> Iterator[Timing]:
     timing.peak_rss_mib = rss.peak_total / MIB
     timing.peak_python_mib = rss.peak_self / MIB
     timing.peak_children_mib = rss.peak_children / MIB
+    if spark is not None:
+        timing.stages = stages_since(spark, first)
 
 
 def _fresh(path: Path) -> Path:
@@ -468,7 +530,7 @@ def run_job(spark: SparkSession, data: Dataset, out_dir: Path, *, run_id: str = 
                            quarantine_uri=str(out_dir / "quarantine"))
     with _emulated_aws() as clients:
         bootstrap(clients, settings, docs=[copy.deepcopy(doc)])
-        with measured() as timing:
+        with measured(spark) as timing:
             result = run_ingest(spark, doc["dataset_id"], run_id, settings, clients)
     if result.status != "SUCCEEDED":
         raise RuntimeError(f"the job ended {result.status}: {result.message}")
@@ -479,7 +541,7 @@ def run_plain_spark(spark: SparkSession, data: Dataset, out_dir: Path) -> Timing
     """CSV to snappy Parquet with an explicit schema, partitioned like the job's output."""
     configure_spark(spark)  # the same session settings as the job (UTC, micros timestamps)
     _fresh(out_dir)
-    with measured() as timing:
+    with measured(spark) as timing:
         df = (spark.read.schema(spark_schema()).option("header", True)
               .option("timestampFormat", TIMESTAMP_FORMAT)
               .csv([str(p) for p in data.files]))
@@ -526,6 +588,7 @@ class PhaseResult:
     peak_python_mib: float
     peak_children_mib: float
     all_seconds: list[float] = field(default_factory=list)
+    stages: list[dict[str, Any]] = field(default_factory=list)  # of the best run
 
     @property
     def rows_per_second(self) -> float:
@@ -536,13 +599,16 @@ class PhaseResult:
 
 
 def _phase(name: str, rows_in: int, rows_out: int, timings: Sequence[Timing]) -> PhaseResult:
+    best = min(timings, key=lambda t: t.seconds)
     return PhaseResult(
         name=name, rows_in=rows_in, rows_out=rows_out,
-        seconds=min(t.seconds for t in timings),
+        seconds=best.seconds,
         peak_rss_mib=max(t.peak_rss_mib for t in timings),
         peak_python_mib=max(t.peak_python_mib for t in timings),
         peak_children_mib=max(t.peak_children_mib for t in timings),
         all_seconds=[round(t.seconds, 3) for t in timings],
+        stages=[{k: round(v, 3) if isinstance(v, float) else v for k, v in asdict(st).items()}
+                for st in best.stages],
     )
 
 
@@ -572,7 +638,7 @@ def profile_job(spark: SparkSession, data: Dataset, out_dir: Path) -> list[Phase
         logger.info("profile: %s: %.2f s", name, timing.seconds)
         phases.append(_phase(name, rows, result.rows_written, [timing]))
     plain_dir = out_dir.parent / "profile_plain_strings"
-    with measured() as timing:
+    with measured(spark) as timing:
         df = (spark.read.schema(T.StructType([T.StructField(n, T.StringType()) for n, _ in
                                               _typed_columns(BENCH_CONTRACT)]))
               .option("header", True).csv([str(p) for p in data.files]))
@@ -636,7 +702,8 @@ def bench_size(spark: SparkSession, data: Dataset, *, repeat: int = 1, keep: boo
 # ----------------------------------------------------------------------------- report
 
 
-def _target_verdict(results: Sequence[dict[str, Any]]) -> str:
+def target_verdict(results: Sequence[dict[str, Any]]) -> str:
+    """Whether the job stays within the target ratio to plain Spark at the target size."""
     at = [r for r in results if r["rows"] == TARGET_ROWS]
     goal = f"job <= {TARGET_RATIO} x plain Spark at {TARGET_ROWS:,} rows"
     if not at:
@@ -646,7 +713,7 @@ def _target_verdict(results: Sequence[dict[str, Any]]) -> str:
     return f"target ({goal}): {verdict} ({ratio:.2f} x)"
 
 
-def format_size(res: dict[str, Any], driver_memory: str) -> str:
+def format_size(res: dict[str, Any]) -> str:
     """The table of one size."""
     lines = [
         f"== {DATASET_ID}: {res['rows']:,} rows, {res['files']} CSV files, "
@@ -674,28 +741,45 @@ def format_size(res: dict[str, Any], driver_memory: str) -> str:
         f"{r['rows_written']:,} written, {r['rows_quarantined']:,} quarantined "
         f"({res['job_quarantine_rows_on_disk']:,} on disk), {r['rows_warned']:,} warned, "
         f"{r['partitions_added']} partitions",
-        "  rule violations: " + ", ".join(f"{k}={v:,}" for k, v in sorted(r["rule_violations"].items())),
+        "  rule violations: "
+        + ", ".join(f"{k}={v:,}" for k, v in sorted(r["rule_violations"].items())),
         f"  DuckDB process alone peaked at {duck['peak_python_mib']:,.0f} MiB; its total includes "
         f"the idle Spark JVM ({duck['peak_children_mib']:,.0f} MiB)",
     ]
     if res["profile"]:
+        for p in res["phases"][:2] + res["profile"]:
+            if p["stages"]:
+                lines += _format_stages(p)
         lines.append("  --profile (job variants, single runs):")
         for p in res["profile"]:
-            ratio = f"{job_s / p['seconds']:.2f}x" if p["seconds"] else "-"
             lines.append(f"    {p['name']:<30}{p['seconds']:>8.2f} s{p['peak_rss_mib']:>10,.0f} MiB"
-                         f"   full job / this = {ratio}")
+                         f"   = {100 * p['seconds'] / job_s:.0f}% of the full job")
     return "\n".join(lines)
 
 
+def _format_stages(phase: dict[str, Any]) -> list[str]:
+    lines = [f"  --profile: Spark stages of '{phase['name']}' (wall s, task s summed over tasks, "
+             "tasks, MiB in / shuffle read / shuffle write / spilled):"]
+    for st in phase["stages"]:
+        label = st["label"] if len(st["label"]) <= 44 else st["label"][:41] + "..."
+        lines.append(f"    #{st['stage_id']:<4}{label:<45}{st['seconds']:>7.2f}"
+                     f"{st['task_seconds']:>8.2f}{st['tasks']:>5}{st['input_mib']:>9,.0f}{st['shuffle_read_mib']:>7,.0f}"
+                     f"{st['shuffle_write_mib']:>7,.0f}{st['spill_mib']:>7,.0f}")
+    outside = phase["seconds"] - sum(st["seconds"] for st in phase["stages"])
+    lines.append(f"    {'outside Spark stages (driver side)':<50}{outside:>7.2f}")
+    return lines
+
+
 def format_notes(driver_memory: str) -> str:
+    """How to read the figures."""
     return "\n".join([
         "notes:",
         "  * peak RSS = this Python process + all its children (the Spark JVM), sampled every "
         "0.1 s and reset per phase.",
         f"  * the JVM heap is reserved up to spark.driver.memory ({driver_memory}) and the JVM "
         "keeps what it once committed, so Spark peaks show heap growth, not live data.",
-        "  * plain Spark keeps unparsable values as nulls (PERMISSIVE); DuckDB skips rows it cannot "
-        "parse (ignore_errors); the job quarantines them with the reason.",
+        "  * plain Spark keeps unparsable values as nulls (PERMISSIVE); DuckDB skips rows it "
+        "cannot parse (ignore_errors); the job quarantines them with the reason.",
         "  * timings are wall clock, best of the repeats; bootstrap and warm-up are not counted.",
     ])
 
@@ -724,6 +808,8 @@ def _setup_logging() -> None:
         log.setLevel(logging.INFO)
         log.addHandler(handler)
         log.propagate = False
+    for name in ("lake_ingest.local", "lake_ingest._contract_store"):  # set-up chatter
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -752,7 +838,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     _setup_logging()
     work_dir = Path(args.work_dir).resolve()
     work_dir.mkdir(parents=True, exist_ok=True)
-    datasets = [generate(work_dir / str(size), size, args.files, args.threads) for size in args.sizes]
+    datasets = [generate(work_dir / str(size), size, args.files, args.threads)
+                for size in args.sizes]
 
     from lake_ingest._spark import local_spark
 
@@ -771,15 +858,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     print()
     for res in results:
-        print(format_size(res, args.driver_memory))
+        print(format_size(res))
         print()
-    verdict = _target_verdict(results)
+    verdict = target_verdict(results)
     print(verdict)
     print(format_notes(args.driver_memory))
     report = {
         "benchmark": "bench_ingest",
         "finished_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "machine": {"cpus": os.cpu_count(), "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
+        "machine": {"cpus": os.cpu_count(),
+                    "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
                     "python": platform.python_version(), "pyspark": pyspark.__version__,
                     "duckdb": duckdb.__version__},
         "settings": {"sizes": args.sizes, "files": args.files, "repeat": args.repeat,

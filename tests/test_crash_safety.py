@@ -81,6 +81,7 @@ def test_crash_during_commit_is_completed_by_the_next_run(spark, aws, deployed, 
     assert result.rows_read == 0 and result.files_skipped == 3  # the commit was completed, not redone
     records = runs(aws, settings)
     assert records["run-1"]["status"] == "SUCCEEDED" and records["run-1"]["recovered_by"] == "run-2"
+    assert records["run-1"]["rows_written"] == first_rows and result.partitions_added == 0
     ledger = StateStore(aws.dynamodb, settings.ledger_table, settings.runs_table).ledger("orders")
     assert sorted(e.state for e in ledger.values()) == ["INGESTED"] * 3
     assert visible(aws.glue, "SELECT count(*) FROM sales.orders")[0][0] == first_rows

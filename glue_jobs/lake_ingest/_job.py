@@ -253,9 +253,10 @@ class _IngestRun:
             result.message = "nothing new to ingest"
         # The commit point: once the run record says COMMITTING, the run will become visible,
         # if not now then by the recovery step of the next run.
-        self.state.update_run(self.dataset_id, self.run_id, {"status": COMMITTING, "commit": dumps(commit)},
+        self.state.update_run(self.dataset_id, self.run_id,
+                              {**_record(result), "status": COMMITTING, "commit": dumps(commit)},
                               expect_status=RUNNING)
-        self._finish_commit(self.run_id, commit)
+        result.added_columns, result.partitions_added = self._finish_commit(self.run_id, commit)
         result.seconds = round(time.monotonic() - self.started, 3)
         result.status = SUCCEEDED
         self.state.update_run(self.dataset_id, self.run_id, {
@@ -398,20 +399,25 @@ class _IngestRun:
         return {"spec": asdict(spec), "partitions": [[list(k), loc] for k, loc in sorted(partitions.items())]}
 
     # ---------------------------------------------------------------- commit
-    def _finish_commit(self, run_id: str, commit: dict[str, Any]) -> None:
-        """Register the partitions, then the files; every step may be repeated safely."""
+    def _finish_commit(self, run_id: str, commit: dict[str, Any]) -> tuple[list[str], int]:
+        """Register the partitions, then the files; every step may be repeated safely.
+
+        Returns the columns added to the curated table and the number of new partitions.
+        """
         glue = self.clients.glue
+        added_columns: list[str] = []
+        partitions_added = 0
         for table in commit["tables"]:
             spec = _spec_from(table["spec"])
-            self.result.added_columns += catalog.ensure_table(glue, spec)
-            parts = [(tuple(v), loc) for v, loc in table["partitions"]]
-            added = catalog.add_partitions(glue, spec, parts)
+            added_columns += catalog.ensure_table(glue, spec)
+            added = catalog.add_partitions(glue, spec, [(tuple(v), loc) for v, loc in table["partitions"]])
             if spec.name == self.contract.table:
-                self.result.partitions_added += added
+                partitions_added += added
         for f in commit["files"]:
             self.state.record_file(self.dataset_id, LedgerEntry(
                 file_id=file_id(f["key"], f["etag"]), key=f["key"], etag=f["etag"], size=int(f["size"]),
                 state=f["state"], run_id=run_id, reason=f.get("reason", "")))
+        return added_columns, partitions_added
 
     # -------------------------------------------------------------- recovery
     def _recover(self) -> None:

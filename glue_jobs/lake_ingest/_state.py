@@ -142,7 +142,9 @@ class StateStore:
             TableName=self.runs_table,
             Item=to_item({"dataset_id": dataset_id, "run_id": run_id, "status": RUNNING,
                           "started_at": iso(utcnow()), **attrs}),
-            ConditionExpression="attribute_not_exists(run_id) OR #s IN (:running, :failed, :abandoned)",
+            # A record the orchestration wrote for a run that never started has no status yet.
+            ConditionExpression="attribute_not_exists(run_id) OR attribute_not_exists(#s) "
+                                "OR #s IN (:running, :failed, :abandoned)",
             ExpressionAttributeNames={"#s": "status"},
             ExpressionAttributeValues=to_item({":running": RUNNING, ":failed": FAILED, ":abandoned": ABANDONED}),
         )
