@@ -31,7 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     defaults = {f.name: f.default for f in fields(JobSettings)}
     for name in ("raw_uri", "curated_uri", "quarantine_uri"):
         p.add_argument(f"--{name}", required=True, help=f"{name.split('_')[0]} zone: s3://bucket[/prefix] or a directory")
-    for name in ("contracts_table", "ledger_table", "runs_table", "metrics_namespace", "storage_level"):
+    for name in ("contracts_table", "ledger_table", "runs_table", "metrics_namespace"):
         p.add_argument(f"--{name}", default=defaults[name], help=f"default: {defaults[name]}")
     for name in ("lock_lease_seconds", "max_files_per_run"):
         p.add_argument(f"--{name}", type=int, default=defaults[name], help=f"default: {defaults[name]}")

@@ -1,7 +1,9 @@
 """Pure DataFrame transforms of the ingest: cast, validate, de-duplicate, add lineage, split.
 
-Every check becomes one boolean column (``_chk_<n>``), evaluated by Spark's generated code; the
-readable list of violations is only built for the rows that go to quarantine.
+Every check is one bit of a bigint mask (``_lake_mask_<n>``, 62 checks per column), evaluated by
+Spark's generated code; the raw text of a row is kept (packed in one array) only when the row is
+rejected, and the readable list of violations is only built for the rows that go to quarantine.
+This keeps the rows that travel through the de-duplication shuffle and the cache narrow.
 """
 
 from __future__ import annotations
@@ -25,6 +27,11 @@ CORRUPT_COL = "_corrupt_record"
 VIOLATIONS_COL = "lake_violations"
 RAW_RECORD_COL = "lake_raw_record"
 REJECTED_COL = "_lake_rejected"
+RAW_COL = "_lake_raw"
+MASK_PREFIX = "_lake_mask_"
+VALID_COL = "lake_valid"
+QUARANTINE_COL = "lake_quarantine"
+BITS_PER_MASK = 62
 BLOCKING_ACTIONS = ("reject", "fail")
 DUPLICATE_RULE = "duplicate"
 MALFORMED_RULE = "malformed"
@@ -52,8 +59,21 @@ def _typed(name: str) -> SparkColumn:
     return F.col(_q(f"_typed_{name}"))
 
 
-def _flag(i: int) -> str:
-    return f"_chk_{i}"
+def _mask(i: int) -> str:
+    return f"{MASK_PREFIX}{i // BITS_PER_MASK}"
+
+
+def _bit(i: int) -> int:
+    return 1 << (i % BITS_PER_MASK)
+
+
+def is_set(i: int) -> SparkColumn:
+    """True when the row failed check number ``i``."""
+    return F.col(_mask(i)).bitwiseAND(F.lit(_bit(i))) != 0
+
+
+def _set_bit(i: int, condition: SparkColumn) -> SparkColumn:
+    return F.col(_mask(i)).bitwiseOR(F.when(condition, F.lit(_bit(i))).otherwise(F.lit(0)))
 
 
 def _shown(col: SparkColumn) -> SparkColumn:
@@ -98,15 +118,14 @@ def typed_columns(df: DataFrame, contract: Contract, extra: Sequence[str] = ()) 
     return df.withColumns(typed)
 
 
-def checks(contract: Contract, present: Sequence[str]) -> list[Check]:
-    """Every check of a contract in a fixed order: types, not-null, rules, duplicates.
+def checks(contract: Contract) -> list[Check]:
+    """Every check of a contract in a fixed order: types, not-null, rules, duplicates, malformed.
 
-    ``present`` are the columns of the raw DataFrame (a source column the file lacks is null).
+    The position of a check is its bit in the masks.
     """
-    have = set(present)
     out: list[Check] = []
     for col in contract.columns:
-        src = F.col(_q(col.source_name)) if col.source_name in have else F.lit(None).cast("string")
+        src = F.col(_q(col.source_name))
         value = _typed(col.name)
         pattern = f" '{col.format}'" if col.format else ""
         out.append(Check(f"type:{col.name}", "reject",
@@ -121,9 +140,8 @@ def checks(contract: Contract, present: Sequence[str]) -> list[Check]:
     if contract.deduplicate and contract.primary_key:
         keys = ", ".join(contract.primary_key)
         out.append(Check(DUPLICATE_RULE, "reject", F.lit(f"superseded by a later row with the same {keys}")))
-    if CORRUPT_COL in have:
-        out.append(Check(MALFORMED_RULE, "reject", F.lit("the record could not be parsed"),
-                         F.col(CORRUPT_COL).isNotNull()))
+    out.append(Check(MALFORMED_RULE, "reject", F.lit("the record could not be parsed"),
+                     F.col(CORRUPT_COL).isNotNull()))
     return out
 
 
@@ -157,37 +175,42 @@ def _rule_check(rule: Rule, contract: Contract) -> Check:
     raise ValueError(f"unknown rule type {rule.type}")
 
 
-def row_flags(df: DataFrame, contract: Contract, all_checks: Sequence[Check]) -> DataFrame:
-    """One boolean column per row-level check. A record the reader could not parse is flagged
-    ``malformed`` only: checks on its partial values would repeat the same cause."""
-    parsed = F.col(CORRUPT_COL).isNull() if CORRUPT_COL in df.columns else F.lit(True)
-    flags = {}
+def row_flags(df: DataFrame, all_checks: Sequence[Check]) -> DataFrame:
+    """Set the bit of every row-level check a row fails. A record the reader could not parse
+    fails ``malformed`` only: checks on its partial values would repeat the same cause."""
+    parsed = F.col(CORRUPT_COL).isNull()
+    masks: dict[str, SparkColumn] = {}
     for i, check in enumerate(all_checks):
+        masks.setdefault(_mask(i), F.lit(0).cast("bigint"))
         if check.condition is None:
             continue
         cond = check.condition if check.rule == MALFORMED_RULE else parsed & check.condition
-        flags[_flag(i)] = F.coalesce(cond, F.lit(False))
-    return df.withColumns(flags)
+        masks[_mask(i)] = masks[_mask(i)].bitwiseOR(F.when(cond, F.lit(_bit(i))).otherwise(F.lit(0)))
+    return df.withColumns(masks)
 
 
-def _rejected(df: DataFrame, all_checks: Sequence[Check]) -> SparkColumn:
-    return _any([F.col(_flag(i)) for i, c in enumerate(all_checks) if c.blocking and _flag(i) in df.columns])
+def _rejected(all_checks: Sequence[Check]) -> SparkColumn:
+    blocking: dict[str, int] = {}
+    for i, c in enumerate(all_checks):
+        if c.blocking:
+            blocking[_mask(i)] = blocking.get(_mask(i), 0) | _bit(i)
+    return _any([F.col(m).bitwiseAND(F.lit(bits)) != 0 for m, bits in blocking.items()])
 
 
 def deduplicate(df: DataFrame, contract: Contract, all_checks: Sequence[Check]) -> DataFrame:
     """Keep one row per primary key among the valid rows, the latest by ``order_by``.
 
-    The others are not dropped: their ``duplicate`` flag sends them to quarantine. Rejected rows
+    The others are not dropped: their ``duplicate`` bit sends them to quarantine. Rejected rows
     take no part, so a bad newer row never displaces a good older one.
     """
     idx = next((i for i, c in enumerate(all_checks) if c.rule == DUPLICATE_RULE), None)
     if idx is None:
         return df
-    rejected = _rejected(df, all_checks)
+    rejected = _rejected(all_checks)
     order = [_typed(c).desc_nulls_last() for c in contract.dedupe_order_by]
     order += [F.col(SOURCE_FILE_COL).desc(), F.xxhash64(*[_typed(c.name) for c in contract.columns]).desc()]
     window = Window.partitionBy(rejected, *[_typed(c) for c in contract.primary_key]).orderBy(*order)
-    return df.withColumn(_flag(idx), ~rejected & (F.row_number().over(window) > 1))
+    return df.withColumn(_mask(idx), _set_bit(idx, ~rejected & (F.row_number().over(window) > 1)))
 
 
 def check_unique(df: DataFrame, contract: Contract, all_checks: Sequence[Check]) -> DataFrame:
@@ -196,10 +219,15 @@ def check_unique(df: DataFrame, contract: Contract, all_checks: Sequence[Check])
     out = df
     for i, check in enumerate(all_checks):
         if check.rule in rules:
-            rejected = _rejected(out, all_checks)
+            rejected = _rejected(all_checks)
             window = Window.partitionBy(rejected, *[_typed(c) for c in rules[check.rule].columns])
-            out = out.withColumn(_flag(i), ~rejected & (F.count(F.lit(1)).over(window) > 1))
+            out = out.withColumn(_mask(i), _set_bit(i, ~rejected & (F.count(F.lit(1)).over(window) > 1)))
     return out
+
+
+def raw_columns(contract: Contract, extra: Sequence[str] = ()) -> list[str]:
+    """The raw columns packed for rejected rows, in order."""
+    return [c.source_name for c in contract.columns] + list(extra) + [CORRUPT_COL]
 
 
 def add_lineage(df: DataFrame, run_id: str, ingested_at: dt.datetime) -> DataFrame:
@@ -211,55 +239,75 @@ def validate(df: DataFrame, contract: Contract, run_id: str, ingested_at: dt.dat
              extra: Sequence[str] = ()) -> DataFrame:
     """The row pipeline: null markers, types, rules, de-duplication, lineage.
 
-    Returns one DataFrame with typed values, one flag per check and ``_lake_rejected``; the raw
-    values are kept for rejected rows only. ``curated`` and ``quarantine`` select the two outputs.
+    Returns one DataFrame with the typed values, the check masks, ``_lake_rejected`` and, for
+    rows rejected by a row-level check, their raw text; ``curated`` and ``quarantine`` select the
+    two outputs from it.
     """
-    sources = [c.source_name for c in contract.columns if c.source_name in df.columns] + list(extra)
-    all_checks = checks(contract, df.columns)
-    out = null_markers(df, sources, contract.format.null_values)
+    raw_cols = raw_columns(contract, extra)
+    out = df.withColumns({c: F.lit(None).cast("string") for c in raw_cols if c not in df.columns})
+    all_checks = checks(contract)
+    out = null_markers(out, raw_cols[:-1], contract.format.null_values)
     out = typed_columns(out, contract, extra)
-    out = row_flags(out, contract, all_checks)
+    out = row_flags(out, all_checks)
+    packed = F.when(_rejected(all_checks), F.array(*[F.col(_q(c)).cast("string") for c in raw_cols]))
+    out = out.withColumn(RAW_COL, packed).drop(*raw_cols)
     out = deduplicate(out, contract, all_checks)
     out = check_unique(out, contract, all_checks)
     out = add_lineage(out, run_id, ingested_at)
-    out = out.withColumn(REJECTED_COL, _rejected(out, all_checks))
-    raw = [*sources, CORRUPT_COL] if CORRUPT_COL in df.columns else sources
-    return out.withColumns({c: F.when(F.col(REJECTED_COL), F.col(_q(c))) for c in raw})
+    return out.withColumn(REJECTED_COL, _rejected(all_checks))
+
+
+def staged(df: DataFrame, contract: Contract, extra: Sequence[str] = ()) -> DataFrame:
+    """Both outputs in one row set, so that one Spark pass writes them.
+
+    Every row has the curated columns (contract names and types, new columns, lineage),
+    ``lake_valid``, and ``lake_quarantine``: null for a valid row; for a rejected one a struct of
+    its values as they arrived (text, in contract order), the unparsed record, and the rules it
+    broke with the reason. A row superseded by a later duplicate passed every check; its values
+    are shown as read.
+    """
+    raw_cols = raw_columns(contract, extra)
+    packed, rejected = F.col(RAW_COL), F.col(REJECTED_COL)
+    typed = {c.source_name: _typed(c.name) for c in contract.columns} | {e: _typed(e) for e in extra}
+    with_raw = df.withColumns({name: packed[i] for i, name in enumerate(raw_cols)})
+    violations = F.array(*[
+        F.when(is_set(i), F.struct(F.lit(c.rule).alias("rule"), F.lit(c.action).alias("action"),
+                                   c.detail.cast("string").alias("detail")))
+        for i, c in enumerate(checks(contract))
+    ])
+    values = F.array(*[F.when(packed.isNotNull(), F.col(_q(name))).otherwise(typed[name].cast("string"))
+                       for name in raw_cols[:-1]])
+    payload = F.when(rejected, F.struct(values.alias("values"), F.col(CORRUPT_COL).alias("record"),
+                                        F.array_compact(violations).alias("violations")))
+    cols = [_typed(c.name).alias(c.name) for c in contract.columns] + [_typed(e).alias(e) for e in extra]
+    cols += [F.col(SOURCE_FILE_COL), F.col(INGESTED_AT_COL), F.col(RUN_ID_COL), (~rejected).alias(VALID_COL),
+             payload.alias(QUARANTINE_COL)]
+    return with_raw.select(*cols)
+
+
+def quarantine_rows(staged_df: DataFrame, contract: Contract, extra: Sequence[str] = ()) -> DataFrame:
+    """The quarantine table's rows from staged rejected rows: text values, record, violations."""
+    q = F.col(QUARANTINE_COL)
+    names = [c.name for c in contract.columns] + list(extra)
+    cols = [q["values"][i].alias(name) for i, name in enumerate(names)]
+    cols += [q["record"].alias(RAW_RECORD_COL), q["violations"].alias(VIOLATIONS_COL),
+             F.col(SOURCE_FILE_COL), F.col(INGESTED_AT_COL), F.col(RUN_ID_COL)]
+    return staged_df.filter(~F.col(VALID_COL)).select(*cols)
 
 
 def curated(df: DataFrame, contract: Contract, extra: Sequence[str] = ()) -> DataFrame:
     """The rows that passed, with contract names and types, new columns and lineage."""
-    cols = [_typed(c.name).alias(c.name) for c in contract.columns]
-    cols += [_typed(e).alias(e) for e in extra]
-    cols += [F.col(SOURCE_FILE_COL), F.col(INGESTED_AT_COL), F.col(RUN_ID_COL)]
-    return df.filter(~F.col(REJECTED_COL)).select(*cols)
+    return staged(df, contract, extra).filter(F.col(VALID_COL)).drop(VALID_COL, QUARANTINE_COL)
 
 
 def quarantine(df: DataFrame, contract: Contract, extra: Sequence[str] = ()) -> DataFrame:
-    """The rejected rows: every value as it arrived (text), the rules broken and why, lineage."""
-    present = set(df.columns)
-    all_checks = checks(contract, [c for c in df.columns if not c.startswith(("_typed_", "_chk_"))])
-    cols = [
-        (F.col(_q(c.source_name)).cast("string") if c.source_name in present else F.lit(None).cast("string"))
-        .alias(c.name)
-        for c in contract.columns
-    ]
-    cols += [F.col(_q(e)).cast("string").alias(e) for e in extra]
-    raw = F.col(CORRUPT_COL) if CORRUPT_COL in present else F.lit(None).cast("string")
-    violations = F.array(*[
-        F.when(F.col(_flag(i)), F.struct(F.lit(c.rule).alias("rule"), F.lit(c.action).alias("action"),
-                                         c.detail.cast("string").alias("detail")))
-        for i, c in enumerate(all_checks) if _flag(i) in present
-    ])
-    cols += [raw.alias(RAW_RECORD_COL), F.array_compact(violations).alias(VIOLATIONS_COL),
-             F.col(SOURCE_FILE_COL), F.col(INGESTED_AT_COL), F.col(RUN_ID_COL)]
-    return df.filter(F.col(REJECTED_COL)).select(*cols)
+    """The rejected rows as the quarantine table holds them."""
+    return quarantine_rows(staged(df, contract, extra), contract, extra)
 
 
 def observed_metrics(df: DataFrame, contract: Contract) -> list[SparkColumn]:
     """Aggregates for Spark's Observation: collected in the same pass that writes the data."""
-    all_checks = checks(contract, [c for c in df.columns if not c.startswith(("_typed_", "_chk_"))])
-    flagged = [(i, c) for i, c in enumerate(all_checks) if _flag(i) in df.columns]
+    all_checks = list(enumerate(checks(contract)))
 
     def count_if(cond: SparkColumn) -> SparkColumn:
         return F.sum(F.when(cond, 1).otherwise(0))
@@ -267,14 +315,13 @@ def observed_metrics(df: DataFrame, contract: Contract) -> list[SparkColumn]:
     metrics = [
         F.count(F.lit(1)).alias("rows_read"),
         count_if(F.col(REJECTED_COL)).alias("rows_quarantined"),
-        count_if(_any([F.col(_flag(i)) for i, c in flagged if c.action == "fail"])).alias("rows_failing"),
-        count_if(_any([F.col(_flag(i)) for i, c in flagged if c.action == "warn"])).alias("rows_warned"),
+        count_if(_any([is_set(i) for i, c in all_checks if c.action == "fail"])).alias("rows_failing"),
+        count_if(_any([is_set(i) for i, c in all_checks if c.action == "warn"])).alias("rows_warned"),
     ]
-    metrics += [count_if(F.col(_flag(i))).alias(f"rule:{c.rule}") for i, c in flagged]
+    metrics += [count_if(is_set(i)).alias(f"rule:{c.rule}") for i, c in all_checks]
     return metrics
 
 
-def rule_names(contract: Contract, with_malformed: bool = True) -> list[str]:
-    """Every rule a row can break, implicit ones (types, not-null, duplicates) included."""
-    present = [c.source_name for c in contract.columns] + ([CORRUPT_COL] if with_malformed else [])
-    return [c.rule for c in checks(contract, present)]
+def rule_names(contract: Contract) -> list[str]:
+    """Every rule a row can break, implicit ones (types, not-null, duplicates, malformed) included."""
+    return [c.rule for c in checks(contract)]

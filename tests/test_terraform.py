@@ -1,0 +1,492 @@
+"""Checks of the Terraform code: it parses, is fmt-clean, passes checkov, and agrees with the job."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import hcl2
+import pytest
+import yaml
+
+from lake_ingest import JobSettings, contract_item
+from lake_ingest._args import build_parser, parse_job_args
+from lake_ingest._metrics import METRICS
+from lake_ingest.local.aws_setup import TABLE_KEYS
+
+if hasattr(hcl2, "START_LINE"):  # the module of bc-python-hcl2, checkov's fork, which parses differently
+    raise ImportError(
+        "tests/test_terraform.py needs python-hcl2 8.x, but this venv's `hcl2` package is bc-python-hcl2 "
+        "(installed with checkov). Keep checkov in its own venv (.venv/tools-checkov) and reinstall python-hcl2."
+    )
+
+REPO = Path(__file__).resolve().parents[1]
+TF = REPO / "terraform"
+MODULES = TF / "modules"
+CONTRACTS = REPO / "glue_jobs" / "contracts"
+PACKAGE = REPO / "glue_jobs" / "lake_ingest"
+
+#: Arguments of a module block that are Terraform's, not the module's inputs.
+META_ARGUMENTS = {"source", "version", "count", "for_each", "providers", "depends_on"}
+
+#: Inputs of the state machine module, fixed by the interface agreed with its author.
+STATE_MACHINE_INPUTS = {
+    "name", "glue_job_name", "contracts_table_name", "contracts_table_arn", "runs_table_name",
+    "runs_table_arn", "sns_topic_arn", "kms_key_arn", "raw_bucket_name", "max_concurrency",
+    "schedule_expression", "log_retention_days", "tags",
+}
+
+#: Glue's own job parameters (special parameters of AWS Glue) that the job may set.
+GLUE_SPECIAL_ARGUMENTS = {
+    "--TempDir", "--extra-py-files", "--extra-jars", "--extra-files", "--additional-python-modules",
+    "--python-modules-installer-option", "--job-language", "--job-bookmark-option", "--enable-metrics",
+    "--enable-observability-metrics", "--enable-continuous-cloudwatch-log", "--continuous-log-logGroup",
+    "--continuous-log-logStreamPrefix", "--continuous-log-conversionPattern", "--enable-continuous-log-filter",
+    "--enable-auto-scaling", "--enable-spark-ui", "--spark-event-logs-path", "--enable-glue-datacatalog",
+    "--enable-job-insights", "--datalake-formats", "--conf", "--user-jars-first",
+}
+
+TF_ENV = {**os.environ, "CHECKPOINT_DISABLE": "1", "TF_IN_AUTOMATION": "1"}
+
+
+# --------------------------------------------------------------------------- helpers
+
+def unquote(s: Any) -> Any:
+    """python-hcl2 8 keeps the quotes of labels and string literals: drop them."""
+    if isinstance(s, str) and len(s) >= 2 and s[0] == s[-1] == '"':
+        return s[1:-1]
+    return s
+
+
+def strip_meta(obj: Any) -> Any:
+    """The parsed structure without python-hcl2's bookkeeping keys (comments, block markers)."""
+    if isinstance(obj, dict):
+        return {k: strip_meta(v) for k, v in obj.items() if k not in ("__comments__", "__is_block__")}
+    if isinstance(obj, list):
+        return [strip_meta(v) for v in obj]
+    return obj
+
+
+def labelled(block: dict[str, Any], label: str) -> Any:
+    """The body under a block label, whether the parser keeps its quotes or not."""
+    return next(v for k, v in block.items() if unquote(k) == label)
+
+
+def tf_files(directory: Path) -> list[Path]:
+    return sorted(directory.glob("*.tf"))
+
+
+def parse(path: Path) -> dict[str, Any]:
+    with open(path, encoding="utf-8") as fh:
+        return strip_meta(hcl2.load(fh))
+
+
+def blocks(directory: Path, kind: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(label, body) of every one-label block of a kind (variable, output, module) in a directory."""
+    for path in tf_files(directory):
+        for block in parse(path).get(kind, []):
+            for label, body in block.items():
+                yield unquote(label), body
+
+
+def declared_variables(directory: Path) -> dict[str, dict[str, Any]]:
+    return dict(blocks(directory, "variable"))
+
+
+def used_variables(directory: Path) -> set[str]:
+    """Names referenced as var.<name> anywhere in the directory's code (comments excluded)."""
+    text = json.dumps([parse(p) for p in tf_files(directory)])
+    return set(re.findall(r"\bvar\.([A-Za-z_][A-Za-z0-9_-]*)", text))
+
+
+def balanced(text: str, start: int) -> str:
+    """The text from start (an opening bracket) to its matching closing bracket, inclusive."""
+    pairs = {"(": ")", "[": "]", "{": "}"}
+    stack: list[str] = []
+    in_string = False
+    i = start
+    while i < len(text):
+        ch = text[i]
+        if in_string:
+            if ch == "\\":
+                i += 1
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in pairs:
+            stack.append(pairs[ch])
+        elif ch in pairs.values():
+            if not stack or stack.pop() != ch:
+                raise ValueError(f"unbalanced {ch!r} at {i}")
+            if not stack:
+                return text[start : i + 1]
+        i += 1
+    raise ValueError("no closing bracket")
+
+
+def expression_after(text: str, prefix_regex: str) -> str:
+    """The bracketed expression that follows a regex (which must end just before the bracket)."""
+    m = re.search(prefix_regex, text)
+    assert m, f"pattern {prefix_regex!r} not found"
+    return balanced(text, m.end())
+
+
+def module_dirs() -> list[Path]:
+    return sorted(p for p in MODULES.iterdir() if p.is_dir()) if MODULES.is_dir() else []
+
+
+def require_written(module: Path) -> None:
+    if not tf_files(module):
+        pytest.skip(f"module {module.name} has no .tf files yet (written by someone else)")
+
+
+def terraform_console(workdir: Path, expression: str) -> Any:
+    """Evaluate a JSON-valued expression with `terraform console` (no providers needed)."""
+    proc = subprocess.run(
+        ["terraform", "console"], input=f"jsonencode({expression})\n", cwd=workdir, env=TF_ENV,
+        capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    # The console prints an HCL string literal: JSON escapes, plus $${ and %%{ for template marks.
+    literal = proc.stdout.strip().replace("$${", "${").replace("%%{", "%{")
+    return json.loads(json.loads(literal))
+
+
+needs_terraform = pytest.mark.skipif(
+    shutil.which("terraform") is None, reason="terraform CLI not installed (only fmt/console are used, no providers)"
+)
+
+
+# --------------------------------------------------------------------------- 1. parse
+
+@pytest.mark.parametrize("path", sorted(TF.rglob("*.tf")), ids=lambda p: str(p.relative_to(TF)))
+def test_every_tf_file_parses(path: Path) -> None:
+    with open(path, encoding="utf-8") as fh:
+        assert isinstance(hcl2.load(fh), dict)
+
+
+# --------------------------------------------------------------------------- 2. fmt
+
+@needs_terraform
+def test_terraform_fmt_is_clean() -> None:
+    proc = subprocess.run(
+        ["terraform", "fmt", "-check", "-recursive", "-diff", str(TF)],
+        env=TF_ENV, capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 0, f"run `terraform fmt -recursive terraform`:\n{proc.stdout}{proc.stderr}"
+
+
+# --------------------------------------------------------------------------- 3. checkov
+
+def checkov_command() -> list[str] | None:
+    """A working checkov: $CHECKOV, else the tool venv .venv/tools-checkov, else PATH.
+
+    checkov cannot share the project's venv: it pins boto3==1.35.49 and ships bc-python-hcl2,
+    whose ``hcl2`` package is overwritten by python-hcl2 (and the other way round).
+    """
+    candidates = [os.environ.get("CHECKOV"), str(REPO / ".venv" / "tools-checkov" / "bin" / "checkov"), shutil.which("checkov")]
+    for c in candidates:
+        if not (c and Path(c).is_file() and os.access(c, os.X_OK)):
+            continue
+        probe = subprocess.run([c, "--version"], capture_output=True, text=True, timeout=120)
+        if probe.returncode == 0:
+            return [c]
+    return None
+
+
+@pytest.fixture(scope="module")
+def checkov_report() -> dict[str, Any]:
+    cmd = checkov_command()
+    if cmd is None:
+        pytest.skip("no working checkov: python3.11 -m venv .venv/tools-checkov && .venv/tools-checkov/bin/pip install checkov==3.3.30")
+    proc = subprocess.run(
+        [*cmd, "-d", str(TF), "--framework", "terraform", "--quiet", "--compact", "-o", "json", "--skip-download"],
+        capture_output=True, text=True, timeout=900, env={**os.environ, "BC_SKIP_MAPPING": "TRUE"},
+    )
+    assert proc.returncode in (0, 1), f"checkov crashed ({proc.returncode}):\n{proc.stderr[-3000:]}"
+    report = json.loads(proc.stdout)
+    if isinstance(report, list):  # one entry per framework when several run
+        report = next(r for r in report if r.get("check_type") == "terraform")
+    return report
+
+
+def test_checkov_finds_no_failed_check(checkov_report: dict[str, Any]) -> None:
+    summary = checkov_report["summary"]
+    failed = [f"{c['check_id']} {c['resource']} ({c['file_path']}): {c['check_name']}"
+              for c in checkov_report.get("results", {}).get("failed_checks", [])]
+    assert summary["parsing_errors"] == 0
+    assert summary["resource_count"] > 0
+    assert summary["failed"] == 0, "\n".join(failed)
+
+
+def test_every_checkov_skip_gives_a_reason() -> None:
+    skip = re.compile(r"#\s*checkov:skip=([A-Z0-9_]+)(?::(.*))?$")
+    for path in TF.rglob("*.tf"):
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            m = skip.search(line.strip())
+            if m:
+                reason = (m.group(2) or "").strip()
+                assert len(reason) >= 30, f"{path.relative_to(REPO)}:{n}: skip {m.group(1)} needs a real reason"
+
+
+# --------------------------------------------------------------------------- 4. consistency
+
+@pytest.mark.parametrize("directory", [TF, *module_dirs()], ids=lambda p: p.name)
+def test_variables_are_typed_described_and_used(directory: Path) -> None:
+    require_written(directory)
+    declared = declared_variables(directory)
+    unused = sorted(set(declared) - used_variables(directory))
+    assert not unused, f"declared but never used in {directory.name}: {unused}"
+    undeclared = sorted(used_variables(directory) - set(declared))
+    assert not undeclared, f"used but not declared in {directory.name}: {undeclared}"
+    for name, body in declared.items():
+        assert "type" in body, f"{directory.name}: variable {name} has no type"
+        assert unquote(body.get("description", "")).strip(), f"{directory.name}: variable {name} has no description"
+        if body["type"] in ("bool", "${bool}"):
+            assert name.startswith(("create_", "enable_")), f"{directory.name}: boolean {name} must be create_*/enable_*"
+
+
+@pytest.mark.parametrize("directory", [TF, *module_dirs()], ids=lambda p: p.name)
+def test_module_calls_pass_declared_inputs(directory: Path) -> None:
+    require_written(directory)
+    calls = list(blocks(directory, "module"))
+    for label, body in calls:
+        source = unquote(body["source"])
+        if not source.startswith(("./", "../")):
+            continue
+        target = (directory / source).resolve()
+        if not (target / "variables.tf").is_file():
+            continue  # not written yet; checked once it is
+        declared = declared_variables(target)
+        passed = set(body) - META_ARGUMENTS
+        assert passed <= set(declared), f"module {label} gets undeclared inputs {sorted(passed - set(declared))}"
+        required = {n for n, b in declared.items() if "default" not in b}
+        assert required <= passed, f"module {label} misses required inputs {sorted(required - passed)}"
+
+
+def test_state_machine_gets_exactly_the_agreed_inputs() -> None:
+    calls = dict(blocks(TF, "module"))
+    assert set(calls["state_machine"]) - META_ARGUMENTS == STATE_MACHINE_INPUTS
+    assert unquote(calls["state_machine"]["source"]) == "./modules/state_machine"
+
+
+@pytest.mark.parametrize("module", module_dirs(), ids=lambda p: p.name)
+def test_module_shape(module: Path) -> None:
+    require_written(module)
+    for name in ("main.tf", "variables.tf", "outputs.tf", "versions.tf", "README.md"):
+        assert (module / name).is_file(), f"{module.name} has no {name}"
+    for path in tf_files(module):
+        assert "provider" not in parse(path), f"{path.relative_to(TF)}: no provider blocks inside a module"
+    terraform_block = parse(module / "versions.tf")["terraform"][0]
+    assert ">=" in terraform_block["required_version"]
+    for providers in terraform_block["required_providers"]:
+        for provider, spec in providers.items():
+            assert ">=" in spec["version"], f"{module.name}: {provider} needs a version floor"
+    readme = (module / "README.md").read_text(encoding="utf-8")
+    for kind in ("variable", "output"):
+        for label, _ in blocks(module, kind):
+            assert f"`{label}`" in readme, f"{module.name}/README.md does not list the {kind} {label}"
+    assert "tags" in declared_variables(module), f"{module.name} takes no tags map"
+
+
+def test_root_versions_and_backend() -> None:
+    terraform_block = parse(TF / "versions.tf")["terraform"][0]
+    assert unquote(terraform_block["required_version"]) == ">= 1.6"
+    providers = {k: v for p in terraform_block["required_providers"] for k, v in p.items()}
+    assert unquote(providers["aws"]["source"]) == "hashicorp/aws"
+    assert unquote(providers["aws"]["version"]) == "~> 6.0"
+    assert unquote(providers["archive"]["version"]) == "~> 2.4"
+    backend = labelled(parse(TF / "backend.tf")["terraform"][0]["backend"][0], "s3")
+    assert backend["encrypt"] is True
+    assert unquote(backend["dynamodb_table"]) == "tf-state-lock-bootstrap"
+    assert not {"bucket", "key", "region"} & set(backend), "bucket, key and region come from -backend-config"
+
+
+def glue_default_arguments() -> dict[str, str]:
+    """The Glue job's default_arguments: the locals that the job's merge(...) combines."""
+    module = MODULES / "glue_ingest_job"
+    locals_ = {k: v for path in tf_files(module) for block in parse(path).get("locals", []) for k, v in block.items()}
+    job = next(body for label, body in blocks(module, "resource") if label == "aws_glue_job")
+    expression = labelled(job, "this")["default_arguments"]
+    names = re.findall(r"local\.(\w+)", expression)
+    assert names, f"default_arguments should merge locals, got {expression}"
+    args: dict[str, str] = {}
+    for name in names:
+        args.update({unquote(k): v for k, v in locals_[name].items()})
+    return args
+
+
+def test_glue_job_arguments_are_the_ones_the_job_parses() -> None:
+    args = glue_default_arguments()
+    job_keys = {k[2:] for k in args if re.fullmatch(r"--[a-z][a-z0-9_]*", k)}
+    glue_keys = set(args) - {f"--{k}" for k in job_keys}
+    assert glue_keys <= GLUE_SPECIAL_ARGUMENTS, f"not Glue parameters (typo?): {sorted(glue_keys - GLUE_SPECIAL_ARGUMENTS)}"
+
+    parser = build_parser()
+    options = {o[2:]: a for a in parser._actions for o in a.option_strings if o.startswith("--")}
+    assert job_keys <= set(options), f"the job does not parse {sorted(job_keys - set(options))}"
+    assert not job_keys & {"dataset_id", "run_id"}, "the state machine passes --dataset_id and --run_id per run"
+    required = {o for o, a in options.items() if a.required} - {"dataset_id", "run_id"}
+    assert required <= job_keys, f"the job requires {sorted(required - job_keys)}"
+
+    # Glue hands the job its own parameters too; the job's parser must accept the whole set.
+    argv = ["--dataset_id", "orders", "--run_id", "r1"]
+    for key in sorted(args):
+        option = options.get(key[2:])
+        argv += [key, "1" if option is not None and option.type is int else "x"]
+    settings = parse_job_args(argv).settings
+    assert settings.raw_uri == "x"
+
+
+def test_job_settings_match_the_terraform_defaults() -> None:
+    args = glue_default_arguments()
+    defaults = JobSettings(raw_uri="", curated_uri="", quarantine_uri="")
+    assert args["--raw_uri"].startswith('"s3://')
+    assert "timeout_minutes * 60" in args["--lock_lease_seconds"]
+    root_locals = {k: v for block in parse(TF / "main.tf")["locals"] for k, v in block.items()}
+    assert unquote(root_locals["metrics_namespace"]) == defaults.metrics_namespace
+    variables = declared_variables(MODULES / "glue_ingest_job")
+    assert variables["max_files_per_run"]["default"] == defaults.max_files_per_run
+    assert unquote(variables["metrics_namespace"]["default"]) == defaults.metrics_namespace
+
+
+def test_dynamodb_keys_match_the_job() -> None:
+    module = MODULES / "dynamodb_state"
+    tables = next(b["tables"] for path in tf_files(module) for b in parse(path).get("locals", []) if "tables" in b)
+    by_setting = {"contracts_table": "contracts", "ledger_table": "ledger", "runs_table": "runs"}
+    defaults = JobSettings(raw_uri="", curated_uri="", quarantine_uri="")
+    for setting, keys in TABLE_KEYS.items():
+        table = tables[by_setting[setting]]
+        tf_keys = [unquote(table["hash_key"])] + ([unquote(table["range_key"])] if table.get("range_key") else [])
+        assert tf_keys == [name for name, _ in keys], setting
+        assert {kind for _, kind in keys} == {"S"}
+        # Same table names as the job's defaults, with the deployment's prefix instead of "datalake".
+        tf_suffix = unquote(table["name"]).removeprefix("${var.name}-")
+        assert tf_suffix == getattr(defaults, setting).removeprefix("datalake-"), setting
+    text = (module / "main.tf").read_text(encoding="utf-8")
+    assert text.count('type = "S"') == 2, "hash and range key attributes are strings"
+
+
+def test_alarms_use_metrics_the_job_publishes() -> None:
+    text = (MODULES / "monitoring" / "main.tf").read_text(encoding="utf-8")
+    published = set(METRICS) | {"RunSucceeded", "RunFailed"}
+    ours = set(re.findall(r'metric_name\s*=\s*"(\w+)"', text)) | set(re.findall(r'local\.ns,\s*"(\w+)"', text))
+    assert {"RunFailed", "RowsQuarantined", "RowsRead"} <= ours
+    assert ours - {"ExecutionsFailed", "ExecutionsTimedOut"} <= published
+
+
+# --------------------------------------------------------------------------- contract items
+
+ITEM_FRAGMENTS = [
+    r"dataset_id\s*=\s*\{\s*S\s*=\s*each\.value\.dataset_id\s*\}",
+    r"enabled\s*=\s*\{\s*BOOL\s*=\s*try\(each\.value\.enabled,\s*true\)\s*\}",
+    r"version\s*=\s*\{\s*N\s*=\s*tostring\(try\(each\.value\.version,\s*1\)\)\s*\}",
+    r"document\s*=\s*\{\s*S\s*=\s*jsonencode\(each\.value\)\s*\}",
+]
+
+
+def item_expression() -> str:
+    text = (MODULES / "dynamodb_state" / "main.tf").read_text(encoding="utf-8")
+    return expression_after(text, r"\bitem\s*=\s*jsonencode")
+
+
+def terraform_item_emulated(doc: dict[str, Any]) -> dict[str, Any]:
+    """The module's item expression, in Python."""
+    return {
+        "dataset_id": {"S": doc["dataset_id"]},
+        "enabled": {"BOOL": doc.get("enabled", True)},
+        "version": {"N": str(doc.get("version", 1))},
+        "document": {"S": json.dumps(doc)},
+    }
+
+
+def assert_same_item(got: dict[str, Any], want: dict[str, Any], name: str) -> None:
+    assert set(got) == set(want), name
+    for attr in want:
+        assert set(got[attr]) == set(want[attr]), f"{name}: attribute {attr} type"
+    assert json.loads(got["document"]["S"]) == json.loads(want["document"]["S"]), f"{name}: document"
+    for attr in set(want) - {"document"}:
+        assert got[attr] == want[attr], f"{name}: {attr}"
+        assert type(next(iter(got[attr].values()))) is type(next(iter(want[attr].values()))), f"{name}: {attr}"
+
+
+def contract_paths() -> list[Path]:
+    return sorted(CONTRACTS.glob("*.yaml"))
+
+
+def test_item_expression_has_the_emulated_shape() -> None:
+    expression = item_expression()
+    for fragment in ITEM_FRAGMENTS:
+        assert re.search(fragment, expression), f"dynamodb_state item lost {fragment}"
+    module_text = (MODULES / "dynamodb_state" / "main.tf").read_text(encoding="utf-8")
+    assert 'fileset(var.contracts_dir, "*.yaml")' in module_text
+
+
+@pytest.mark.parametrize("path", contract_paths(), ids=lambda p: p.stem)
+def test_contract_item_matches_the_job(path: Path) -> None:
+    doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    assert_same_item(terraform_item_emulated(doc), contract_item(doc), path.name)
+
+
+@needs_terraform
+def test_contract_items_evaluated_by_terraform(tmp_path: Path) -> None:
+    """The module's own expression, evaluated by Terraform's yamldecode/jsonencode."""
+    expression = item_expression().replace("each.value", "c")
+    (tmp_path / "main.tf").write_text(
+        "locals {\n"
+        f'  dir = "{CONTRACTS.as_posix()}"\n'
+        '  docs = { for f in fileset(local.dir, "*.yaml") : f => yamldecode(file("${local.dir}/${f}")) }\n'
+        f"  items = {{ for f, c in local.docs : f => jsonencode{expression} }}\n"
+        "}\n",
+        encoding="utf-8",
+    )
+    items = terraform_console(tmp_path, "local.items")
+    assert sorted(items) == [p.name for p in contract_paths()]
+    for name, item_json in items.items():
+        doc = yaml.safe_load((CONTRACTS / name).read_text(encoding="utf-8"))
+        assert_same_item(json.loads(item_json), contract_item(doc), name)
+
+
+# --------------------------------------------------------------------------- the package zip
+
+def package_files_expected() -> list[str]:
+    return sorted(
+        p.relative_to(PACKAGE.parent).as_posix() for p in PACKAGE.rglob("*.py")
+        if "local" not in p.relative_to(PACKAGE).parts[:-1] and "__pycache__" not in p.parts
+    )
+
+
+@needs_terraform
+def test_zip_file_list_evaluated_by_terraform(tmp_path: Path) -> None:
+    text = (TF / "glue_jobs.tf").read_text(encoding="utf-8")
+    expression = expression_after(text, r"\blake_ingest_files\s*=\s*sort").replace(
+        "local.glue_jobs_dir", f'"{PACKAGE.parent.as_posix()}"')
+    (tmp_path / "main.tf").write_text(f"locals {{\n  files = sort{expression}\n}}\n", encoding="utf-8")
+    assert terraform_console(tmp_path, "local.files") == package_files_expected()
+
+
+def test_zip_of_the_package_is_importable_without_local(tmp_path: Path) -> None:
+    """The --extra-py-files zip (lake_ingest without local/) is enough for the Glue entry script."""
+    files = package_files_expected()
+    assert "lake_ingest/__init__.py" in files and not [f for f in files if f.startswith("lake_ingest/local/")]
+    archive = tmp_path / "lake_ingest.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for f in files:
+            zf.write(PACKAGE.parent / f, f)
+    code = (
+        "import sys; sys.path.insert(0, sys.argv[1]);"
+        "import lake_ingest, lake_ingest._args, lake_ingest._aws, lake_ingest._job;"
+        "assert lake_ingest.__file__.startswith(sys.argv[1]), lake_ingest.__file__;"
+        "lake_ingest._args.build_parser()"
+    )
+    proc = subprocess.run([sys.executable, "-c", code, str(archive)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
