@@ -36,4 +36,25 @@ if [ ! -f "$stamp" ]; then
   rm -f "$VENV"/.installed-*
   touch "$stamp"
 fi
+# checkov pins its own boto3 and ships a module named hcl2 that clashes with python-hcl2, so it
+# lives in a venv of its own; the tests find it there.
+CHECKOV_VENV="$VENV/tools-checkov"
+if [ ! -x "$CHECKOV_VENV/bin/checkov" ]; then
+  echo "setup: installing checkov into $CHECKOV_VENV"
+  "$PYTHON" -m venv "$CHECKOV_VENV"
+  "$CHECKOV_VENV/bin/python" -m pip install -q --upgrade pip
+  "$CHECKOV_VENV/bin/python" -m pip install -q "checkov==3.3.30"
+fi
+
+# The Amazon States Language validator is an npm package (pinned in package.json).
+if [ ! -x node_modules/.bin/asl-validator ]; then
+  if ! command -v npm >/dev/null 2>&1; then
+    echo "setup: installing Node.js and npm"
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null
+  fi
+  echo "setup: installing asl-validator (npm)"
+  npm install --silent --no-audit --no-fund >/dev/null
+fi
+
 echo "setup: ready ($("$VENV/bin/python" --version), java $(java_major))"

@@ -250,7 +250,7 @@ def emulated_services(spark: SparkSession, clients: AwsClients,
         if code:
             runs.append({"dataset_id": parsed.dataset_id, "run_id": parsed.run_id, "status": "REFUSED",
                          "error": code})
-            raise getattr(glue_exceptions, code)(f"emulated {code} for {parsed.dataset_id}")
+            raise glue_exceptions.GlueClientError(code, f"emulated {code} for {parsed.dataset_id}")
         run_id = original_start(backend, name, arguments, *args, **kw)
         job_run = job.get_job_run(run_id)
         error = None

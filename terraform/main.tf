@@ -1,0 +1,261 @@
+# The data lake: zones in S3, state and contracts in DynamoDB, the Glue ingest job in the VPC,
+# the Step Functions state machine that runs it, Athena to query, and the alarms around them.
+# The Glue job and its artifacts are in glue_jobs.tf.
+
+data "aws_caller_identity" "current" {}
+
+data "aws_partition" "current" {}
+
+data "aws_vpc" "this" {
+  tags = {
+    Name = var.vpc_name
+  }
+}
+
+data "aws_subnets" "private" {
+  filter {
+    name   = "vpc-id"
+    values = [data.aws_vpc.this.id]
+  }
+
+  tags = var.private_subnet_tags
+
+  lifecycle {
+    postcondition {
+      condition     = length(self.ids) > 0
+      error_message = "No subnet of VPC ${var.vpc_name} carries the tags in private_subnet_tags."
+    }
+  }
+}
+
+data "aws_subnet" "private" {
+  for_each = toset(data.aws_subnets.private.ids)
+
+  id = each.value
+}
+
+data "aws_route_tables" "private" {
+  vpc_id = data.aws_vpc.this.id
+
+  filter {
+    name   = "association.subnet-id"
+    values = data.aws_subnets.private.ids
+  }
+
+  lifecycle {
+    postcondition {
+      condition     = length(self.ids) > 0
+      error_message = "The private subnets have no explicitly associated route table for the gateway endpoints."
+    }
+  }
+}
+
+locals {
+  name = "${var.name_prefix}-${var.environment}"
+
+  tags = merge(var.tags, {
+    Project     = var.name_prefix
+    Environment = var.environment
+    ManagedBy   = "terraform"
+  })
+
+  account_id = data.aws_caller_identity.current.account_id
+  partition  = data.aws_partition.current.partition
+
+  # The dataset contracts are the source of truth: they feed the contracts table, the Glue
+  # databases and the per-dataset alarms.
+  contracts_dir = "${path.root}/../glue_jobs/contracts"
+  contracts = [
+    for f in fileset(local.contracts_dir, "*.yaml") : yamldecode(file("${local.contracts_dir}/${f}"))
+  ]
+  dataset_ids    = sort([for c in local.contracts : c.dataset_id if try(c.enabled, true)])
+  glue_databases = sort(distinct([for c in local.contracts : c.target.database]))
+
+  metrics_namespace = "DataLake/Ingest"
+
+  # One subnet per availability zone for the interface endpoints; the first one for Glue.
+  private_subnet_ids = sort(data.aws_subnets.private.ids)
+  subnets_by_az      = { for s in data.aws_subnet.private : s.availability_zone => s.id... }
+  endpoint_subnets   = [for az in sort(keys(local.subnets_by_az)) : sort(local.subnets_by_az[az])[0]]
+}
+
+# --------------------------------------------------------------------------- encryption
+
+# One customer-managed key for the lake's data at rest. The account root statement hands
+# control to IAM (roles get kms:* only through their policies); the service statements let
+# CloudWatch Logs encrypt log groups and let CloudWatch alarms and EventBridge publish to the
+# encrypted SNS topic (SNS asks KMS on their behalf, so IAM policies cannot grant it).
+# S3, DynamoDB, Secrets Manager, SSM, Glue, Athena and Step Functions use the key through the
+# caller's IAM permissions.
+resource "aws_kms_key" "this" {
+  description             = "${local.name}: data lake encryption (S3, DynamoDB, SNS, logs, Glue, Athena, Secrets Manager, SSM)"
+  enable_key_rotation     = true
+  rotation_period_in_days = 365
+  deletion_window_in_days = 30
+
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [
+      {
+        Sid       = "AccountAdministersThroughIam"
+        Effect    = "Allow"
+        Principal = { AWS = "arn:${local.partition}:iam::${local.account_id}:root" }
+        Action    = "kms:*"
+        Resource  = "*"
+      },
+      {
+        Sid       = "CloudWatchLogsEncryptLogGroups"
+        Effect    = "Allow"
+        Principal = { Service = "logs.${var.aws_region}.amazonaws.com" }
+        Action    = ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"]
+        Resource  = "*"
+        Condition = {
+          ArnLike = {
+            "kms:EncryptionContext:aws:logs:arn" = "arn:${local.partition}:logs:${var.aws_region}:${local.account_id}:log-group:*"
+          }
+        }
+      },
+      {
+        Sid       = "AlarmsAndEventsPublishToEncryptedTopic"
+        Effect    = "Allow"
+        Principal = { Service = ["cloudwatch.amazonaws.com", "events.amazonaws.com"] }
+        Action    = ["kms:Decrypt", "kms:GenerateDataKey*"]
+        Resource  = "*"
+      },
+    ]
+  })
+
+  tags = local.tags
+}
+
+resource "aws_kms_alias" "this" {
+  name          = "alias/${local.name}-lake"
+  target_key_id = aws_kms_key.this.key_id
+}
+
+# --------------------------------------------------------------------------- storage and state
+
+module "s3_zones" {
+  source = "./modules/s3_zones"
+
+  name                      = local.name
+  kms_key_arn               = aws_kms_key.this.arn
+  raw_transition_days       = var.raw_transition_days
+  raw_glacier_days          = var.raw_glacier_days
+  raw_archive_storage_class = var.raw_archive_storage_class
+  tags                      = local.tags
+}
+
+module "dynamodb_state" {
+  source = "./modules/dynamodb_state"
+
+  name          = local.name
+  kms_key_arn   = aws_kms_key.this.arn
+  contracts_dir = local.contracts_dir
+  tags          = local.tags
+}
+
+module "glue_catalog" {
+  source = "./modules/glue_catalog"
+
+  database_names            = local.glue_databases
+  curated_bucket_name       = module.s3_zones.curated_bucket_name
+  kms_key_arn               = aws_kms_key.this.arn
+  enable_catalog_encryption = var.enable_catalog_encryption
+  tags                      = local.tags
+}
+
+# --------------------------------------------------------------------------- network
+
+module "vpc_endpoints" {
+  source = "./modules/vpc_endpoints"
+  count  = var.create_vpc_endpoints ? 1 : 0
+
+  name            = local.name
+  region          = var.aws_region
+  vpc_id          = data.aws_vpc.this.id
+  vpc_cidr_block  = data.aws_vpc.this.cidr_block
+  subnet_ids      = local.endpoint_subnets
+  route_table_ids = data.aws_route_tables.private.ids
+  tags            = local.tags
+}
+
+# --------------------------------------------------------------------------- orchestration
+
+module "sns_alerts" {
+  source = "./modules/sns_alerts"
+
+  name        = "${local.name}-alerts"
+  kms_key_arn = aws_kms_key.this.arn
+  alarm_email = var.alarm_email
+  tags        = local.tags
+}
+
+module "state_machine" {
+  source = "./modules/state_machine"
+
+  name                 = "${local.name}-ingest"
+  glue_job_name        = module.glue_ingest_job.job_name
+  contracts_table_name = module.dynamodb_state.contracts_table_name
+  contracts_table_arn  = module.dynamodb_state.contracts_table_arn
+  runs_table_name      = module.dynamodb_state.runs_table_name
+  runs_table_arn       = module.dynamodb_state.runs_table_arn
+  sns_topic_arn        = module.sns_alerts.topic_arn
+  kms_key_arn          = aws_kms_key.this.arn
+  raw_bucket_name      = module.s3_zones.raw_bucket_name
+  max_concurrency      = var.map_max_concurrency
+  # The Step Functions task waits a little longer than the Glue job may run.
+  glue_task_timeout_seconds = var.glue_timeout_minutes * 60 + 300
+  schedule_expression       = var.schedule_expression
+  log_retention_days        = var.log_retention_days
+  tags                      = local.tags
+}
+
+# --------------------------------------------------------------------------- query and observe
+
+module "athena" {
+  source = "./modules/athena"
+
+  name                           = local.name
+  results_bucket_name            = module.s3_zones.athena_results_bucket_name
+  kms_key_arn                    = aws_kms_key.this.arn
+  bytes_scanned_cutoff_per_query = var.athena_bytes_scanned_cutoff
+  tags                           = local.tags
+}
+
+module "monitoring" {
+  source = "./modules/monitoring"
+
+  name                       = local.name
+  region                     = var.aws_region
+  sns_topic_arn              = module.sns_alerts.topic_arn
+  state_machine_arn          = module.state_machine.state_machine_arn
+  glue_job_name              = module.glue_ingest_job.job_name
+  dataset_ids                = local.dataset_ids
+  metrics_namespace          = local.metrics_namespace
+  quarantine_ratio_threshold = var.quarantine_ratio_threshold
+  tags                       = local.tags
+}
+
+module "ssm_parameters" {
+  source = "./modules/ssm_parameters"
+
+  path_prefix = "/${var.name_prefix}/${var.environment}"
+  kms_key_arn = aws_kms_key.this.arn
+  parameters = {
+    "raw_uri"               = "s3://${module.s3_zones.raw_bucket_name}"
+    "curated_uri"           = "s3://${module.s3_zones.curated_bucket_name}"
+    "quarantine_uri"        = "s3://${module.s3_zones.quarantine_bucket_name}"
+    "scripts_bucket"        = module.s3_zones.scripts_bucket_name
+    "athena_results_bucket" = module.s3_zones.athena_results_bucket_name
+    "contracts_table"       = module.dynamodb_state.contracts_table_name
+    "ledger_table"          = module.dynamodb_state.ledger_table_name
+    "runs_table"            = module.dynamodb_state.runs_table_name
+    "glue_job_name"         = module.glue_ingest_job.job_name
+    "athena_workgroup"      = module.athena.workgroup_name
+    "sns_topic_arn"         = module.sns_alerts.topic_arn
+    "metrics_namespace"     = local.metrics_namespace
+    "state_machine_arn"     = module.state_machine.state_machine_arn
+  }
+  tags = local.tags
+}

@@ -1,0 +1,37 @@
+variable "name" {
+  description = "Name of the Athena workgroup."
+  type        = string
+}
+
+variable "results_bucket_name" {
+  description = "Bucket that receives the query results (s3://<bucket>/results/)."
+  type        = string
+}
+
+variable "kms_key_arn" {
+  description = "ARN of the customer-managed KMS key that encrypts the query results (SSE_KMS)."
+  type        = string
+}
+
+variable "bytes_scanned_cutoff_per_query" {
+  description = "Athena cancels a query that scans more bytes than this (at least 10 MB)."
+  type        = number
+  default     = 10737418240
+
+  validation {
+    condition     = var.bytes_scanned_cutoff_per_query >= 10485760
+    error_message = "bytes_scanned_cutoff_per_query must be at least 10485760 (10 MB)."
+  }
+}
+
+variable "enable_cloudwatch_metrics" {
+  description = "Publish the workgroup's query metrics to CloudWatch."
+  type        = bool
+  default     = true
+}
+
+variable "tags" {
+  description = "Tags merged into every resource of the module."
+  type        = map(string)
+  default     = {}
+}

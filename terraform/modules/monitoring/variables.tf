@@ -1,0 +1,63 @@
+variable "name" {
+  description = "Name prefix of the alarms, the EventBridge rule and the dashboard."
+  type        = string
+}
+
+variable "region" {
+  description = "AWS region of the metrics shown on the dashboard."
+  type        = string
+}
+
+variable "sns_topic_arn" {
+  description = "SNS topic every alarm and the Glue failure rule notify."
+  type        = string
+}
+
+variable "state_machine_arn" {
+  description = "ARN of the ingest state machine (dimension StateMachineArn of AWS/States)."
+  type        = string
+}
+
+variable "glue_job_name" {
+  description = "Name of the Glue ingest job (EventBridge rule on its failures, dashboard)."
+  type        = string
+}
+
+variable "dataset_ids" {
+  description = "Datasets to alarm on and chart: one RunFailed and one quarantine-ratio alarm each."
+  type        = list(string)
+}
+
+variable "metrics_namespace" {
+  description = "CloudWatch namespace of the job's metrics (dimension DatasetId)."
+  type        = string
+  default     = "DataLake/Ingest"
+}
+
+variable "quarantine_ratio_threshold" {
+  description = "Alarm when RowsQuarantined / RowsRead of a dataset exceeds this share (0 < x < 1)."
+  type        = number
+  default     = 0.05
+
+  validation {
+    condition     = var.quarantine_ratio_threshold > 0 && var.quarantine_ratio_threshold < 1
+    error_message = "quarantine_ratio_threshold must be between 0 and 1 (exclusive)."
+  }
+}
+
+variable "alarm_period_seconds" {
+  description = "Period over which the alarms sum their metrics, in seconds."
+  type        = number
+  default     = 300
+
+  validation {
+    condition     = contains([60, 300, 900, 3600, 21600, 86400], var.alarm_period_seconds)
+    error_message = "alarm_period_seconds must be one of 60, 300, 900, 3600, 21600, 86400."
+  }
+}
+
+variable "tags" {
+  description = "Tags merged into every resource of the module."
+  type        = map(string)
+  default     = {}
+}

@@ -1,0 +1,24 @@
+output "state_machine_arn" {
+  description = "ARN of the ingest state machine."
+  value       = aws_sfn_state_machine.this.arn
+}
+
+output "state_machine_name" {
+  description = "Name of the ingest state machine."
+  value       = aws_sfn_state_machine.this.name
+}
+
+output "resolver_function_name" {
+  description = "Name of the planner Lambda that maps a trigger to the datasets to run."
+  value       = aws_lambda_function.planner.function_name
+}
+
+output "log_group_name" {
+  description = "Log group of the state machine's executions."
+  value       = aws_cloudwatch_log_group.state_machine.name
+}
+
+output "event_rule_names" {
+  description = "The event-based (S3 Object Created) and time-based (schedule) trigger rules."
+  value       = [aws_cloudwatch_event_rule.object_created.name, aws_cloudwatch_event_rule.schedule.name]
+}

@@ -1,0 +1,117 @@
+variable "name" {
+  description = "Name of the state machine; the planner function, roles, rules and log groups derive from it."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[a-zA-Z0-9-]{3,60}$", var.name))
+    error_message = "name must be 3-60 letters, digits or hyphens."
+  }
+}
+
+variable "glue_job_name" {
+  description = "Name of the Glue ingest job the state machine runs once per dataset."
+  type        = string
+}
+
+variable "contracts_table_name" {
+  description = "DynamoDB table holding the dataset contracts (hash key dataset_id)."
+  type        = string
+}
+
+variable "contracts_table_arn" {
+  description = "ARN of the contracts table."
+  type        = string
+}
+
+variable "runs_table_name" {
+  description = "DynamoDB table of run records (dataset_id, run_id), where orchestration failures are recorded."
+  type        = string
+}
+
+variable "runs_table_arn" {
+  description = "ARN of the runs table."
+  type        = string
+}
+
+variable "sns_topic_arn" {
+  description = "SNS topic that receives a message for every dataset that fails."
+  type        = string
+}
+
+variable "kms_key_arn" {
+  description = "Customer-managed KMS key for the log groups, the function's environment and the SNS topic."
+  type        = string
+}
+
+variable "raw_bucket_name" {
+  description = "Raw zone bucket; its Object Created events (EventBridge notifications) start executions."
+  type        = string
+}
+
+variable "max_concurrency" {
+  description = "How many datasets the Map state ingests at the same time."
+  type        = number
+  default     = 4
+
+  validation {
+    condition     = var.max_concurrency >= 1 && var.max_concurrency <= 40
+    error_message = "max_concurrency must be between 1 and 40."
+  }
+}
+
+variable "schedule_expression" {
+  description = "EventBridge schedule of the time-based trigger, e.g. cron(0 2 * * ? *)."
+  type        = string
+  default     = "cron(0 2 * * ? *)"
+
+  validation {
+    condition     = can(regex("^(cron|rate)\\(.+\\)$", var.schedule_expression))
+    error_message = "schedule_expression must be a cron(...) or rate(...) expression."
+  }
+}
+
+variable "glue_task_timeout_seconds" {
+  description = "Timeout of one Glue task in the state machine; keep it above the Glue job's own timeout."
+  type        = number
+  default     = 7500
+}
+
+variable "glue_retry_interval_seconds" {
+  description = "First wait before retrying a Glue run refused for concurrency or throttling (then doubled, with jitter)."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = var.glue_retry_interval_seconds >= 1 && var.glue_retry_interval_seconds <= 600
+    error_message = "glue_retry_interval_seconds must be between 1 and 600."
+  }
+}
+
+variable "execution_timeout_seconds" {
+  description = "Timeout of a whole execution."
+  type        = number
+  default     = 28800
+}
+
+variable "log_level" {
+  description = "State machine execution logging level."
+  type        = string
+  default     = "ERROR"
+
+  validation {
+    condition     = contains(["ALL", "ERROR", "FATAL", "OFF"], var.log_level)
+    error_message = "log_level must be one of ALL, ERROR, FATAL, OFF."
+  }
+}
+
+variable "log_retention_days" {
+  description = "Retention of the state machine's and the planner's log groups."
+  type        = number
+  default     = 365
+}
+
+variable "tags" {
+  description = "Tags merged into every resource."
+  type        = map(string)
+  default     = {}
+}

@@ -1,0 +1,217 @@
+"""The Step Functions definition, executed by moto's interpreter, with the real job behind Glue."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+from moto import mock_aws
+
+from lake_ingest import AwsClients, Contract
+from lake_ingest._args import REQUIRED_ARGS
+from lake_ingest._contract_store import ContractStore
+from lake_ingest.local.athena import LocalAthena
+from lake_ingest.local.aws_setup import CONTRACTS_DIR, TABLE_KEYS, bootstrap
+from lake_ingest.local.orchestration import (
+    DEFINITION_FILE,
+    PLANNER_FILE,
+    LocalPipeline,
+    emulated_services,
+    render_definition,
+    run_execution,
+)
+from lake_ingest.local.sample_data import generate_extracts
+
+ROOT = Path(__file__).parents[1]
+ASL_VALIDATOR = ROOT / "node_modules" / ".bin" / "asl-validator"
+VALUES = {
+    "planner_function_arn": "arn:aws:lambda:eu-west-1:123456789012:function:datalake-dev-plan-ingest",
+    "contracts_table": "datalake-dev-contracts", "runs_table": "datalake-dev-runs",
+    "glue_job_name": "datalake-dev-ingest", "sns_topic_arn": "arn:aws:sns:eu-west-1:123456789012:alerts",
+    "max_concurrency": 4, "glue_retry_interval_seconds": 30, "glue_task_timeout_seconds": 7200,
+    "execution_timeout_seconds": 14400,
+}
+
+
+@pytest.fixture
+def pipeline(spark, lake, settings):
+    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
+        clients = AwsClients(region_name="eu-west-1")
+        bootstrap(clients, settings)
+        yield LocalPipeline(clients, settings).deploy()
+
+
+def contract_doc(name: str) -> dict:
+    return yaml.safe_load((CONTRACTS_DIR / f"{name}.yaml").read_text())
+
+
+def states_entered(execution) -> list[str]:
+    return [e["stateEnteredEventDetails"]["name"] for e in execution.history if "stateEnteredEventDetails" in e]
+
+
+def test_schedule_runs_every_dataset(spark, lake, settings, pipeline):
+    generate_extracts(lake / "raw", days=2, rows_per_file=300)
+    with emulated_services(spark, pipeline.clients) as runs:
+        execution = run_execution(pipeline.clients, pipeline.state_machine_arn, {"trigger": "schedule"},
+                                  name="nightly-1")
+    assert execution.status == "SUCCEEDED", execution.cause
+    assert sorted((r["dataset_id"], r["status"]) for r in execution.output["results"]) == [
+        ("customers", "SUCCEEDED"), ("meter_readings", "SUCCEEDED"), ("orders", "SUCCEEDED")]
+    assert all(r["run_id"] == "nightly-1" for r in runs) and len(runs) == 3
+    assert len(execution.events("MapIterationSucceeded")) == 3
+    assert states_entered(execution).count("RunIngestJob") == 3
+    runs_table = pipeline.clients.dynamodb.scan(TableName=settings.runs_table)["Items"]
+    assert sorted((i["dataset_id"]["S"], i["status"]["S"]) for i in runs_table) == [
+        ("customers", "SUCCEEDED"), ("meter_readings", "SUCCEEDED"), ("orders", "SUCCEEDED")]
+    with LocalAthena(pipeline.clients.glue) as athena:
+        assert athena.query("SELECT count(*) > 0 FROM sales.orders WHERE lake_run_id = 'nightly-1'") == [(True,)]
+    assert pipeline.alerts() == []
+
+
+def test_a_failing_dataset_fails_the_execution_and_alerts(spark, lake, settings, pipeline):
+    doc = contract_doc("orders")
+    doc["quality"][1]["action"] = "fail"  # amount_in_range: the generated data breaks it
+    ContractStore(pipeline.clients.dynamodb, settings.contracts_table).put([doc])
+    generate_extracts(lake / "raw", days=1, rows_per_file=400)
+    with emulated_services(spark, pipeline.clients):
+        execution = run_execution(pipeline.clients, pipeline.state_machine_arn, {"trigger": "schedule"},
+                                  name="nightly-2")
+    assert execution.status == "FAILED" and execution.error == "DatasetsFailed"
+    assert '"dataset_id":"orders","status":"FAILED"' in execution.cause
+    assert '"dataset_id":"customers","status":"SUCCEEDED"' in execution.cause  # the others went on
+    record = pipeline.clients.dynamodb.get_item(
+        TableName=settings.runs_table, Key={"dataset_id": {"S": "orders"}, "run_id": {"S": "nightly-2"}})["Item"]
+    assert record["status"]["S"] == "FAILED" and "amount_in_range" in record["error"]["S"]
+    assert record["orchestration_status"]["S"] == "FAILED" and record["orchestration_error"]["S"] == "States.TaskFailed"
+    alerts = pipeline.alerts()
+    assert [(a["dataset_id"], a["run_id"], a["error"]) for a in alerts] == [("orders", "nightly-2", "States.TaskFailed")]
+    assert "DataQualityError" in alerts[0]["cause"]
+
+
+def test_disabled_dataset_is_skipped(spark, lake, settings, pipeline):
+    ContractStore(pipeline.clients.dynamodb, settings.contracts_table).put([{**contract_doc("customers"),
+                                                                              "enabled": False}])
+    generate_extracts(lake / "raw", days=1, rows_per_file=200)
+    with emulated_services(spark, pipeline.clients) as runs:
+        execution = run_execution(pipeline.clients, pipeline.state_machine_arn, {"trigger": "schedule"})
+    assert execution.status == "SUCCEEDED"
+    assert {r["dataset_id"]: r["status"] for r in execution.output["results"]}["customers"] == "SKIPPED_DISABLED"
+    assert sorted(r["dataset_id"] for r in runs) == ["meter_readings", "orders"]
+
+
+def test_glue_concurrency_limit_is_retried(spark, lake, settings, pipeline):
+    generate_extracts(lake / "raw", days=1, rows_per_file=200, datasets=["orders"])
+    event = {"trigger": "s3", "bucket": "raw", "object_key": "erp/orders/orders_2026-11-01.csv.gz"}
+    with emulated_services(spark, pipeline.clients,
+                           glue_errors={"orders": ["ConcurrentRunsExceededException", "ThrottlingException"]}) as runs:
+        execution = run_execution(pipeline.clients, pipeline.state_machine_arn, event)
+    assert execution.status == "SUCCEEDED"
+    assert [r["status"] for r in runs] == ["REFUSED", "REFUSED", "SUCCEEDED"]
+    failed = [json.loads(json.dumps(e["taskFailedEventDetails"])) for e in execution.events("TaskFailed")]
+    assert [f["error"] for f in failed] == ["Glue.ConcurrentRunsExceededException", "Glue.ThrottlingException"]
+    assert states_entered(execution).count("RecordFailure") == 0
+
+
+def test_object_event_runs_only_the_matching_dataset(spark, lake, settings, pipeline):
+    generate_extracts(lake / "raw", days=1, rows_per_file=200)
+    event = {"trigger": "s3", "bucket": "raw", "object_key": "crm/customers/customers_2026-11-01.jsonl.gz"}
+    with emulated_services(spark, pipeline.clients) as runs:
+        execution = run_execution(pipeline.clients, pipeline.state_machine_arn, event)
+        stray = run_execution(pipeline.clients, pipeline.state_machine_arn,
+                              {"trigger": "s3", "bucket": "raw", "object_key": "erp/readme.txt"})
+    assert execution.status == "SUCCEEDED" and [r["dataset_id"] for r in runs] == ["customers"]
+    assert stray.status == "SUCCEEDED" and "IngestDatasets" not in states_entered(stray)
+
+
+# ------------------------------------------------------------------------- the definition itself
+
+
+def test_definition_placeholders_are_all_filled():
+    rendered = json.loads(render_definition(VALUES))
+    assert rendered["States"]["IngestDatasets"]["MaxConcurrency"] == 4
+    with pytest.raises(ValueError, match="missing"):
+        render_definition({k: v for k, v in VALUES.items() if k != "glue_job_name"})
+    with pytest.raises(ValueError, match="unused"):
+        render_definition({**VALUES, "surplus": 1})
+
+
+def _states(node: dict) -> dict:
+    out = dict(node["States"])
+    for state in node["States"].values():
+        if "ItemProcessor" in state:
+            out.update(_states(state["ItemProcessor"]))
+    return out
+
+
+def test_every_task_has_a_timeout_and_glue_gets_the_job_arguments():
+    states = _states(json.loads(render_definition(VALUES)))
+    tasks = {name: s for name, s in states.items() if s["Type"] == "Task"}
+    assert tasks and all("TimeoutSeconds" in s for s in tasks.values())
+    glue = tasks["RunIngestJob"]
+    assert glue["Resource"] == "arn:aws:states:::glue:startJobRun.sync"
+    assert {k.removeprefix("--").removesuffix(".$") for k in glue["Parameters"]["Arguments"]} == set(REQUIRED_ARGS)
+    retried = {e for r in glue["Retry"] for e in r["ErrorEquals"]}
+    assert {"Glue.ConcurrentRunsExceededException", "Glue.ThrottlingException"} <= retried
+    assert all(r["BackoffRate"] > 1 for r in glue["Retry"])
+    assert glue["Catch"][0]["Next"] == "RecordFailure"
+    keys = set(tasks["RecordFailure"]["Parameters"]["Key"])
+    assert keys == {a for a, _ in TABLE_KEYS["runs_table"]}
+    assert set(tasks["ReadContract"]["Parameters"]["Key"]) == {a for a, _ in TABLE_KEYS["contracts_table"]}
+
+
+@pytest.mark.skipif(not ASL_VALIDATOR.exists(), reason="asl-validator is installed by scripts/setup.sh (npm)")
+def test_asl_validator_accepts_the_definition_and_rejects_a_broken_one(tmp_path):
+    good = tmp_path / "ingest.json"
+    good.write_text(render_definition(VALUES))
+    ok = subprocess.run([str(ASL_VALIDATOR), "--json-path", str(good)], capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    broken = json.loads(good.read_text())
+    broken["States"]["PlanDatasets"]["Next"] = "NoSuchState"
+    bad = tmp_path / "broken.json"
+    bad.write_text(json.dumps(broken))
+    assert subprocess.run([str(ASL_VALIDATOR), "--json-path", str(bad)], capture_output=True).returncode != 0
+
+
+def test_definition_is_the_one_terraform_deploys():
+    main_tf = (DEFINITION_FILE.parent / "main.tf").read_text()
+    assert 'templatefile("${path.module}/ingest.asl.json"' in main_tf
+    for name in VALUES:
+        assert f"{name} " in main_tf or f"{name}=" in main_tf.replace(" ", ""), name
+
+
+# ------------------------------------------------------------------------------ the planner Lambda
+
+
+def _planner():
+    spec = importlib.util.spec_from_file_location("plan_ingest", PLANNER_FILE)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("key", [
+    "erp/orders/orders_2026-11-01.csv.gz", "erp/orders/orders_2026-11-01.csv", "erp/orders/sub/orders_1.csv.gz",
+    "erp/orders/", "crm/customers/customers_x.jsonl.gz", "plant/meter_readings/readings_1.parquet",
+    "plant/meter_readings/readings_1.parquet.tmp", "other/orders_1.csv.gz",
+])
+def test_planner_matches_like_the_job(key):
+    planner = _planner()
+    for path in sorted(CONTRACTS_DIR.glob("*.yaml")):
+        doc = yaml.safe_load(path.read_text())
+        expected = Contract.from_dict(doc).source.matches(key)
+        assert planner.source_matches(doc["source"], "raw-bucket", key, "raw-bucket") is expected, (path.name, key)
+        assert planner.source_matches(doc["source"], "other-bucket", key, "raw-bucket") is False
+
+
+def test_planner_reads_contracts_from_dynamodb(aws, deployed, settings, monkeypatch):
+    planner = _planner()
+    monkeypatch.setenv("CONTRACTS_TABLE", settings.contracts_table)
+    monkeypatch.setenv("RAW_BUCKET", "lake-raw")
+    assert planner.handler({"trigger": "schedule"})["datasets"] == ["customers", "meter_readings", "orders"]
+    event = {"trigger": "s3", "bucket": "lake-raw", "object_key": "plant/meter_readings/readings_2026-11-01.parquet"}
+    assert planner.handler(event)["datasets"] == ["meter_readings"]
+    assert planner.handler({**event, "bucket": "elsewhere"})["datasets"] == []
