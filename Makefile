@@ -4,11 +4,12 @@ BIN := $(VENV)/bin
 LAKE ?= .local-lake
 PYTEST_ARGS ?=
 
-.PHONY: help setup demo demo-fresh test lint bench clean
+.PHONY: help setup demo demo-fresh demo-sfn test lint bench clean
 
 help:
 	@echo "make demo       set up, then run the local ingest demo (emulated AWS, generated data)"
 	@echo "make demo-fresh the same from an empty lake"
+	@echo "make demo-sfn   the demo through the Step Functions definition (moto runs it, Spark does the Glue runs)"
 	@echo "make test       set up, then run the test suite"
 	@echo "make lint       ruff and mypy"
 	@echo "make bench      the 1M / 5M row benchmark: job vs plain Spark vs DuckDB"
@@ -23,12 +24,16 @@ demo: setup
 demo-fresh: setup
 	$(BIN)/python -m lake_ingest.local.demo --lake-dir $(LAKE) --fresh
 
+demo-sfn: setup
+	$(BIN)/python -m lake_ingest.local.demo --lake-dir $(LAKE) --step-functions
+
 test: setup
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: setup
 	$(BIN)/ruff check glue_jobs tests benchmarks
 	$(BIN)/mypy
+	terraform fmt -check -recursive terraform
 
 bench: setup
 	$(BIN)/python -m benchmarks.bench_ingest

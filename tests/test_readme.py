@@ -49,3 +49,16 @@ def test_demo_runs_twice_and_the_second_run_adds_nothing(tmp_path):
     second = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env, check=True).stdout
     assert "Nothing new to ingest: every raw file is already in the ledger." in second
     assert re.search(r"^orders\s+\| SUCCEEDED \|\s+0 \|\s+2 \|", second, re.M), second
+
+
+@pytest.mark.slow
+def test_demo_through_step_functions(tmp_path):
+    assert "--step-functions" in make_target("demo-sfn") and "make demo-sfn" in README
+    cmd = [sys.executable, "-m", "lake_ingest.local.demo", "--lake-dir", str(tmp_path / "lake"),
+           "--days", "1", "--rows-per-file", "300", "--step-functions"]
+    env = {"PATH": "/usr/bin:/bin", "LAKE_SPARK_DRIVER_MEMORY": "1g", "HOME": str(tmp_path)}
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env, check=True).stdout
+    assert "[step functions] PlanDatasets" in out and "[step functions] ExecutionSucceeded" in out
+    assert "definition: terraform/modules/state_machine/ingest.asl.json" in out
+    for dataset in ("orders", "customers", "meter_readings"):
+        assert re.search(rf"^{dataset}\s+\| SUCCEEDED \|\s+1 \|", out, re.M), out

@@ -11,14 +11,19 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
+
+from pyspark.sql import SparkSession
 
 from .._aws import AwsClients
 from .._contract_store import ContractStore
 from .._job import JobSettings, RunResult, run_ingest
 from .._spark import local_spark
+from .._state import StateStore
 from .athena import LocalAthena, format_table
 from .aws_setup import CONTRACTS_DIR, bootstrap
 from .aws_state import load_state, save_state
+from .orchestration import DEFINITION_FILE, LocalPipeline, emulated_services, run_execution
 from .sample_data import generate_extracts
 
 logger = logging.getLogger(__name__)
@@ -56,6 +61,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=7, help="seed of the generated data (default 7)")
     p.add_argument("--fresh", action="store_true", help="delete the lake and the saved emulator state first")
     p.add_argument("--sql", default=EXAMPLE_SQL, help="query to run over the curated tables at the end")
+    p.add_argument("--step-functions", action="store_true",
+                   help="run the ingest through the deployed state machine definition (moto executes it; "
+                        "each Glue job run it starts is the real job on local Spark)")
     return p
 
 
@@ -72,7 +80,36 @@ def _prefixed(dataset_id: str) -> Callable[[str], None]:
     return lambda msg: _say(f"       [{dataset_id}] {msg}")
 
 
-def run_demo(root: Path, days: int, rows_per_file: int, seed: int, sql: str) -> list[RunResult]:
+def _orchestrated(spark: SparkSession, clients: AwsClients, settings: JobSettings, run_id: str) -> list[RunResult]:
+    """One execution of the state machine over every dataset; results from the run records."""
+    pipeline = LocalPipeline(clients, settings, name="datalake-demo").deploy()
+    _say(f"       state machine {pipeline.state_machine_arn.rsplit(':', 1)[-1]} (definition: "
+         f"{DEFINITION_FILE.relative_to(DEFINITION_FILE.parents[3])})")
+
+    def on_event(event: dict[str, Any]) -> None:
+        details = event.get("stateEnteredEventDetails")
+        if details and details["name"] in ("PlanDatasets", "IngestDatasets", "Summarise"):
+            _say(f"       [step functions] {details['name']}")
+        elif event["type"] in ("ExecutionSucceeded", "ExecutionFailed"):
+            _say(f"       [step functions] {event['type']}")
+
+    with emulated_services(spark, clients, on_progress=lambda d, msg: _say(f"       [{d}] {msg}")):
+        execution = run_execution(clients, pipeline.state_machine_arn, {"trigger": "schedule"}, name=run_id,
+                                  on_event=on_event)
+    state = StateStore(clients.dynamodb, settings.ledger_table, settings.runs_table)
+    results = []
+    for item in execution.output["results"] if execution.output else []:
+        record = state.get_run(item["dataset_id"], run_id) or {}
+        known = {k: v for k, v in record.items() if k in RunResult.__dataclass_fields__}
+        results.append(RunResult(**{**known, "dataset_id": item["dataset_id"], "run_id": run_id,
+                                    "status": record.get("status", item["status"])}))
+    if execution.status != "SUCCEEDED":
+        _say(f"       execution {execution.status}: {execution.cause}")
+    return results
+
+
+def run_demo(root: Path, days: int, rows_per_file: int, seed: int, sql: str,
+             step_functions: bool = False) -> list[RunResult]:
     """Everything the demo does, for tests and notebooks as well as the command."""
     from moto import mock_aws
 
@@ -86,7 +123,7 @@ def run_demo(root: Path, days: int, rows_per_file: int, seed: int, sql: str) -> 
     files = generate_extracts(root / "raw", days=days, rows_per_file=rows_per_file, seed=seed)
     _say(f"       {len(files)} files ready in {time.monotonic() - started:.1f}s")
 
-    with mock_aws():
+    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
         clients = AwsClients(region_name="eu-west-1")
         _say("== 2/4  emulated AWS (moto): DynamoDB tables, Glue databases, contracts from "
              f"{CONTRACTS_DIR.relative_to(CONTRACTS_DIR.parents[1])}/")
@@ -99,6 +136,9 @@ def run_demo(root: Path, days: int, rows_per_file: int, seed: int, sql: str) -> 
         try:
             datasets = ContractStore(clients.dynamodb, settings.contracts_table).dataset_ids()
             _say(f"== 3/4  ingest run {run_id}: {', '.join(datasets)}")
+            if step_functions:
+                results = _orchestrated(spark, clients, settings, run_id)
+                datasets = []
             for dataset_id in datasets:
                 t0 = time.monotonic()
                 result = run_ingest(spark, dataset_id, run_id, settings, clients,
@@ -136,7 +176,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.days < 1 or args.rows_per_file < 1:
         _say("--days and --rows-per-file must be at least 1")
         return 2
-    results = run_demo(root, args.days, args.rows_per_file, args.seed, args.sql)
+    results = run_demo(root, args.days, args.rows_per_file, args.seed, args.sql, args.step_functions)
     return 0 if all(r.status == "SUCCEEDED" for r in results) else 1
 
 

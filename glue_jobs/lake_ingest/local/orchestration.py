@@ -221,12 +221,14 @@ def _glue_sync_without_callback(self: Any, env: Any, resource_runtime_part: Any,
 
 @contextmanager
 def emulated_services(spark: SparkSession, clients: AwsClients,
-                      glue_errors: Mapping[str, list[str]] | None = None) -> Iterator[list[dict[str, Any]]]:
+                      glue_errors: Mapping[str, list[str]] | None = None,
+                      on_progress: Callable[[str, str], None] | None = None) -> Iterator[list[dict[str, Any]]]:
     """While active, Glue job runs and Lambda invocations in moto run the project's real code.
 
     ``glue_errors`` maps a dataset id to Glue error codes that its next ``StartJobRun`` calls
     raise, one per call (e.g. ``ConcurrentRunsExceededException``), to exercise the retries.
-    Yields the list of job runs carried out (dataset, run id, status, error).
+    ``on_progress(dataset_id, message)`` receives the job's progress lines. Yields the list of
+    job runs carried out (dataset, run id, status, error).
     """
     from moto.awslambda.models import LambdaFunction
     from moto.glue import exceptions as glue_exceptions
@@ -255,7 +257,9 @@ def emulated_services(spark: SparkSession, clients: AwsClients,
         job_run = job.get_job_run(run_id)
         error = None
         try:
-            result = run_ingest(spark, parsed.dataset_id, parsed.run_id, parsed.settings, clients)
+            progress = (lambda msg: on_progress(parsed.dataset_id, msg)) if on_progress else None
+            result = run_ingest(spark, parsed.dataset_id, parsed.run_id, parsed.settings, clients,
+                                on_progress=progress)
             status = "FAILED" if result.status == FAILED else "SUCCEEDED"
             error = result.message if status == "FAILED" else None
         except Exception as exc:

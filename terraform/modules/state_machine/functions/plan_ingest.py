@@ -16,7 +16,7 @@ from typing import Any
 
 import boto3
 
-logger = logging.getLogger()
+logger = logging.getLogger("plan_ingest")  # the Lambda runtime's root handler prints it
 logger.setLevel(os.environ.get("LOG_LEVEL", "INFO"))
 
 RAW_ZONE = "raw"  # a contract's source.bucket naming the raw zone rather than a bucket
