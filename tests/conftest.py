@@ -21,9 +21,11 @@ from lake_ingest.local.aws_setup import CONTRACTS_DIR, bootstrap  # noqa: E402
 
 @pytest.fixture(scope="session")
 def spark():
+    from lake_ingest import configure_spark
     from lake_ingest._spark import local_spark
 
     session = local_spark("lake-ingest-tests", cores=2, driver_memory="2g", shuffle_partitions=4)
+    configure_spark(session)  # the job applies the same settings to Glue's session
     yield session
     session.stop()
 

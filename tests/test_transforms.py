@@ -154,3 +154,21 @@ def test_boolean_cast(spark, value, ok):
     rows = curated(out, contract).collect()
     assert (rows[0]["flag"] if rows else None) == ok
     assert len(rows) == (0 if ok is None else 1)
+
+
+@pytest.mark.parametrize(("type_name", "pattern", "texts"), [
+    ("date", "yyyy-MM-dd", ["2026-11-05", "2026-1-5", "2026-11-05T10:00:00", "05/11/2026", "2026-02-30", "", "x"]),
+    ("timestamp", "yyyy-MM-dd HH:mm:ss", ["2026-11-05 10:00:00", "2026-11-05T10:00:00", "2026-11-05 10:00",
+                                          "2026-11-05", "2026-11-05 25:00:00", "2026-11-05 10:00:00.5", None]),
+    ("timestamp", "yyyy-MM-dd'T'HH:mm:ss", ["2026-11-05T10:00:00", "2026-11-05 10:00:00", "2026-11-05T10:00:00Z"]),
+])
+def test_iso_fast_path_is_as_strict_as_the_pattern(spark, type_name, pattern, texts):
+    from pyspark.sql import functions as F
+
+    from lake_ingest._transforms import parse_datetime
+
+    df = spark.createDataFrame([(t,) for t in texts], "t string")
+    fast = df.select(parse_datetime("t", type_name, pattern).alias("v")).collect()
+    formatter = df.select(F.try_to_timestamp("t", F.lit(pattern)).cast(type_name).alias("v")).collect()
+    assert [r.v for r in fast] == [r.v for r in formatter]
+    assert fast[0].v is not None
