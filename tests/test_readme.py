@@ -30,6 +30,17 @@ def test_the_two_commands():
     assert "setup" in re.search(r"^test:(.*)$", (ROOT / "Makefile").read_text(), re.M).group(1)
 
 
+def test_every_make_target_in_the_readme_exists():
+    targets = set(re.findall(r"^([a-z][a-z-]*):", (ROOT / "Makefile").read_text(), re.M))
+    mentioned = set(re.findall(r"`make ([a-z][a-z-]*)", README)) | set(re.findall(r"^make ([a-z][a-z-]*)", README, re.M))
+    assert mentioned and mentioned <= targets, mentioned - targets
+
+
+def test_readme_points_at_files_that_exist():
+    for path in re.findall(r"`((?:glue_jobs|terraform|cfn|architecture|benchmarks|notebooks|tests)/[^`*<> ]+)`", README):
+        assert (ROOT / path.rstrip("/")).exists(), path
+
+
 def test_documented_job_flags_exist():
     block = README.split("## Running the job yourself")[1].split("```")[1]
     flags = set(re.findall(r"--([a-z_]+)", block))

@@ -16,6 +16,30 @@ locals {
   lambda_name = "${var.name}-plan"
 }
 
+# Each role may be assumed by its one service, for this account only (confused-deputy guard).
+data "aws_iam_policy_document" "assume" {
+  for_each = {
+    planner       = "lambda.amazonaws.com"
+    state_machine = "states.amazonaws.com"
+    events        = "events.amazonaws.com"
+  }
+
+  statement {
+    actions = ["sts:AssumeRole"]
+
+    principals {
+      type        = "Service"
+      identifiers = [each.value]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account_id]
+    }
+  }
+}
+
 # ----------------------------------------------------------------------------- planner Lambda
 
 data "archive_file" "planner" {
@@ -31,26 +55,9 @@ resource "aws_cloudwatch_log_group" "planner" {
   tags              = var.tags
 }
 
-data "aws_iam_policy_document" "lambda_assume" {
-  statement {
-    actions = ["sts:AssumeRole"]
-
-    principals {
-      type        = "Service"
-      identifiers = ["lambda.amazonaws.com"]
-    }
-
-    condition {
-      test     = "StringEquals"
-      variable = "aws:SourceAccount"
-      values   = [local.account_id]
-    }
-  }
-}
-
 resource "aws_iam_role" "planner" {
   name               = "${local.lambda_name}-role"
-  assume_role_policy = data.aws_iam_policy_document.lambda_assume.json
+  assume_role_policy = data.aws_iam_policy_document.assume["planner"].json
   tags               = var.tags
 }
 
@@ -127,26 +134,9 @@ resource "aws_cloudwatch_log_group" "state_machine" {
   tags              = var.tags
 }
 
-data "aws_iam_policy_document" "states_assume" {
-  statement {
-    actions = ["sts:AssumeRole"]
-
-    principals {
-      type        = "Service"
-      identifiers = ["states.amazonaws.com"]
-    }
-
-    condition {
-      test     = "StringEquals"
-      variable = "aws:SourceAccount"
-      values   = [local.account_id]
-    }
-  }
-}
-
 resource "aws_iam_role" "state_machine" {
   name               = "${var.name}-sfn-role"
-  assume_role_policy = data.aws_iam_policy_document.states_assume.json
+  assume_role_policy = data.aws_iam_policy_document.assume["state_machine"].json
   tags               = var.tags
 }
 
@@ -244,26 +234,9 @@ resource "aws_sfn_state_machine" "this" {
 
 # ----------------------------------------------------------------------------------- triggers
 
-data "aws_iam_policy_document" "events_assume" {
-  statement {
-    actions = ["sts:AssumeRole"]
-
-    principals {
-      type        = "Service"
-      identifiers = ["events.amazonaws.com"]
-    }
-
-    condition {
-      test     = "StringEquals"
-      variable = "aws:SourceAccount"
-      values   = [local.account_id]
-    }
-  }
-}
-
 resource "aws_iam_role" "events" {
   name               = "${var.name}-events-role"
-  assume_role_policy = data.aws_iam_policy_document.events_assume.json
+  assume_role_policy = data.aws_iam_policy_document.assume["events"].json
   tags               = var.tags
 }
 
