@@ -20,6 +20,13 @@ if [ "$(java_major)" != "17" ] && [ -x /usr/lib/jvm/java-17-openjdk-amd64/bin/ja
   export JAVA_HOME=/usr/lib/jvm/java-17-openjdk-amd64
 fi
 
+# Graphviz's dot renders the architecture diagrams (architecture/render.py, make diagrams).
+if ! command -v dot >/dev/null 2>&1; then
+  echo "setup: installing Graphviz (dot renders the architecture diagrams)"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq graphviz >/dev/null
+fi
+
 if ! command -v "$PYTHON" >/dev/null 2>&1; then
   echo "setup: $PYTHON not found (Glue 5.1 runs Python 3.11); set PYTHON=/path/to/python3.11" >&2
   exit 1
