@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 LAKE ?= .local-lake
 PYTEST_ARGS ?=
 
-.PHONY: help setup demo demo-fresh demo-sfn test lint bench clean
+.PHONY: help setup demo demo-fresh demo-sfn test lint bench diagrams lab notebooks clean
 
 help:
 	@echo "make demo       set up, then run the local ingest demo (emulated AWS, generated data)"
@@ -13,6 +13,9 @@ help:
 	@echo "make test       set up, then run the test suite"
 	@echo "make lint       ruff and mypy"
 	@echo "make bench      the 1M / 5M row benchmark: job vs plain Spark vs DuckDB"
+	@echo "make diagrams   render the architecture diagrams into architecture/ (Graphviz)"
+	@echo "make lab        open JupyterLab on notebooks/"
+	@echo "make notebooks  execute every notebook in a fresh kernel (executed copies in build/notebooks/)"
 	@echo "make clean      remove the local lake and benchmark files"
 
 setup:
@@ -37,6 +40,15 @@ lint: setup
 
 bench: setup
 	$(BIN)/python -m benchmarks.bench_ingest
+
+diagrams: setup
+	$(BIN)/python architecture/render.py
+
+lab: setup
+	$(BIN)/jupyter lab --ServerApp.root_dir=notebooks $(if $(filter 0,$(shell id -u)),--allow-root)
+
+notebooks: setup
+	NOTEBOOKS_OUT=build/notebooks $(BIN)/python -m pytest tests/test_notebooks.py -q -s $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(LAKE) .bench
