@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from lake_ingest._args import build_parser
 
@@ -52,8 +53,12 @@ def test_documented_job_flags_exist():
 def test_demo_runs_twice_and_the_second_run_adds_nothing(tmp_path):
     cmd = [sys.executable, "-m", "lake_ingest.local.demo", "--lake-dir", str(tmp_path / "lake"),
            "--days", "2", "--rows-per-file", "400"]
+    (tmp_path / "lake" / "stale").mkdir(parents=True)  # --fresh (make demo-fresh) starts from nothing
+    assert "--fresh" in make_target("demo-fresh")
     env = {"PATH": "/usr/bin:/bin", "LAKE_SPARK_DRIVER_MEMORY": "1g", "HOME": str(tmp_path)}
-    first = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env, check=True).stdout
+    first = subprocess.run([*cmd, "--fresh"], capture_output=True, text=True, timeout=300, env=env,
+                           check=True).stdout
+    assert not (tmp_path / "lake" / "stale").exists()
     for dataset in ("orders", "customers", "meter_readings"):
         assert re.search(rf"^{dataset}\s+\| SUCCEEDED \|\s+2 \|\s+0 \|", first, re.M), first
     assert "country | status" in first and "Nothing new" not in first
@@ -73,3 +78,29 @@ def test_demo_through_step_functions(tmp_path):
     assert "definition: terraform/modules/state_machine/ingest.asl.json" in out
     for dataset in ("orders", "customers", "meter_readings"):
         assert re.search(rf"^{dataset}\s+\| SUCCEEDED \|\s+1 \|", out, re.M), out
+
+
+@pytest.mark.parametrize("module", ["lake_ingest.local.demo", "lake_ingest.cli", "benchmarks.bench_ingest"])
+def test_documented_commands_answer_help(module):
+    out = subprocess.run([sys.executable, "-m", module, "--help"], capture_output=True, text=True, timeout=120,
+                         cwd=ROOT)
+    assert out.returncode == 0 and "usage" in out.stdout.lower(), out.stderr
+
+
+def test_make_lint_passes():
+    """What `make lint` runs, minus the setup: ruff, mypy and terraform fmt."""
+    recipe = make_target("lint")
+    assert "ruff check" in recipe and "mypy" in recipe and "terraform fmt" in recipe
+    bin_dir = Path(sys.executable).parent
+    for cmd in ([str(bin_dir / "ruff"), "check", "glue_jobs", "tests", "benchmarks"], [str(bin_dir / "mypy")]):
+        out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=300)
+        assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_conda_environment_matches_the_pins():
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    deps = env["dependencies"]
+    assert "python=3.11" in deps and "openjdk=17" in deps
+    pip = next(d["pip"] for d in deps if isinstance(d, dict))
+    assert pip == ["-e .[local,dev]"]
+    assert '"pyspark==3.5.6"' in (ROOT / "pyproject.toml").read_text()
