@@ -114,6 +114,12 @@ class RunResult:
     failed_files: dict[str, str] = field(default_factory=dict)
     message: str = ""
 
+    @classmethod
+    def from_record(cls, record: dict[str, Any], **overrides: Any) -> RunResult:
+        """A result rebuilt from its run record in DynamoDB (attributes it does not know are ignored)."""
+        known = {k: v for k, v in record.items() if k in cls.__dataclass_fields__}
+        return cls(**{**known, **overrides})
+
     def counts(self) -> dict[str, Any]:
         return {k: v for k, v in asdict(self).items() if k not in ("dataset_id", "run_id")}
 
@@ -225,8 +231,7 @@ class _IngestRun:
         previous = self.state.get_run(self.dataset_id, self.run_id)
         if previous and previous.get("status") == SUCCEEDED:
             self.say("this run id already succeeded; nothing to do")
-            known = {k: v for k, v in previous.items() if k in RunResult.__dataclass_fields__}
-            return RunResult(**known)
+            return RunResult.from_record(previous)
         self.state.start_run(self.dataset_id, self.run_id, {"contract_version": self.contract.version})
         self._clean_outputs(self.run_id)
         try:

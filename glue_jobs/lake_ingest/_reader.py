@@ -67,8 +67,6 @@ def read_files(spark: SparkSession, groups: Sequence[ReadGroup], contract: Contr
     out = frames[0]
     for frame in frames[1:]:
         out = out.unionByName(frame, allowMissingColumns=True)
-    if contract.format.type != "parquet" and CORRUPT_COL not in out.columns:
-        out = out.withColumn(CORRUPT_COL, F.lit(None).cast("string"))
     return out
 
 

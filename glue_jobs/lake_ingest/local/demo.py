@@ -100,9 +100,8 @@ def _orchestrated(spark: SparkSession, clients: AwsClients, settings: JobSetting
     results = []
     for item in execution.output["results"] if execution.output else []:
         record = state.get_run(item["dataset_id"], run_id) or {}
-        known = {k: v for k, v in record.items() if k in RunResult.__dataclass_fields__}
-        results.append(RunResult(**{**known, "dataset_id": item["dataset_id"], "run_id": run_id,
-                                    "status": record.get("status", item["status"])}))
+        results.append(RunResult.from_record(record, dataset_id=item["dataset_id"], run_id=run_id,
+                                             status=record.get("status", item["status"])))
     if execution.status != "SUCCEEDED":
         _say(f"       execution {execution.status}: {execution.cause}")
     return results

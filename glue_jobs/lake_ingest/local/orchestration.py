@@ -24,7 +24,7 @@ import uuid
 import zipfile
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 from unittest import mock
@@ -57,16 +57,9 @@ def render_definition(values: Mapping[str, Any], path: Path = DEFINITION_FILE) -
 
 
 def job_default_arguments(settings: JobSettings) -> dict[str, str]:
-    """The Glue job's default arguments: the job settings, as the deployment sets them."""
-    return {
-        "--contracts_table": settings.contracts_table, "--ledger_table": settings.ledger_table,
-        "--runs_table": settings.runs_table, "--raw_uri": settings.raw_uri,
-        "--curated_uri": settings.curated_uri, "--quarantine_uri": settings.quarantine_uri,
-        "--metrics_namespace": settings.metrics_namespace,
-        "--lock_lease_seconds": str(settings.lock_lease_seconds),
-        "--max_files_per_run": str(settings.max_files_per_run),
-        "--job-bookmark-option": "job-bookmark-disable",
-    }
+    """The Glue job's default arguments: every job setting, as the deployment sets them."""
+    args = {f"--{f.name}": str(getattr(settings, f.name)) for f in fields(JobSettings)}
+    return {**args, "--job-bookmark-option": "job-bookmark-disable"}
 
 
 @dataclass
@@ -84,7 +77,6 @@ class LocalPipeline:
     state_machine_arn: str = ""
     topic_arn: str = ""
     sqs_queue_url: str = ""
-    outputs: dict[str, str] = field(default_factory=dict)
 
     @property
     def job_name(self) -> str:
