@@ -35,10 +35,10 @@ def test_failure_after_writing_data_leaves_nothing_visible(spark, aws, deployed,
     real_write = job_module.write_parquet
     calls = []
 
-    def write_then_die(df, uri, partition_by=()):
+    def write_then_die(df, uri, partition_by=(), mode="overwrite"):
         calls.append(uri)
-        real_write(df, uri, partition_by)
-        if len(calls) == 2:  # curated written, quarantine written: die before the commit
+        real_write(df, uri, partition_by, mode)
+        if "/quarantine/" in uri:  # curated written (and settled), quarantine written: die before the commit
             raise OSError("No space left on device")
 
     monkeypatch.setattr(job_module, "write_parquet", write_then_die)

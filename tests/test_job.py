@@ -260,3 +260,49 @@ def test_max_files_per_run_leaves_the_rest_for_later(spark, aws, deployed, lake,
 def test_bad_run_id_is_refused(spark, aws, deployed, settings):
     with pytest.raises(ValueError, match="run id"):
         run_ingest(spark, "orders", "../escape", settings, aws)
+
+
+def _orders_with_repeats(lake):
+    write_orders(lake, "orders_2026-11-01.csv.gz", [
+        order(1), order(2, status="PAID"), order(2, status="SHIPPED", updated="15:00:00"),
+        order(3, status="SHIPPD", updated="16:00:00"), order(3, status="PAID"),   # newer copy is invalid
+        order(4, currency="XXX"), order(4, status="PAID", updated="11:00:00"),  # warned copy superseded
+    ])
+    write_orders(lake, "orders_2026-11-02.csv.gz", [order(2, day="2026-10-31", status="CANCELLED"),
+                                                    order(5, day="2026-11-02")])
+
+
+@pytest.mark.parametrize("max_repeated", [0, 1000])
+def test_repeated_keys_settled_after_the_main_pass_or_in_one_window(spark, aws, deployed, lake, settings,
+                                                                  monkeypatch, max_repeated):
+    """Both plans of the de-duplication give the same tables and counts; nothing pending is left."""
+    from lake_ingest import _job
+
+    monkeypatch.setattr(_job, "MAX_REPEATED_KEYS", max_repeated)
+    _orders_with_repeats(lake)
+    messages = []
+    result = run_ingest(spark, "orders", "run-1", settings, aws, on_progress=messages.append)
+    assert (result.rows_read, result.rows_written, result.rows_quarantined, result.rows_warned) == (9, 5, 4, 1)
+    assert result.rule_violations == {"duplicate": 3, "status_known": 1, "currency_known": 1}
+    settled = any("settled after the main pass" in m for m in messages)
+    assert settled == (max_repeated > 0)
+    assert not list(lake.rglob("lake_valid=pending")) and not list(lake.rglob("lake_valid=false"))
+    assert query(aws, "SELECT order_id, status, order_date FROM sales.orders ORDER BY 1") == [
+        (1, "NEW", dt.date(2026, 11, 1)), (2, "SHIPPED", dt.date(2026, 11, 1)), (3, "PAID", dt.date(2026, 11, 1)),
+        (4, "PAID", dt.date(2026, 11, 1)), (5, "NEW", dt.date(2026, 11, 2))]
+    bad = query(aws, "SELECT order_id, status, lake_raw_record, v.rule FROM sales.orders_quarantine, "
+                     "UNNEST(lake_violations) AS t(v) ORDER BY 1, 2, 4")
+    assert bad == [("2", "CANCELLED", None, "duplicate"), ("2", "PAID", None, "duplicate"),
+                   ("3", "SHIPPD", None, "status_known"), ("4", "NEW", None, "currency_known"),
+                   ("4", "NEW", None, "duplicate")]
+
+
+def test_unique_rule_that_fails_the_run_among_repeated_keys(spark, aws, deployed, lake, settings):
+    doc = yaml.safe_load((Path(__file__).parents[1] / "glue_jobs/contracts/orders.yaml").read_text())
+    doc["deduplicate"] = None
+    doc["quality"].append({"name": "one_row_per_order", "type": "unique", "columns": ["order_id"], "action": "fail"})
+    ContractStore(aws.dynamodb, settings.contracts_table).put([doc])
+    write_orders(lake, "orders_2026-11-01.csv.gz", [order(1), order(2), order(2, updated="11:00:00")])
+    with pytest.raises(DataQualityError, match="one_row_per_order=2"):
+        run_ingest(spark, "orders", "run-1", settings, aws)
+    assert not list((lake / "curated").rglob("*.parquet")) and ledger_states(aws, settings) == {}

@@ -20,6 +20,7 @@ def test_local_storage_lists_with_md5_etags(tmp_path):
     objs = {o.key: o for o in store.list(str(tmp_path), "a/")}
     assert sorted(objs) == ["a/b/x.csv", "a/y.csv"]
     assert objs["a/b/x.csv"].etag == hashlib.md5(b"hello").hexdigest() and objs["a/b/x.csv"].size == 5
+    assert [(o.key, o.size, o.etag) for o in store.list(str(tmp_path), "a/b/", etags=False)] == [("a/b/x.csv", 5, "")]
     assert store.read_range(objs["a/b/x.csv"].uri, 1, 3) == b"ell"
     assert store.read_range(objs["a/b/x.csv"].uri, -2, 2) == b"lo"
     assert list(store.list(str(tmp_path), "missing/")) == []

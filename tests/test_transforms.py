@@ -172,3 +172,126 @@ def test_iso_fast_path_is_as_strict_as_the_pattern(spark, type_name, pattern, te
     formatter = df.select(F.try_to_timestamp("t", F.lit(pattern)).cast(type_name).alias("v")).collect()
     assert [r.v for r in fast] == [r.v for r in formatter]
     assert fast[0].v is not None
+
+
+# ------------------------------------------------------------ repeated keys, pending rows
+
+UNIQUE_CONTRACT = Contract.from_dict({
+    **_doc_without_dedupe(),
+    "deduplicate": {"order_by": ["seen"]},
+    "quality": [
+        {"name": "kind_ok", "type": "allowed_values", "column": "kind", "values": ["a", "b"], "action": "reject"},
+        {"name": "email_unique", "type": "unique", "columns": ["email"], "action": "reject"},
+        {"name": "amount_small", "type": "range", "column": "amount", "max": 100, "action": "warn"},
+    ],
+})
+
+#: ID, day, amount, kind, email, seen, corrupt, source file
+REPEATS = [
+    ("1", "05/11/2026", "1", "a", "p@x", "2026-11-05 10:00:00", None, "f1"),
+    ("1", "05/11/2026", "2", "a", "q@x", "2026-11-05 12:00:00", None, "f2"),      # latest of id 1
+    ("1", "05/11/2026", "3", "zzz", "r@x", "2026-11-05 13:00:00", None, "f2"),    # newer but invalid
+    ("2", "06/11/2026", "500", "b", "s@x", "2026-11-05 10:00:00", None, "f1"),    # warned, unique
+    ("3", "06/11/2026", "4", "a", "t@x", None, None, "f1"),
+    ("4", "06/11/2026", "5", "b", "t@x", None, None, "f2"),                       # e-mail shared with id 3
+    ("5", "07/11/2026", "900", "a", "u@x", "2026-11-05 10:00:00", None, "f1"),     # warned and superseded
+    ("5", "07/11/2026", "6", "a", "v@x", "2026-11-05 11:00:00", None, "f1"),
+    ("x", "07/11/2026", "7", "a", "w@x", None, None, "f1"),                       # id not a number
+    ("x", "07/11/2026", "8", "a", "y@x", None, None, "f1"),
+    ("6", "07/11/2026", "9", "a", "z@x", None, None, "f3"),                       # nothing repeated
+]
+
+
+def _settled(spark, contract, rows):
+    """The job's way, without the files: find repeated keys, stage, settle the pending rows."""
+    from pyspark.sql import functions as F
+
+    from lake_ingest._transforms import (
+        VALID_COL,
+        drop_metric_columns,
+        repeated_keys,
+        resolve_pending,
+        staged,
+        window_key_sets,
+    )
+
+    raw = frame(spark, rows)
+    repeated = {keys: repeated_keys(raw, contract, keys) for keys in window_key_sets(contract)}
+    out = staged(validate(raw, contract, "r", NOW, repeated=repeated), contract).drop("lake_run_id")
+    pending = out.filter(F.col(VALID_COL) == "pending").drop(VALID_COL)
+    settled = drop_metric_columns(resolve_pending(pending, contract)).select(*out.columns)
+    return out.filter(F.col(VALID_COL) != "pending").unionByName(settled), pending.count()
+
+
+def _outputs(staged_df, contract):
+    from pyspark.sql import functions as F
+
+    from lake_ingest._transforms import quarantine_rows
+
+    valid = sorted((r["id"], r["amount"], r["lake_source_file"])
+                   for r in staged_df.filter(F.col("lake_valid") == "true").collect())
+    rejected = quarantine_rows(staged_df.withColumn("lake_run_id", F.lit("r")), contract).collect()
+    bad = sorted((r["id"], r["amount"], r["lake_raw_record"], tuple(sorted(v["rule"] for v in r["lake_violations"])))
+                 for r in rejected)
+    return valid, bad
+
+
+def test_repeated_keys_are_the_keys_of_more_than_one_row(spark):
+    from lake_ingest._transforms import repeated_keys
+
+    raw = frame(spark, REPEATS + [(None, "05/11/2026", "1", "a", None, None, None, "f"),
+                                  ("NULL", "05/11/2026", "1", "a", None, None, None, "f")])
+    assert sorted((r[0] for r in repeated_keys(raw, UNIQUE_CONTRACT, ("id",)).collect()), key=str) == [1, 5, None]  # "x" and null both read as null
+    emails = repeated_keys(raw, UNIQUE_CONTRACT, ("email",)).collect()
+    assert sorted(r[0] for r in emails if r[0]) == ["t@x"]
+
+
+def test_settling_pending_rows_matches_one_window_over_all_rows(spark):
+    from lake_ingest._transforms import staged
+
+    settled, pending = _settled(spark, UNIQUE_CONTRACT, REPEATS)
+    windowed = staged(validate(frame(spark, REPEATS), UNIQUE_CONTRACT, "r", NOW), UNIQUE_CONTRACT).drop("lake_run_id")
+    assert _outputs(settled, UNIQUE_CONTRACT) == _outputs(windowed, UNIQUE_CONTRACT)
+    assert pending == 6  # ids 1 (two valid rows), 5 (two), and the two rows sharing t@x
+    valid, bad = _outputs(settled, UNIQUE_CONTRACT)
+    assert valid == [(1, 2, "f2"), (2, 500, "f1"), (5, 6, "f1"), (6, 9, "f3")]
+    assert bad == sorted([
+        ("1", "1", None, ("duplicate",)),
+        ("1", "3", None, ("kind_ok",)),
+        ("3", "4", None, ("email_unique",)),
+        ("4", "5", None, ("email_unique",)),
+        ("5", "900", None, ("amount_small", "duplicate")),   # its warning travels with it
+        ("x", "7", None, ("type:id",)),
+        ("x", "8", None, ("type:id",)),
+    ])
+
+
+def test_settling_counts_what_it_adds(spark):
+    from pyspark.sql import Observation
+    from pyspark.sql import functions as F
+
+    from lake_ingest._transforms import (
+        VALID_COL,
+        drop_metric_columns,
+        pending_metrics,
+        repeated_keys,
+        resolve_pending,
+        staged,
+    )
+
+    raw = frame(spark, REPEATS)
+    repeated = {("id",): repeated_keys(raw, UNIQUE_CONTRACT, ("id",)),
+                ("email",): repeated_keys(raw, UNIQUE_CONTRACT, ("email",))}
+    main = Observation("main")
+    validated = validate(raw, UNIQUE_CONTRACT, "r", NOW, repeated=repeated)
+    out = staged(validated.observe(main, *observed_metrics(validated, UNIQUE_CONTRACT)), UNIQUE_CONTRACT)
+    pending = out.filter(F.col(VALID_COL) == "pending").drop(VALID_COL, "lake_run_id").cache()
+    assert pending.count() == 6
+    m = main.get
+    assert (m["rows_read"], m["rows_quarantined"], m["rows_pending"], m["rows_warned"]) == (11, 3, 6, 2)
+    second = Observation("settle")
+    resolved = resolve_pending(pending, UNIQUE_CONTRACT)
+    assert drop_metric_columns(resolved.observe(second, *pending_metrics(resolved, UNIQUE_CONTRACT))).count() == 6
+    s = second.get
+    assert (s["rows_quarantined"], s["rows_warned"], s["rows_failing"]) == (4, 0, 0)
+    assert (s["rule:duplicate"], s["rule:email_unique"]) == (2, 2)

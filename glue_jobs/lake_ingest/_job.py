@@ -12,8 +12,9 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 from urllib.parse import unquote
 
-from pyspark.sql import Observation, SparkSession
+from pyspark.sql import DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
+from pyspark.sql import types as T
 
 from . import _catalog as catalog
 from . import _metrics as metrics
@@ -42,13 +43,20 @@ from ._state import (
 )
 from ._storage import ObjectInfo, Storage, join, storage_for
 from ._transforms import (
+    PENDING,
     RAW_RECORD_COL,
+    REJECTED,
     VALID_COL,
     VIOLATIONS_COL,
+    drop_metric_columns,
     observed_metrics,
+    pending_metrics,
     quarantine_rows,
+    repeated_keys,
+    resolve_pending,
     staged,
     validate,
+    window_key_sets,
 )
 
 logger = logging.getLogger(__name__)
@@ -56,6 +64,9 @@ logger = logging.getLogger(__name__)
 RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")  # one safe path segment (no ":" for Hadoop)
 VIOLATION_HIVE_TYPE = "array<struct<rule:string,action:string,detail:string>>"
 LINEAGE_COLUMNS = ((SOURCE_FILE_COL, "string"), (INGESTED_AT_COL, "timestamp"))
+#: Above this many repeated key values, de-duplication shuffles every row in one window instead
+#: of broadcasting the repeated keys and settling their rows after the main pass.
+MAX_REPEATED_KEYS = 1_000_000
 
 
 class DataQualityError(RuntimeError):
@@ -313,49 +324,97 @@ class _IngestRun:
 
     # ------------------------------------------------------- transform/write
     def _transform_and_write(self, files: Sequence[PlannedFile], ingested_at: dt.datetime) -> list[dict[str, Any]]:
-        """One Spark pass writes the valid rows under ``lake_valid=true`` and the rejected ones
-        under ``lake_valid=false`` of the run's prefix; the rejected rows (few) are then moved to
-        the quarantine zone. Nothing of it is visible until the commit registers partitions."""
+        """One Spark pass writes the valid rows under ``lake_valid=true``, the rejected ones under
+        ``lake_valid=false`` and the rows of repeated keys under ``lake_valid=pending`` of the
+        run's prefix. The pending rows are then settled (de-duplication, unique rules) and the
+        rejected rows (few) moved to the quarantine zone. Nothing of it is visible until the
+        commit registers partitions."""
         contract, result, spark = self.contract, self.result, self.spark
         extra = self._extra_columns(files)
         groups = group_files([(p.obj.uri, p.columns) for p in files])
-        validated = validate(read_files(spark, groups, contract), contract, self.run_id, ingested_at, extra)
-        observation = Observation(f"ingest_{self.dataset_id}")
-        observed = validated.observe(observation, *observed_metrics(validated, contract))
+        frame = read_files(spark, groups, contract)
         curated_root, quarantine_root = self._roots()
         run_root = self._run_prefix(curated_root)
+        partitions = [VALID_COL, *contract.partition_by]
         self.say(f"reading {len(files)} files ({sum(p.obj.size for p in files):,} bytes) in {len(groups)} "
                  "layout group(s)")
+        repeated: dict[tuple[str, ...], DataFrame] | None = {}
         try:
+            repeated = self._repeated_keys(frame)
+            validated = validate(frame, contract, self.run_id, ingested_at, extra, repeated)
+            observation = Observation(f"ingest_{self.dataset_id}")
+            observed = validated.observe(observation, *observed_metrics(validated, contract))
+            out = staged(observed, contract, extra).drop(RUN_ID_COL)
             spark.sparkContext.setJobDescription(f"{self.dataset_id}: read, validate, write")
-            write_parquet(staged(observed, contract, extra).drop(RUN_ID_COL), run_root,
-                          [VALID_COL, *contract.partition_by])
-            counts = observation.get
-            result.rows_read = int(counts["rows_read"])
-            result.rows_quarantined = int(counts["rows_quarantined"] or 0)
+            write_parquet(out, run_root, partitions)
+            counts = {k: int(v or 0) for k, v in observation.get.items()}
+            if counts["rows_pending"]:
+                self._resolve_pending(run_root, out.schema, extra, counts)
+            result.rows_read = counts["rows_read"]
+            result.rows_quarantined = counts["rows_quarantined"]
             result.rows_written = result.rows_read - result.rows_quarantined
-            result.rows_warned = int(counts["rows_warned"] or 0)
-            result.rule_violations = {k[5:]: int(v) for k, v in counts.items() if k.startswith("rule:") and v}
+            result.rows_warned = counts["rows_warned"]
+            result.rule_violations = {k[5:]: v for k, v in counts.items() if k.startswith("rule:") and v}
             if result.rows_quarantined:
                 spark.sparkContext.setJobDescription(f"{self.dataset_id}: move rejected rows to quarantine")
-                rejected_root = join(run_root, f"{VALID_COL}=false")
+                rejected_root = join(run_root, f"{VALID_COL}={REJECTED}")
                 rejected = spark.read.parquet(rejected_root).withColumns(
-                    {RUN_ID_COL: F.lit(self.run_id), VALID_COL: F.lit(False)})
+                    {RUN_ID_COL: F.lit(self.run_id), VALID_COL: F.lit(REJECTED)})
                 write_parquet(quarantine_rows(rejected, contract, extra).drop(RUN_ID_COL),
                               self._run_prefix(quarantine_root))
                 self.out_storage.delete_prefix(rejected_root)
         finally:
             spark.sparkContext.setJobDescription(None)  # type: ignore[arg-type]
-        failing = int(counts["rows_failing"] or 0)
-        if failing:
+            for keys_df in (repeated or {}).values():
+                keys_df.unpersist()
+        if counts["rows_failing"]:
             broken = {r.name: result.rule_violations.get(r.name, 0) for r in contract.rules if r.action == "fail"}
-            raise DataQualityError(f"{failing} rows break rules whose action is 'fail': "
+            raise DataQualityError(f"{counts['rows_failing']} rows break rules whose action is 'fail': "
                                    + ", ".join(f"{k}={v}" for k, v in broken.items() if v))
         tables = [self._table_commit(curated_root, self._curated_spec(extra), contract.partition_by,
                                      f"{VALID_COL}=true/")]
         if result.rows_quarantined:
             tables.append(self._table_commit(quarantine_root, self._quarantine_spec(extra), ()))
         return tables
+
+    def _repeated_keys(self, frame: DataFrame) -> dict[tuple[str, ...], DataFrame] | None:
+        """For each key set of the de-duplication and the unique rules: the key values that occur
+        more than once in the batch (cached, to be broadcast). None when there are so many that
+        shuffling every row is the better plan."""
+        out: dict[tuple[str, ...], DataFrame] = {}
+        for keys in window_key_sets(self.contract):
+            self.spark.sparkContext.setJobDescription(f"{self.dataset_id}: find repeated {', '.join(keys)}")
+            keys_df = repeated_keys(frame, self.contract, keys).cache()
+            n = keys_df.count()
+            if n > MAX_REPEATED_KEYS:
+                for df in [keys_df, *out.values()]:
+                    df.unpersist()
+                self.say(f"{n:,} values of ({', '.join(keys)}) occur more than once; comparing all rows by key")
+                return None
+            if n:
+                self.say(f"{n:,} values of ({', '.join(keys)}) occur more than once; their rows are settled "
+                         "after the main pass")
+                out[keys] = keys_df
+            else:
+                keys_df.unpersist()
+        return out
+
+    def _resolve_pending(self, run_root: str, schema: T.StructType, extra: Sequence[str],
+                         counts: dict[str, int]) -> None:
+        """Settle the rows of repeated keys: read them back, de-duplicate, apply the unique rules,
+        append them as valid or rejected rows, and add what was found to ``counts``."""
+        contract = self.contract
+        pending_root = join(run_root, f"{VALID_COL}={PENDING}")
+        self.say(f"settling {counts['rows_pending']:,} rows of repeated keys")
+        self.spark.sparkContext.setJobDescription(f"{self.dataset_id}: settle rows of repeated keys")
+        read_schema = T.StructType([f for f in schema.fields if f.name != VALID_COL])
+        resolved = resolve_pending(self.spark.read.schema(read_schema).parquet(pending_root), contract, extra)
+        observation = Observation(f"settle_{self.dataset_id}")
+        observed = resolved.observe(observation, *pending_metrics(resolved, contract))
+        write_parquet(drop_metric_columns(observed), run_root, [VALID_COL, *contract.partition_by], mode="append")
+        for k, v in observation.get.items():
+            counts[k] = counts.get(k, 0) + int(v or 0)
+        self.out_storage.delete_prefix(pending_root)
 
     def _extra_columns(self, files: Sequence[PlannedFile]) -> list[str]:
         """New columns admitted by an additive policy, plus those the table already gained."""
@@ -404,7 +463,7 @@ class _IngestRun:
         prefix = f"{RUN_ID_COL}={self.run_id}/{below}"
         partitions: dict[tuple[str, ...], str] = {}
         written = 0
-        for obj in self.out_storage.list(root, prefix):
+        for obj in self.out_storage.list(root, prefix, etags=False):
             if not obj.key.endswith(".parquet"):
                 continue
             written += obj.size

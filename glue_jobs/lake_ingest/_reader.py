@@ -70,10 +70,10 @@ def read_files(spark: SparkSession, groups: Sequence[ReadGroup], contract: Contr
     return out
 
 
-def write_parquet(df: DataFrame, uri: str, partition_by: Sequence[str] = ()) -> None:
-    """Write snappy Parquet to a location owned by one run (replacing what an earlier attempt
-    of the same run left there)."""
-    writer = df.write.mode("overwrite").option("compression", "snappy")
+def write_parquet(df: DataFrame, uri: str, partition_by: Sequence[str] = (), mode: str = "overwrite") -> None:
+    """Write snappy Parquet to a location owned by one run: by default replacing what an earlier
+    attempt of the same run left there, or adding files with ``mode="append"``."""
+    writer = df.write.mode(mode).option("compression", "snappy")
     if partition_by:
         writer = writer.partitionBy(*partition_by)
     writer.parquet(uri)

@@ -26,7 +26,7 @@ class ObjectInfo:
 
 
 class Storage(Protocol):
-    def list(self, root: str, prefix: str = "") -> Iterator[ObjectInfo]: ...
+    def list(self, root: str, prefix: str = "", etags: bool = True) -> Iterator[ObjectInfo]: ...
 
     def read_range(self, uri: str, start: int, length: int) -> bytes: ...
 
@@ -47,10 +47,11 @@ def is_s3(uri: str) -> bool:
 
 
 class LocalStorage:
-    """A directory tree laid out like the buckets; the ETag is the MD5 of the content,
-    as S3 reports it for objects uploaded in one part."""
+    """A directory tree laid out like the buckets; the ETag is the MD5 of the content, as S3
+    reports it for objects uploaded in one part. S3 lists ETags for free, here they cost a read
+    of every file: ``etags=False`` skips them (empty) where only names and sizes matter."""
 
-    def list(self, root: str, prefix: str = "") -> Iterator[ObjectInfo]:
+    def list(self, root: str, prefix: str = "", etags: bool = True) -> Iterator[ObjectInfo]:
         base = Path(_local_path(root))
         start = base / prefix if prefix else base
         if not start.exists():
@@ -60,7 +61,7 @@ class LocalStorage:
             for name in sorted(filenames):
                 path = Path(dirpath) / name
                 key = path.relative_to(base).as_posix()
-                yield ObjectInfo(uri=str(path), key=key, size=path.stat().st_size, etag=_md5(path))
+                yield ObjectInfo(uri=str(path), key=key, size=path.stat().st_size, etag=_md5(path) if etags else "")
 
     def read_range(self, uri: str, start: int, length: int) -> bytes:
         with open(_local_path(uri), "rb") as fh:
@@ -86,7 +87,7 @@ class S3Storage:
     def __init__(self, s3_client: Any) -> None:
         self.s3 = s3_client
 
-    def list(self, root: str, prefix: str = "") -> Iterator[ObjectInfo]:
+    def list(self, root: str, prefix: str = "", etags: bool = True) -> Iterator[ObjectInfo]:
         bucket, root_key = _split_s3(root)
         full_prefix = join(root_key, prefix) if root_key else prefix
         if prefix.endswith("/") and not full_prefix.endswith("/"):

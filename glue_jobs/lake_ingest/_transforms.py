@@ -3,14 +3,20 @@
 Every check is one bit of a bigint mask (``_lake_mask_<n>``, 62 checks per column), evaluated by
 Spark's generated code; the raw text of a row is kept (packed in one array) only when the row is
 rejected, and the readable list of violations is only built for the rows that go to quarantine.
-This keeps the rows that travel through the de-duplication shuffle and the cache narrow.
+
+Checks that compare rows with each other (de-duplication and ``unique`` rules) need every row of
+a key together. Shuffling all rows for that is the most expensive step of an ingest, so the job
+first finds the keys that occur more than once (``repeated_keys``, a pass over the key columns
+only) and sends just the rows of those keys to a ``pending`` state; ``resolve_pending`` settles
+them afterwards over that small set. ``validate`` without repeated keys applies the windows to
+all rows in one go (used when a batch repeats too many keys, and by the unit tests).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import reduce
 
@@ -27,10 +33,14 @@ CORRUPT_COL = "_corrupt_record"
 VIOLATIONS_COL = "lake_violations"
 RAW_RECORD_COL = "lake_raw_record"
 REJECTED_COL = "_lake_rejected"
+PENDING_COL = "_lake_pending"
 RAW_COL = "_lake_raw"
 MASK_PREFIX = "_lake_mask_"
 VALID_COL = "lake_valid"
+#: Values of ``lake_valid`` in the staged rows (a directory level of the run's output).
+VALID, REJECTED, PENDING = "true", "false", "pending"
 QUARANTINE_COL = "lake_quarantine"
+VIOLATIONS_TYPE = "array<struct<rule:string,action:string,detail:string>>"
 BITS_PER_MASK = 62
 BLOCKING_ACTIONS = ("reject", "fail")
 DUPLICATE_RULE = "duplicate"
@@ -95,6 +105,11 @@ def null_markers(df: DataFrame, columns: Sequence[str], markers: Sequence[str]) 
         c: F.when(F.col(_q(c)).isin(values), F.lit(None).cast("string")).otherwise(F.col(_q(c)))
         for c in columns if c in string_cols
     })
+
+
+def contract_null_markers(contract: Contract) -> list[str]:
+    """The markers ``null_markers`` applies; the CSV reader already reads empty fields as null."""
+    return [m for m in contract.format.null_values if m or contract.format.type != "csv"]
 
 
 def typed_columns(df: DataFrame, contract: Contract, extra: Sequence[str] = ()) -> DataFrame:
@@ -257,56 +272,175 @@ def add_lineage(df: DataFrame, run_id: str, ingested_at: dt.datetime) -> DataFra
     return df.withColumns({RUN_ID_COL: F.lit(run_id), INGESTED_AT_COL: F.lit(ingested_at).cast("timestamp")})
 
 
+def window_key_sets(contract: Contract) -> list[tuple[str, ...]]:
+    """The column sets whose checks compare rows: the primary key when de-duplicating, and the
+    columns of each ``unique`` rule."""
+    sets: list[tuple[str, ...]] = []
+    if contract.deduplicate and contract.primary_key:
+        sets.append(tuple(contract.primary_key))
+    for rule in contract.rules:
+        if rule.type == "unique" and tuple(rule.columns) not in sets:
+            sets.append(tuple(rule.columns))
+    return sets
+
+
+def repeated_keys(df: DataFrame, contract: Contract, keys: Sequence[str]) -> DataFrame:
+    """The values of ``keys`` (as ``_typed_<name>``) that occur in more than one row of ``df``.
+
+    ``df`` is the raw read; only the key columns are used, so a columnar or CSV reader parses
+    nothing else. The keys are converted exactly as ``validate`` converts them, so every key
+    shared by two valid rows is in the result (rows that ``validate`` rejects may add keys that
+    are not really shared; those rows are never pending).
+    """
+    cols = [contract.column(k) for k in keys]
+    present = [c.source_name for c in cols if c.source_name in df.columns]
+    out = null_markers(df.select(*[F.col(_q(n)) for n in present]), present, contract_null_markers(contract))
+    names = [f"_typed_{k}" for k in keys]
+    out = typed_columns(out, contract).select(*[F.col(_q(n)) for n in names])
+    return out.groupBy(*names).count().filter(F.col("count") > 1).select(*names)
+
+
+def _mark_pending(df: DataFrame, repeated: Mapping[tuple[str, ...], DataFrame],
+                  all_checks: Sequence[Check]) -> DataFrame:
+    """``_lake_pending``: a row that passed the row checks and whose key is repeated in the batch.
+
+    The repeated keys are few, so each set is broadcast and matched (null-safe) without moving rows.
+    """
+    out, hits = df, []
+    for i, (keys, keys_df) in enumerate(repeated.items()):
+        aliases = [f"_lake_k{i}_{j}" for j in range(len(keys))]
+        right = F.broadcast(keys_df.select(*[F.col(_q(f"_typed_{k}")).alias(a) for k, a in zip(keys, aliases)],
+                                           F.lit(True).alias(f"_lake_hit{i}")))
+        on = reduce(lambda a, b: a & b, [_typed(k).eqNullSafe(F.col(a)) for k, a in zip(keys, aliases)])
+        out = out.join(right, on=on, how="left").drop(*aliases)
+        hits.append(f"_lake_hit{i}")
+    pending = ~_rejected(all_checks) & _any([F.col(h).isNotNull() for h in hits])
+    return out.withColumn(PENDING_COL, pending).drop(*hits)
+
+
 def validate(df: DataFrame, contract: Contract, run_id: str, ingested_at: dt.datetime,
-             extra: Sequence[str] = ()) -> DataFrame:
+             extra: Sequence[str] = (), repeated: Mapping[tuple[str, ...], DataFrame] | None = None) -> DataFrame:
     """The row pipeline: null markers, types, rules, de-duplication, lineage.
 
-    Returns one DataFrame with the typed values, the check masks, ``_lake_rejected`` and, for
-    rows rejected by a row-level check, their raw text; ``curated`` and ``quarantine`` select the
-    two outputs from it.
+    Returns one DataFrame with the typed values, the check masks, ``_lake_rejected``,
+    ``_lake_pending`` and, for rows rejected by a row-level check, their raw text; ``staged``,
+    ``curated`` and ``quarantine`` select the outputs from it.
+
+    ``repeated`` maps each of ``window_key_sets(contract)`` to its ``repeated_keys``: the rows of
+    those keys become pending instead of going through the windows here (the job's way). Without
+    it the windows run over every row and no row is pending.
     """
     raw_cols = raw_columns(contract, extra)
     out = df.withColumns({c: F.lit(None).cast("string") for c in raw_cols if c not in df.columns})
     all_checks = checks(contract)
-    # The CSV reader already reads empty fields as null; the other markers are checked here.
-    markers = [m for m in contract.format.null_values if m or contract.format.type != "csv"]
-    out = null_markers(out, raw_cols[:-1], markers)
+    out = null_markers(out, raw_cols[:-1], contract_null_markers(contract))
     out = typed_columns(out, contract, extra)
     out = row_flags(out, all_checks)
     packed = F.when(_rejected(all_checks), F.array(*[F.col(_q(c)).cast("string") for c in raw_cols]))
     out = out.withColumn(RAW_COL, packed).drop(*raw_cols)
-    out = deduplicate(out, contract, all_checks)
-    out = check_unique(out, contract, all_checks)
+    if repeated is None:
+        out = deduplicate(out, contract, all_checks)
+        out = check_unique(out, contract, all_checks)
+        out = out.withColumn(PENDING_COL, F.lit(False))
+    elif repeated:
+        out = _mark_pending(out, repeated, all_checks)
+    else:
+        out = out.withColumn(PENDING_COL, F.lit(False))
     out = add_lineage(out, run_id, ingested_at)
     return out.withColumn(REJECTED_COL, _rejected(all_checks))
 
 
+def _violations(all_checks: Sequence[Check], only: Sequence[int] | None = None) -> SparkColumn:
+    """The readable list of the checks a row failed: (rule, action, detail) structs."""
+    wanted = range(len(all_checks)) if only is None else only
+    return F.array_compact(F.array(*[
+        F.when(is_set(i), F.struct(F.lit(all_checks[i].rule).alias("rule"), F.lit(all_checks[i].action).alias("action"),
+                                   all_checks[i].detail.cast("string").alias("detail")))
+        for i in wanted
+    ]))
+
+
 def staged(df: DataFrame, contract: Contract, extra: Sequence[str] = ()) -> DataFrame:
-    """Both outputs in one row set, so that one Spark pass writes them.
+    """All outputs in one row set, so that one Spark pass writes them.
 
     Every row has the curated columns (contract names and types, new columns, lineage),
-    ``lake_valid``, and ``lake_quarantine``: null for a valid row; for a rejected one a struct of
-    its values as they arrived (text, in contract order), the unparsed record, and the rules it
-    broke with the reason. A row superseded by a later duplicate passed every check; its values
-    are shown as read.
+    ``lake_valid`` (``'true'``, ``'false'`` for a rejected row, ``'pending'`` for a row whose key
+    is repeated) and ``lake_quarantine``: null for a valid row; otherwise a struct of its values
+    as they arrived (text, in contract order), the unparsed record, and the rules it broke with
+    the reason (for a pending row, the warnings so far). A row rejected only by the checks that
+    compare rows passed every row check; its values are shown as read.
     """
     raw_cols = raw_columns(contract, extra)
-    packed, rejected = F.col(RAW_COL), F.col(REJECTED_COL)
+    packed, rejected, pending = F.col(RAW_COL), F.col(REJECTED_COL), F.col(PENDING_COL)
     typed = {c.source_name: _typed(c.name) for c in contract.columns} | {e: _typed(e) for e in extra}
     with_raw = df.withColumns({name: packed[i] for i, name in enumerate(raw_cols)})
-    violations = F.array(*[
-        F.when(is_set(i), F.struct(F.lit(c.rule).alias("rule"), F.lit(c.action).alias("action"),
-                                   c.detail.cast("string").alias("detail")))
-        for i, c in enumerate(checks(contract))
-    ])
     values = F.array(*[F.when(packed.isNotNull(), F.col(_q(name))).otherwise(typed[name].cast("string"))
                        for name in raw_cols[:-1]])
-    payload = F.when(rejected, F.struct(values.alias("values"), F.col(CORRUPT_COL).alias("record"),
-                                        F.array_compact(violations).alias("violations")))
+    payload = F.when(rejected | pending, F.struct(values.alias("values"), F.col(CORRUPT_COL).alias("record"),
+                                                  _violations(checks(contract)).alias("violations")))
+    state = F.when(rejected, F.lit(REJECTED)).when(pending, F.lit(PENDING)).otherwise(F.lit(VALID))
     cols = [_typed(c.name).alias(c.name) for c in contract.columns] + [_typed(e).alias(e) for e in extra]
-    cols += [F.col(SOURCE_FILE_COL), F.col(INGESTED_AT_COL), F.col(RUN_ID_COL), (~rejected).alias(VALID_COL),
+    cols += [F.col(SOURCE_FILE_COL), F.col(INGESTED_AT_COL), F.col(RUN_ID_COL), state.alias(VALID_COL),
              payload.alias(QUARANTINE_COL)]
     return with_raw.select(*cols)
+
+
+def resolve_pending(pending: DataFrame, contract: Contract, extra: Sequence[str] = ()) -> DataFrame:
+    """Settle pending rows (staged rows read back): de-duplicate and apply the ``unique`` rules.
+
+    Every row of a repeated key that passed the row checks is pending, so the windows here see
+    the same rows as they would over the whole batch. Returns the rows with the same columns,
+    ``lake_valid`` now ``'true'`` or ``'false'``, and for a rejected row the new violations
+    added to its earlier warnings.
+    """
+    all_checks = checks(contract)
+    names = [c.name for c in contract.columns] + list(extra)
+    out = pending.withColumns({f"_typed_{n}": F.col(_q(n)) for n in names})
+    out = out.withColumns({_mask(i): F.lit(0).cast("bigint") for i in range(len(all_checks))})
+    out = deduplicate(out, contract, all_checks)
+    out = check_unique(out, contract, all_checks)
+    window_checks = [i for i, c in enumerate(all_checks) if c.condition is None]
+    rejected = _rejected(all_checks)
+    earlier = F.coalesce(F.col(QUARANTINE_COL)["violations"], F.array().cast(VIOLATIONS_TYPE))
+    payload = F.when(rejected, F.struct(F.array(*[F.col(_q(n)).cast("string") for n in names]).alias("values"),
+                                        F.lit(None).cast("string").alias("record"),
+                                        F.concat(earlier, _violations(all_checks, window_checks)).alias("violations")))
+    state = F.when(rejected, F.lit(REJECTED)).otherwise(F.lit(VALID))
+    metrics = _window_metrics(all_checks, window_checks, earlier)
+    out = out.withColumns({VALID_COL: state, QUARANTINE_COL: payload, **metrics})
+    cols = [c for c in pending.columns if c != VALID_COL] + [VALID_COL]
+    return out.select(*cols, *metrics)
+
+
+def _window_metrics(all_checks: Sequence[Check], window_checks: Sequence[int],
+                    earlier: SparkColumn) -> dict[str, SparkColumn]:
+    """Per-row indicators that ``pending_metrics`` sums."""
+    def actions(action: str) -> SparkColumn:
+        return _any([is_set(i) for i in window_checks if all_checks[i].action == action])
+
+    out = {"_lake_m_rejected": _rejected(all_checks),
+           "_lake_m_failing": actions("fail"),
+           # a row with earlier violations (warnings) was already counted as warned
+           "_lake_m_warned": actions("warn") & (F.size(earlier) == 0)}
+    out |= {f"_lake_m_rule{i}": is_set(i) for i in window_checks}
+    return out
+
+
+def pending_metrics(resolved: DataFrame, contract: Contract) -> list[SparkColumn]:
+    """What ``resolve_pending`` adds to the run's counts, for an Observation on its output."""
+    def count_if(name: str) -> SparkColumn:
+        return F.sum(F.when(F.col(name), 1).otherwise(0))
+
+    all_checks = checks(contract)
+    metrics = [count_if("_lake_m_rejected").alias("rows_quarantined"), count_if("_lake_m_failing").alias("rows_failing"),
+               count_if("_lake_m_warned").alias("rows_warned")]
+    metrics += [count_if(f"_lake_m_rule{i}").alias(f"rule:{c.rule}") for i, c in enumerate(all_checks)
+                if c.condition is None]
+    return metrics
+
+
+def drop_metric_columns(df: DataFrame) -> DataFrame:
+    return df.drop(*[c for c in df.columns if c.startswith("_lake_m_")])
 
 
 def quarantine_rows(staged_df: DataFrame, contract: Contract, extra: Sequence[str] = ()) -> DataFrame:
@@ -316,12 +450,12 @@ def quarantine_rows(staged_df: DataFrame, contract: Contract, extra: Sequence[st
     cols = [q["values"][i].alias(name) for i, name in enumerate(names)]
     cols += [q["record"].alias(RAW_RECORD_COL), q["violations"].alias(VIOLATIONS_COL),
              F.col(SOURCE_FILE_COL), F.col(INGESTED_AT_COL), F.col(RUN_ID_COL)]
-    return staged_df.filter(~F.col(VALID_COL)).select(*cols)
+    return staged_df.filter(F.col(VALID_COL) == F.lit(REJECTED)).select(*cols)
 
 
 def curated(df: DataFrame, contract: Contract, extra: Sequence[str] = ()) -> DataFrame:
     """The rows that passed, with contract names and types, new columns and lineage."""
-    return staged(df, contract, extra).filter(F.col(VALID_COL)).drop(VALID_COL, QUARANTINE_COL)
+    return staged(df, contract, extra).filter(F.col(VALID_COL) == F.lit(VALID)).drop(VALID_COL, QUARANTINE_COL)
 
 
 def quarantine(df: DataFrame, contract: Contract, extra: Sequence[str] = ()) -> DataFrame:
@@ -339,6 +473,7 @@ def observed_metrics(df: DataFrame, contract: Contract) -> list[SparkColumn]:
     metrics = [
         F.count(F.lit(1)).alias("rows_read"),
         count_if(F.col(REJECTED_COL)).alias("rows_quarantined"),
+        count_if(F.col(PENDING_COL)).alias("rows_pending"),
         count_if(_any([is_set(i) for i, c in all_checks if c.action == "fail"])).alias("rows_failing"),
         count_if(_any([is_set(i) for i, c in all_checks if c.action == "warn"])).alias("rows_warned"),
     ]
