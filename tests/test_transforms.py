@@ -179,6 +179,8 @@ def test_iso_fast_path_is_as_strict_as_the_pattern(spark, type_name, pattern, te
 UNIQUE_CONTRACT = Contract.from_dict({
     **_doc_without_dedupe(),
     "deduplicate": {"order_by": ["seen"]},
+    "columns": [{**c, "nullable": False} if c["name"] == "day" else c for c in _doc_without_dedupe()["columns"]],
+    "partition_by": ["day"],
     "quality": [
         {"name": "kind_ok", "type": "allowed_values", "column": "kind", "values": ["a", "b"], "action": "reject"},
         {"name": "email_unique", "type": "unique", "columns": ["email"], "action": "reject"},
@@ -228,7 +230,7 @@ def _outputs(staged_df, contract):
 
     from lake_ingest._transforms import quarantine_rows
 
-    valid = sorted((r["id"], r["amount"], r["lake_source_file"])
+    valid = sorted((r["id"], r["amount"], r["lake_source_file"], r["day"])
                    for r in staged_df.filter(F.col("lake_valid") == "true").collect())
     rejected = quarantine_rows(staged_df.withColumn("lake_run_id", F.lit("r")), contract).collect()
     bad = sorted((r["id"], r["amount"], r["lake_raw_record"], tuple(sorted(v["rule"] for v in r["lake_violations"])))
@@ -254,7 +256,9 @@ def test_settling_pending_rows_matches_one_window_over_all_rows(spark):
     assert _outputs(settled, UNIQUE_CONTRACT) == _outputs(windowed, UNIQUE_CONTRACT)
     assert pending == 6  # ids 1 (two valid rows), 5 (two), and the two rows sharing t@x
     valid, bad = _outputs(settled, UNIQUE_CONTRACT)
-    assert valid == [(1, 2, "f2"), (2, 500, "f1"), (5, 6, "f1"), (6, 9, "f3")]
+    assert valid == [(1, 2, "f2", dt.date(2026, 11, 5)), (2, 500, "f1", dt.date(2026, 11, 6)),
+                     (5, 6, "f1", dt.date(2026, 11, 7)), (6, 9, "f3", dt.date(2026, 11, 7))]
+    assert all(r["day"] is None for r in settled.filter("lake_valid = 'false'").collect())
     assert bad == sorted([
         ("1", "1", None, ("duplicate",)),
         ("1", "3", None, ("kind_ok",)),

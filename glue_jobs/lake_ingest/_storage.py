@@ -6,6 +6,7 @@ import hashlib
 import logging
 import os
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,12 +57,13 @@ class LocalStorage:
         start = base / prefix if prefix else base
         if not start.exists():
             return
-        for dirpath, dirnames, filenames in os.walk(start):
-            dirnames.sort()
-            for name in sorted(filenames):
-                path = Path(dirpath) / name
+        paths = [Path(dirpath) / name for dirpath, dirnames, filenames in _sorted_walk(start) for name in filenames]
+        # hashlib releases the GIL: hash a few files at a time, in listing order
+        with ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1))) as pool:
+            digests = pool.map(_md5, paths) if etags else ("" for _ in paths)
+            for path, digest in zip(paths, digests):
                 key = path.relative_to(base).as_posix()
-                yield ObjectInfo(uri=str(path), key=key, size=path.stat().st_size, etag=_md5(path) if etags else "")
+                yield ObjectInfo(uri=str(path), key=key, size=path.stat().st_size, etag=digest)
 
     def read_range(self, uri: str, start: int, length: int) -> bytes:
         with open(_local_path(uri), "rb") as fh:
@@ -137,6 +139,12 @@ def _split_s3(uri: str) -> tuple[str, str]:
 
 def _local_path(uri: str) -> str:
     return urlparse(uri).path if uri.startswith("file:") else uri
+
+
+def _sorted_walk(start: Path) -> Iterator[tuple[str, list[str], list[str]]]:
+    for dirpath, dirnames, filenames in os.walk(start):
+        dirnames.sort()
+        yield dirpath, dirnames, sorted(filenames)
 
 
 def _md5(path: Path) -> str:

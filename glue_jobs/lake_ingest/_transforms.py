@@ -351,13 +351,19 @@ def validate(df: DataFrame, contract: Contract, run_id: str, ingested_at: dt.dat
 
 
 def _violations(all_checks: Sequence[Check], only: Sequence[int] | None = None) -> SparkColumn:
-    """The readable list of the checks a row failed: (rule, action, detail) structs."""
+    """The readable list of the checks a row failed: (rule, action, detail) structs.
+
+    Built with ``concat`` rather than ``array_compact`` (a lambda function), which would take the
+    whole projection out of Spark's generated code.
+    """
     wanted = range(len(all_checks)) if only is None else only
-    return F.array_compact(F.array(*[
-        F.when(is_set(i), F.struct(F.lit(all_checks[i].rule).alias("rule"), F.lit(all_checks[i].action).alias("action"),
-                                   all_checks[i].detail.cast("string").alias("detail")))
+    none = F.array().cast(VIOLATIONS_TYPE)
+    return F.concat(none, *[
+        F.when(is_set(i), F.array(F.struct(F.lit(all_checks[i].rule).alias("rule"),
+                                           F.lit(all_checks[i].action).alias("action"),
+                                           all_checks[i].detail.cast("string").alias("detail")))).otherwise(none)
         for i in wanted
-    ]))
+    ])
 
 
 def staged(df: DataFrame, contract: Contract, extra: Sequence[str] = ()) -> DataFrame:
@@ -379,7 +385,10 @@ def staged(df: DataFrame, contract: Contract, extra: Sequence[str] = ()) -> Data
     payload = F.when(rejected | pending, F.struct(values.alias("values"), F.col(CORRUPT_COL).alias("record"),
                                                   _violations(checks(contract)).alias("violations")))
     state = F.when(rejected, F.lit(REJECTED)).when(pending, F.lit(PENDING)).otherwise(F.lit(VALID))
-    cols = [_typed(c.name).alias(c.name) for c in contract.columns] + [_typed(e).alias(e) for e in extra]
+    # Rejected and pending rows leave their partition values null (they are in the payload): they
+    # are few, and one file per task is much cheaper than one per task and partition value.
+    cols = [(F.when(~rejected & ~pending, _typed(c.name)) if c.name in contract.partition_by else _typed(c.name))
+            .alias(c.name) for c in contract.columns] + [_typed(e).alias(e) for e in extra]
     cols += [F.col(SOURCE_FILE_COL), F.col(INGESTED_AT_COL), F.col(RUN_ID_COL), state.alias(VALID_COL),
              payload.alias(QUARANTINE_COL)]
     return with_raw.select(*cols)
@@ -395,7 +404,11 @@ def resolve_pending(pending: DataFrame, contract: Contract, extra: Sequence[str]
     """
     all_checks = checks(contract)
     names = [c.name for c in contract.columns] + list(extra)
-    out = pending.withColumns({f"_typed_{n}": F.col(_q(n)) for n in names})
+    # partition values come back from the payload, where staged kept them as text
+    values = F.col(QUARANTINE_COL)["values"]
+    restored = {c.name: values[i].cast(c.type) for i, c in enumerate(contract.columns) if c.name in contract.partition_by}
+    out = pending.withColumns(restored)
+    out = out.withColumns({f"_typed_{n}": F.col(_q(n)) for n in names})
     out = out.withColumns({_mask(i): F.lit(0).cast("bigint") for i in range(len(all_checks))})
     out = deduplicate(out, contract, all_checks)
     out = check_unique(out, contract, all_checks)
@@ -408,6 +421,7 @@ def resolve_pending(pending: DataFrame, contract: Contract, extra: Sequence[str]
     state = F.when(rejected, F.lit(REJECTED)).otherwise(F.lit(VALID))
     metrics = _window_metrics(all_checks, window_checks, earlier)
     out = out.withColumns({VALID_COL: state, QUARANTINE_COL: payload, **metrics})
+    out = out.withColumns({p: F.when(~rejected, F.col(_q(p))) for p in contract.partition_by})
     cols = [c for c in pending.columns if c != VALID_COL] + [VALID_COL]
     return out.select(*cols, *metrics)
 
