@@ -6,8 +6,8 @@ import hashlib
 import logging
 import os
 import shutil
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -61,7 +61,7 @@ class LocalStorage:
         # hashlib releases the GIL: hash a few files at a time, in listing order
         with ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1))) as pool:
             digests = pool.map(_md5, paths) if etags else ("" for _ in paths)
-            for path, digest in zip(paths, digests):
+            for path, digest in zip(paths, digests, strict=True):
                 key = path.relative_to(base).as_posix()
                 yield ObjectInfo(uri=str(path), key=key, size=path.stat().st_size, etag=digest)
 

@@ -309,9 +309,9 @@ def _mark_pending(df: DataFrame, repeated: Mapping[tuple[str, ...], DataFrame],
     out, hits = df, []
     for i, (keys, keys_df) in enumerate(repeated.items()):
         aliases = [f"_lake_k{i}_{j}" for j in range(len(keys))]
-        right = F.broadcast(keys_df.select(*[F.col(_q(f"_typed_{k}")).alias(a) for k, a in zip(keys, aliases)],
+        right = F.broadcast(keys_df.select(*[F.col(_q(f"_typed_{k}")).alias(a) for k, a in zip(keys, aliases, strict=True)],
                                            F.lit(True).alias(f"_lake_hit{i}")))
-        on = reduce(lambda a, b: a & b, [_typed(k).eqNullSafe(F.col(a)) for k, a in zip(keys, aliases)])
+        on = reduce(lambda a, b: a & b, [_typed(k).eqNullSafe(F.col(a)) for k, a in zip(keys, aliases, strict=True)])
         out = out.join(right, on=on, how="left").drop(*aliases)
         hits.append(f"_lake_hit{i}")
     pending = ~_rejected(all_checks) & _any([F.col(h).isNotNull() for h in hits])
