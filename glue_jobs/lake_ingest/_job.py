@@ -51,6 +51,7 @@ from ._transforms import (
     drop_metric_columns,
     observed_metrics,
     pending_metrics,
+    quarantine_metrics,
     quarantine_rows,
     repeated_keys,
     resolve_pending,
@@ -350,19 +351,22 @@ class _IngestRun:
             counts = {k: int(v or 0) for k, v in observation.get.items()}
             if counts["rows_pending"]:
                 self._resolve_pending(run_root, out.schema, extra, counts)
+            if counts["rows_quarantined"]:
+                spark.sparkContext.setJobDescription(f"{self.dataset_id}: move rejected rows to quarantine")
+                rejected_root = join(run_root, f"{VALID_COL}={REJECTED}")
+                rejected = spark.read.parquet(rejected_root).withColumns(
+                    {RUN_ID_COL: F.lit(self.run_id), VALID_COL: F.lit(REJECTED)})
+                moved = Observation(f"quarantine_{self.dataset_id}")
+                rows = quarantine_rows(rejected, contract, extra)
+                write_parquet(rows.observe(moved, *quarantine_metrics(contract)).drop(RUN_ID_COL),
+                              self._run_prefix(quarantine_root))
+                counts |= {k: int(v or 0) for k, v in moved.get.items()}
+                self.out_storage.delete_prefix(rejected_root)
             result.rows_read = counts["rows_read"]
             result.rows_quarantined = counts["rows_quarantined"]
             result.rows_written = result.rows_read - result.rows_quarantined
             result.rows_warned = counts["rows_warned"]
             result.rule_violations = {k[5:]: v for k, v in counts.items() if k.startswith("rule:") and v}
-            if result.rows_quarantined:
-                spark.sparkContext.setJobDescription(f"{self.dataset_id}: move rejected rows to quarantine")
-                rejected_root = join(run_root, f"{VALID_COL}={REJECTED}")
-                rejected = spark.read.parquet(rejected_root).withColumns(
-                    {RUN_ID_COL: F.lit(self.run_id), VALID_COL: F.lit(REJECTED)})
-                write_parquet(quarantine_rows(rejected, contract, extra).drop(RUN_ID_COL),
-                              self._run_prefix(quarantine_root))
-                self.out_storage.delete_prefix(rejected_root)
         finally:
             spark.sparkContext.setJobDescription(None)  # type: ignore[arg-type]
             for keys_df in (repeated or {}).values():

@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import reduce
 
+from pyspark import SparkContext
 from pyspark.sql import Column as SparkColumn
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
@@ -155,11 +157,29 @@ def parse_datetime(source: str, type_name: str, pattern: str) -> SparkColumn:
     return F.when(shape, F.expr(f"try_cast(CAST({_q(source)} AS STRING) AS {type_name})"))
 
 
+#: Recently built check lists, by contract and Spark context: building the Column expressions
+#: takes a noticeable fraction of a second (hundreds of calls into the JVM), and a run needs them
+#: several times. The contract is kept in the entry so that its id stays unique.
+_CHECKS_CACHE: OrderedDict[tuple[int, int], tuple[Contract, list[Check]]] = OrderedDict()
+
+
 def checks(contract: Contract) -> list[Check]:
     """Every check of a contract in a fixed order: types, not-null, rules, duplicates, malformed.
 
     The position of a check is its bit in the masks.
     """
+    key = (id(contract), id(SparkContext._active_spark_context))
+    if key in _CHECKS_CACHE:
+        _CHECKS_CACHE.move_to_end(key)
+        return list(_CHECKS_CACHE[key][1])
+    built = _build_checks(contract)
+    _CHECKS_CACHE[key] = (contract, built)
+    while len(_CHECKS_CACHE) > 16:
+        _CHECKS_CACHE.popitem(last=False)
+    return list(built)
+
+
+def _build_checks(contract: Contract) -> list[Check]:
     out: list[Check] = []
     for col in contract.columns:
         src = F.col(_q(col.source_name))
@@ -436,12 +456,13 @@ def _window_metrics(all_checks: Sequence[Check], window_checks: Sequence[int],
            "_lake_m_failing": actions("fail"),
            # a row with earlier violations (warnings) was already counted as warned
            "_lake_m_warned": actions("warn") & (F.size(earlier) == 0)}
-    out |= {f"_lake_m_rule{i}": is_set(i) for i in window_checks}
+    out |= {f"_lake_m_rule{i}": is_set(i) for i in window_checks if not all_checks[i].blocking}
     return out
 
 
 def pending_metrics(resolved: DataFrame, contract: Contract) -> list[SparkColumn]:
-    """What ``resolve_pending`` adds to the run's counts, for an Observation on its output."""
+    """What ``resolve_pending`` adds to the run's counts, for an Observation on its output (the
+    blocking rules are counted by ``quarantine_metrics``, as in the main pass)."""
     def count_if(name: str) -> SparkColumn:
         return F.sum(F.when(F.col(name), 1).otherwise(0))
 
@@ -449,7 +470,7 @@ def pending_metrics(resolved: DataFrame, contract: Contract) -> list[SparkColumn
     metrics = [count_if("_lake_m_rejected").alias("rows_quarantined"), count_if("_lake_m_failing").alias("rows_failing"),
                count_if("_lake_m_warned").alias("rows_warned")]
     metrics += [count_if(f"_lake_m_rule{i}").alias(f"rule:{c.rule}") for i, c in enumerate(all_checks)
-                if c.condition is None]
+                if c.condition is None and not c.blocking]
     return metrics
 
 
@@ -491,8 +512,19 @@ def observed_metrics(df: DataFrame, contract: Contract) -> list[SparkColumn]:
         count_if(_any([is_set(i) for i, c in all_checks if c.action == "fail"])).alias("rows_failing"),
         count_if(_any([is_set(i) for i, c in all_checks if c.action == "warn"])).alias("rows_warned"),
     ]
-    metrics += [count_if(is_set(i)).alias(f"rule:{c.rule}") for i, c in all_checks]
+    # Per-rule counts of the warnings only: a row that breaks a blocking rule is quarantined, and
+    # ``quarantine_metrics`` counts those from the few quarantined rows instead of every row here.
+    metrics += [count_if(is_set(i)).alias(f"rule:{c.rule}") for i, c in all_checks if not c.blocking]
     return metrics
+
+
+def quarantine_metrics(contract: Contract) -> list[SparkColumn]:
+    """Per-rule counts of the blocking rules, over the quarantine rows (``quarantine_rows``)."""
+    def broke(rule: str) -> SparkColumn:
+        return F.exists(F.col(VIOLATIONS_COL), lambda v: v["rule"] == F.lit(rule))
+
+    return [F.sum(F.when(broke(c.rule), 1).otherwise(0)).alias(f"rule:{c.rule}")
+            for c in checks(contract) if c.blocking]
 
 
 def rule_names(contract: Contract) -> list[str]:
