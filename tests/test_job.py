@@ -272,13 +272,15 @@ def _orders_with_repeats(lake):
                                                     order(5, day="2026-11-02")])
 
 
-@pytest.mark.parametrize("max_repeated", [0, 1000])
+@pytest.mark.parametrize(("max_repeated", "one_task"), [(0, 1000), (1000, 1000), (1000, 0)])
 def test_repeated_keys_settled_after_the_main_pass_or_in_one_window(spark, aws, deployed, lake, settings,
-                                                                  monkeypatch, max_repeated):
-    """Both plans of the de-duplication give the same tables and counts; nothing pending is left."""
+                                                                  monkeypatch, max_repeated, one_task):
+    """Both plans of the de-duplication (and settling in one task or with a shuffle) give the
+    same tables and counts; nothing pending is left."""
     from lake_ingest import _job
 
     monkeypatch.setattr(_job, "MAX_REPEATED_KEYS", max_repeated)
+    monkeypatch.setattr(_job, "SETTLE_IN_ONE_TASK", one_task)
     _orders_with_repeats(lake)
     messages = []
     result = run_ingest(spark, "orders", "run-1", settings, aws, on_progress=messages.append)

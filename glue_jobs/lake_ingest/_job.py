@@ -68,6 +68,8 @@ LINEAGE_COLUMNS = ((SOURCE_FILE_COL, "string"), (INGESTED_AT_COL, "timestamp"))
 #: Above this many repeated key values, de-duplication shuffles every row in one window instead
 #: of broadcasting the repeated keys and settling their rows after the main pass.
 MAX_REPEATED_KEYS = 1_000_000
+#: Up to this many pending rows are settled in one task, without a shuffle.
+SETTLE_IN_ONE_TASK = 200_000
 
 
 class DataQualityError(RuntimeError):
@@ -412,7 +414,10 @@ class _IngestRun:
         self.say(f"settling {counts['rows_pending']:,} rows of repeated keys")
         self.spark.sparkContext.setJobDescription(f"{self.dataset_id}: settle rows of repeated keys")
         read_schema = T.StructType([f for f in schema.fields if f.name != VALID_COL])
-        resolved = resolve_pending(self.spark.read.schema(read_schema).parquet(pending_root), contract, extra)
+        pending = self.spark.read.schema(read_schema).parquet(pending_root)
+        if counts["rows_pending"] <= SETTLE_IN_ONE_TASK:
+            pending = pending.coalesce(1)  # one partition already groups every key: no shuffle
+        resolved = resolve_pending(pending, contract, extra)
         observation = Observation(f"settle_{self.dataset_id}")
         observed = resolved.observe(observation, *pending_metrics(resolved, contract))
         write_parquet(drop_metric_columns(observed), run_root, [VALID_COL, *contract.partition_by], mode="append")
