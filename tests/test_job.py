@@ -220,8 +220,12 @@ def test_fail_rule_fails_the_run_and_leaves_nothing_visible(spark, aws, deployed
         aws.glue.get_table(DatabaseName="sales", Name="orders")
 
 
-def test_parquet_dataset_with_unique_rule(spark, aws, deployed, lake, settings):
+@pytest.mark.parametrize("footers_by", ["pyarrow", "spark"])
+def test_parquet_dataset_with_unique_rule(spark, aws, deployed, lake, settings, monkeypatch, footers_by):
+    from lake_ingest import _job
     from lake_ingest.local.sample_data import generate_extracts
+
+    monkeypatch.setattr(_job, "HAVE_PYARROW", footers_by == "pyarrow")
 
     generate_extracts(lake / "raw", days=2, rows_per_file=960, datasets=["meter_readings"])
     (lake / "raw/plant/meter_readings/readings_2026-11-09.parquet").write_bytes(b"PAR1 not really PAR1")

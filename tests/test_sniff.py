@@ -9,7 +9,16 @@ import pytest
 import yaml
 
 from lake_ingest import Contract
-from lake_ingest._sniff import EMPTY, FAILED, OK, check_columns, sniff, sniff_parquet
+from lake_ingest._sniff import (
+    EMPTY,
+    FAILED,
+    OK,
+    check_columns,
+    parquet_footer_columns,
+    parquet_footer_length,
+    sniff,
+    sniff_parquet,
+)
 
 HEADER = "ORDER_ID,CUSTOMER_ID,ORDER_TS,ORDER_DATE,STATUS,AMOUNT,CURRENCY,UPDATED_AT\n"
 ROW = "1,10,2026-11-01 10:00:00,2026-11-01,NEW,12.50,EUR,2026-11-01 10:00:00\n"
@@ -111,3 +120,20 @@ def test_additive_policy_allows_missing_nullable_only(contracts_dir):
     assert check_columns([n for n in names if n != "email"], customers).status == OK
     verdict = check_columns([n for n in names if n != "customer_id"], customers)
     assert verdict.status == FAILED and "missing columns customer_id" in verdict.reason
+
+
+def test_parquet_columns_from_the_footer_alone(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "f.parquet"
+    table = pa.table({"meter_id": ["m1", "m2"], "kwh": [1.5, 2.0],
+                      "reading": pa.array([{"a": 1}, {"a": 2}])})
+    pq.write_table(table, path)
+    data = path.read_bytes()
+    length = parquet_footer_length(data[-8:], len(data))
+    assert parquet_footer_columns(data[-(length + 8):]) == ("meter_id", "kwh", "reading")
+    with pytest.raises(ValueError, match="does not fit"):
+        parquet_footer_length(b"\xff\xff\xff\x7fPAR1", len(data))
+    with pytest.raises(Exception):  # noqa: B017 - pyarrow's own error for a garbled footer
+        parquet_footer_columns(b"\x00" * length + data[-8:])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import importlib.util
 import json
 import logging
 import re
@@ -23,7 +24,15 @@ from ._contract import INGESTED_AT_COL, RUN_ID_COL, SOURCE_FILE_COL
 from ._contract_store import ContractStore
 from ._reader import group_files, parquet_columns, read_files, write_parquet
 from ._sniff import FAILED as SNIFF_FAILED
-from ._sniff import HEAD_BYTES, OK, check_columns, sniff, sniff_parquet
+from ._sniff import (
+    HEAD_BYTES,
+    OK,
+    check_columns,
+    parquet_footer_columns,
+    parquet_footer_length,
+    sniff,
+    sniff_parquet,
+)
 from ._state import (
     ABANDONED,
     COMMITTING,
@@ -68,6 +77,8 @@ LINEAGE_COLUMNS = ((SOURCE_FILE_COL, "string"), (INGESTED_AT_COL, "timestamp"))
 #: Above this many repeated key values, de-duplication shuffles every row in one window instead
 #: of broadcasting the repeated keys and settling their rows after the main pass.
 MAX_REPEATED_KEYS = 1_000_000
+#: Parquet footers are read with pyarrow when it is installed (it is locally), else with Spark.
+HAVE_PYARROW = importlib.util.find_spec("pyarrow") is not None
 #: Up to this many pending rows are settled in one task, without a shuffle.
 SETTLE_IN_ONE_TASK = 200_000
 
@@ -317,13 +328,21 @@ class _IngestRun:
                                     self.storage.read_range(obj.uri, -4, 4), obj.size)
             if verdict.status == OK:
                 try:
-                    verdict = check_columns(parquet_columns(self.spark, obj.uri), contract)
+                    verdict = check_columns(self._parquet_columns(obj), contract)
                 except Exception as exc:
                     msg = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
                     return PlannedFile(obj, SNIFF_FAILED, f"unreadable Parquet footer: {msg}")
         else:
             verdict = sniff(self.storage.read_range(obj.uri, 0, HEAD_BYTES), obj.size, contract)
         return PlannedFile(obj, verdict.status, verdict.reason, verdict.columns, verdict.extra)
+
+    def _parquet_columns(self, obj: ObjectInfo) -> tuple[str, ...]:
+        """A Parquet file's columns from its footer: two ranged reads parsed by pyarrow, or a
+        small Spark read of the file where pyarrow is not installed."""
+        if not HAVE_PYARROW:
+            return parquet_columns(self.spark, obj.uri)
+        length = parquet_footer_length(self.storage.read_range(obj.uri, -8, 8), obj.size)
+        return parquet_footer_columns(self.storage.read_range(obj.uri, -(length + 8), length + 8))
 
     # ------------------------------------------------------- transform/write
     def _transform_and_write(self, files: Sequence[PlannedFile], ingested_at: dt.datetime) -> list[dict[str, Any]]:

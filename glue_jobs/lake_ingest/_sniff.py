@@ -75,6 +75,27 @@ def sniff_parquet(head: bytes, tail: bytes, size: int) -> Sniff:
     return Sniff(OK)
 
 
+def parquet_footer_length(tail: bytes, size: int) -> int:
+    """The length of a Parquet file's metadata, from its last 8 bytes (length, then ``PAR1``)."""
+    length = int.from_bytes(tail[-8:-4], "little")
+    if len(tail) < 8 or length <= 0 or length + 12 > size:
+        raise ValueError(f"footer length {length} does not fit a file of {size} bytes")
+    return length
+
+
+def parquet_footer_columns(footer: bytes) -> tuple[str, ...]:
+    """Top-level column names from a Parquet footer (the metadata plus the last 8 bytes).
+
+    Two ranged reads and no Spark job per file. Needs pyarrow (present locally; on Glue the
+    caller falls back to Spark when it is missing).
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    metadata = pq.read_metadata(pa.BufferReader(PARQUET_MAGIC + footer))
+    return tuple(metadata.schema.to_arrow_schema().names)
+
+
 def check_columns(found: Sequence[str], contract: Contract, *, sparse: bool = False) -> Sniff:
     """Compare the columns a file holds with the contract and its schema-evolution policy.
 
