@@ -312,3 +312,66 @@ def test_unique_rule_that_fails_the_run_among_repeated_keys(spark, aws, deployed
     with pytest.raises(DataQualityError, match="one_row_per_order=2"):
         run_ingest(spark, "orders", "run-1", settings, aws)
     assert not list((lake / "curated").rglob("*.parquet")) and ledger_states(aws, settings) == {}
+
+
+def test_values_the_csv_reader_cannot_type_are_read_again_as_text(spark, aws, deployed, lake, settings):
+    """Numbers, dates and timestamps are typed by Spark's CSV reader; a line it cannot convert is
+    parsed again as text, so the result and the reasons are those of the text conversion."""
+    path = lake / "raw" / "erp" / "orders" / "orders_2026-11-01.csv.gz"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = [",".join(HEADER),
+             ",".join(order(1)),
+             ",".join(order(2, cust=" 7 ")),                     # the reader refuses, the cast trims: kept
+             ",".join(order(3, cust="NULL")),                    # a null marker in a typed column
+             ",".join(order(4, cust='""')),                      # quoted empty: null too
+             ",".join(order(5, day="2026-11-1")),                # date not as the pattern says
+             ",".join(order(6)).replace("2026-11-01 09:00:00", "2026-11-01T09:00:00"),
+             ",".join(order(7)) + ",surplus",                    # one field too many: malformed
+             ",".join(order(8, amount='"1,000.00"')),          # decimals stay text: no thousands commas
+             ",".join(order(9, cust="x9"))]
+    path.write_bytes(gzip.compress(("\n".join(lines) + "\n").encode(), mtime=0))
+    result = run_ingest(spark, "orders", "run-1", settings, aws)
+    assert (result.rows_read, result.rows_written, result.rows_quarantined) == (9, 2, 7)
+    assert query(aws, "SELECT order_id, customer_id FROM sales.orders ORDER BY 1") == [(1, 7), (2, 7)]
+    bad = query(aws, "SELECT order_id, customer_id, order_date, order_ts, v.rule, v.detail, lake_raw_record "
+                     "FROM sales.orders_quarantine, UNNEST(lake_violations) AS t(v) ORDER BY 1, 5")
+    assert bad == [
+        ("3", None, "2026-11-01", "2026-11-01 09:00:00", "not_null:customer_id", "CUSTOMER_ID is missing", None),
+        ("4", None, "2026-11-01", "2026-11-01 09:00:00", "not_null:customer_id", "CUSTOMER_ID is missing", None),
+        ("5", "7", "2026-11-1", "2026-11-1 09:00:00", "type:order_date",
+         "cannot read ORDER_DATE='2026-11-1' as date 'yyyy-MM-dd'", None),
+        ("5", "7", "2026-11-1", "2026-11-1 09:00:00", "type:order_ts",
+         "cannot read ORDER_TS='2026-11-1 09:00:00' as timestamp 'yyyy-MM-dd HH:mm:ss'", None),
+        ("5", "7", "2026-11-1", "2026-11-1 09:00:00", "type:updated_at",
+         "cannot read UPDATED_AT='2026-11-1 10:00:00' as timestamp 'yyyy-MM-dd HH:mm:ss'", None),
+        ("6", "7", "2026-11-01", "2026-11-01T09:00:00", "type:order_ts",
+         "cannot read ORDER_TS='2026-11-01T09:00:00' as timestamp 'yyyy-MM-dd HH:mm:ss'", None),
+        ("7", "7", "2026-11-01", "2026-11-01 09:00:00", "malformed", "the record could not be parsed", lines[7]),
+        ("8", "7", "2026-11-01", "2026-11-01 09:00:00", "type:amount",
+         "cannot read AMOUNT='1,000.00' as decimal(12,2)", None),
+        ("9", "x9", "2026-11-01", "2026-11-01 09:00:00", "type:customer_id",
+         "cannot read CUSTOMER_ID='x9' as bigint", None),
+    ]
+
+
+def test_typed_read_plan():
+    from lake_ingest._reader import typed_read
+
+    doc = yaml.safe_load((Path(__file__).parents[1] / "glue_jobs/contracts/orders.yaml").read_text())
+    doc["columns"] += [{"name": "shipped_on", "type": "date", "format": "dd/MM/yyyy"},
+                       {"name": "packed_on", "type": "date", "format": "dd/MM/yyyy"},
+                       {"name": "returned_on", "type": "date", "format": "dd/MM/yyyy"},
+                       {"name": "due_on", "type": "date", "format": "yyyy-MM-dd"},
+                       {"name": "gift", "type": "boolean"}, {"name": "seen", "type": "timestamp"}]
+    plan = typed_read(_contract(doc))
+    # the most common date pattern is typed by the reader; decimals, booleans and the rest stay text
+    assert sorted(plan.columns) == ["CUSTOMER_ID", "ORDER_ID", "ORDER_TS", "UPDATED_AT", "packed_on", "returned_on",
+                                    "shipped_on"]
+    assert (plan.date_format, plan.timestamp_format) == ("dd/MM/yyyy", "yyyy-MM-dd HH:mm:ss")
+    assert typed_read(_contract({**doc, "format": {"type": "jsonl"}})).columns == {}
+
+
+def _contract(doc):
+    from lake_ingest import Contract
+
+    return Contract.from_dict(doc)
