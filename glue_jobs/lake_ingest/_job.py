@@ -362,7 +362,7 @@ class _IngestRun:
                  "layout group(s)")
         repeated: dict[tuple[str, ...], DataFrame] | None = {}
         try:
-            repeated = self._repeated_keys(read_files(spark, groups, contract, typed=False))
+            repeated = self._repeated_keys(frame)
             validated = validate(frame, contract, self.run_id, ingested_at, extra, repeated)
             observation = Observation(f"ingest_{self.dataset_id}")
             observed = validated.observe(observation, *observed_metrics(validated, contract))

@@ -36,8 +36,6 @@ VIOLATIONS_COL = "lake_violations"
 RAW_RECORD_COL = "lake_raw_record"
 REJECTED_COL = "_lake_rejected"
 PENDING_COL = "_lake_pending"
-REPARSED_COL = "_lake_reparsed"
-TEXT_PREFIX = "_lake_text_"
 RAW_COL = "_lake_raw"
 MASK_PREFIX = "_lake_mask_"
 VALID_COL = "lake_valid"
@@ -116,37 +114,21 @@ def contract_null_markers(contract: Contract) -> list[str]:
     return [m for m in contract.format.null_values if m or contract.format.type != "csv"]
 
 
-def text_column(source: str) -> str:
-    """The column holding the text of a reader-typed CSV column, for lines read again as text."""
-    return f"{TEXT_PREFIX}{source}"
-
-
-def _convert(text: str, type_name: str, pattern: str | None) -> SparkColumn:
-    """The text column ``text`` converted to a contract type; null where it cannot be."""
-    if type_name in ("date", "timestamp") and pattern:
-        return parse_datetime(text, type_name, pattern)
-    return F.expr(f"try_cast({_q(text)} AS {type_name})")
-
-
 def typed_columns(df: DataFrame, contract: Contract, extra: Sequence[str] = ()) -> DataFrame:
     """Add ``_typed_<name>``: each contract column converted to its type, null where it cannot be.
 
     The source columns stay as they arrived (text for CSV and JSON) so that a rejected row keeps
-    its raw values. A column the CSV reader already typed is taken as it is, except on lines the
-    reader could not convert, whose text (``_lake_text_<column>``) is converted here. Extra columns
-    admitted by an additive policy are kept as strings.
+    its raw values. Extra columns admitted by an additive policy are kept as strings.
     """
     present = set(df.columns)
     typed: dict[str, SparkColumn] = {}
     for col in contract.columns:
         if col.source_name not in present:
             typed[f"_typed_{col.name}"] = F.lit(None).cast(col.type)
-        elif text_column(col.source_name) in present:
-            typed[f"_typed_{col.name}"] = F.when(F.col(REPARSED_COL), _convert(text_column(col.source_name), col.type,
-                                                                               col.format)).otherwise(
-                F.col(_q(col.source_name)))
+        elif col.type in ("date", "timestamp") and col.format:
+            typed[f"_typed_{col.name}"] = parse_datetime(col.source_name, col.type, col.format)
         else:
-            typed[f"_typed_{col.name}"] = _convert(col.source_name, col.type, col.format)
+            typed[f"_typed_{col.name}"] = F.expr(f"try_cast({_q(col.source_name)} AS {col.type})")
     for name in extra:
         typed[f"_typed_{name}"] = F.col(_q(name)).cast("string")
     return df.withColumns(typed)
@@ -330,8 +312,6 @@ def repeated_keys(df: DataFrame, contract: Contract, keys: Sequence[str]) -> Dat
     shared by two valid rows is in the result (rows that ``validate`` rejects may add keys that
     are not really shared; those rows are never pending).
     """
-    if REPARSED_COL in df.columns:
-        raise ValueError("repeated_keys needs the raw columns as text (read_files(..., typed=False))")
     cols = [contract.column(k) for k in keys]
     present = [c.source_name for c in cols if c.source_name in df.columns]
     out = null_markers(df.select(*[F.col(_q(n)) for n in present]), present, contract_null_markers(contract))
@@ -373,26 +353,11 @@ def validate(df: DataFrame, contract: Contract, run_id: str, ingested_at: dt.dat
     raw_cols = raw_columns(contract, extra)
     out = df.withColumns({c: F.lit(None).cast("string") for c in raw_cols if c not in df.columns})
     all_checks = checks(contract)
-    # Columns the CSV reader typed: their text exists only for lines it could not convert.
-    natives = {c.source_name: c.name for c in contract.columns if text_column(c.source_name) in df.columns}
-    texts = [text_column(n) for n in natives]
-    out = null_markers(out, [*raw_cols[:-1], *texts], contract_null_markers(contract))
+    out = null_markers(out, raw_cols[:-1], contract_null_markers(contract))
     out = typed_columns(out, contract, extra)
-    if natives:
-        # The checks read a source column only to know whether a value was there and, for a
-        # conversion that failed, to quote it: a placeholder says "present" on the lines the
-        # reader typed, the text is used on the others.
-        reparsed = F.col(REPARSED_COL)
-        out = out.withColumns({
-            n: F.when(reparsed, F.col(_q(text_column(n)))).when(F.col(_q(n)).isNotNull(), F.lit(""))
-            for n in natives
-        })
     out = row_flags(out, all_checks)
-    as_text = {c: F.col(_q(c)).cast("string") for c in raw_cols}
-    as_text |= {n: F.when(F.col(REPARSED_COL), F.col(_q(text_column(n)))).otherwise(_typed(name).cast("string"))
-                for n, name in natives.items()}
-    packed = F.when(_rejected(all_checks), F.array(*[as_text[c] for c in raw_cols]))
-    out = out.withColumn(RAW_COL, packed).drop(*raw_cols, *texts, REPARSED_COL)
+    packed = F.when(_rejected(all_checks), F.array(*[F.col(_q(c)).cast("string") for c in raw_cols]))
+    out = out.withColumn(RAW_COL, packed).drop(*raw_cols)
     if repeated is None:
         out = deduplicate(out, contract, all_checks)
         out = check_unique(out, contract, all_checks)
