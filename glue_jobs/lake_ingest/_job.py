@@ -324,11 +324,11 @@ class _IngestRun:
     def _check(self, obj: ObjectInfo) -> PlannedFile:
         contract = self.contract
         if contract.format.type == "parquet":
-            verdict = sniff_parquet(self.storage.read_range(obj.uri, 0, 4),
-                                    self.storage.read_range(obj.uri, -4, 4), obj.size)
+            tail = self.storage.read_range(obj.uri, -8, 8)  # footer length and magic bytes
+            verdict = sniff_parquet(self.storage.read_range(obj.uri, 0, 4), tail, obj.size)
             if verdict.status == OK:
                 try:
-                    verdict = check_columns(self._parquet_columns(obj), contract)
+                    verdict = check_columns(self._parquet_columns(obj, tail), contract)
                 except Exception as exc:
                     msg = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
                     return PlannedFile(obj, SNIFF_FAILED, f"unreadable Parquet footer: {msg}")
@@ -336,12 +336,12 @@ class _IngestRun:
             verdict = sniff(self.storage.read_range(obj.uri, 0, HEAD_BYTES), obj.size, contract)
         return PlannedFile(obj, verdict.status, verdict.reason, verdict.columns, verdict.extra)
 
-    def _parquet_columns(self, obj: ObjectInfo) -> tuple[str, ...]:
-        """A Parquet file's columns from its footer: two ranged reads parsed by pyarrow, or a
-        small Spark read of the file where pyarrow is not installed."""
+    def _parquet_columns(self, obj: ObjectInfo, tail: bytes) -> tuple[str, ...]:
+        """A Parquet file's columns from its footer (``tail``: its last 8 bytes), read with one
+        more ranged read and parsed by pyarrow, or a small Spark read where pyarrow is missing."""
         if not HAVE_PYARROW:
             return parquet_columns(self.spark, obj.uri)
-        length = parquet_footer_length(self.storage.read_range(obj.uri, -8, 8), obj.size)
+        length = parquet_footer_length(tail, obj.size)
         return parquet_footer_columns(self.storage.read_range(obj.uri, -(length + 8), length + 8))
 
     # ------------------------------------------------------- transform/write

@@ -6,7 +6,7 @@ import hashlib
 import logging
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,12 +58,14 @@ class LocalStorage:
         if not start.exists():
             return
         paths = [Path(dirpath) / name for dirpath, dirnames, filenames in _sorted_walk(start) for name in filenames]
-        # hashlib releases the GIL: hash a few files at a time, in listing order
-        with ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1))) as pool:
-            digests = pool.map(_md5, paths) if etags else ("" for _ in paths)
-            for path, digest in zip(paths, digests, strict=True):
-                key = path.relative_to(base).as_posix()
-                yield ObjectInfo(uri=str(path), key=key, size=path.stat().st_size, etag=digest)
+        if not etags:
+            digests: Iterable[str] = [""] * len(paths)
+        else:  # hashlib releases the GIL: hash a few files at a time, in listing order
+            with ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1))) as pool:
+                digests = list(pool.map(_md5, paths))
+        for path, digest in zip(paths, digests, strict=True):
+            yield ObjectInfo(uri=str(path), key=path.relative_to(base).as_posix(), size=path.stat().st_size,
+                             etag=digest)
 
     def read_range(self, uri: str, start: int, length: int) -> bytes:
         with open(_local_path(uri), "rb") as fh:

@@ -359,13 +359,8 @@ def validate(df: DataFrame, contract: Contract, run_id: str, ingested_at: dt.dat
     packed = F.when(_rejected(all_checks), F.array(*[F.col(_q(c)).cast("string") for c in raw_cols]))
     out = out.withColumn(RAW_COL, packed).drop(*raw_cols)
     if repeated is None:
-        out = deduplicate(out, contract, all_checks)
-        out = check_unique(out, contract, all_checks)
-        out = out.withColumn(PENDING_COL, F.lit(False))
-    elif repeated:
-        out = _mark_pending(out, repeated, all_checks)
-    else:
-        out = out.withColumn(PENDING_COL, F.lit(False))
+        out = check_unique(deduplicate(out, contract, all_checks), contract, all_checks)
+    out = _mark_pending(out, repeated, all_checks) if repeated else out.withColumn(PENDING_COL, F.lit(False))
     out = add_lineage(out, run_id, ingested_at)
     return out.withColumn(REJECTED_COL, _rejected(all_checks))
 
@@ -463,13 +458,11 @@ def _window_metrics(all_checks: Sequence[Check], window_checks: Sequence[int],
 def pending_metrics(resolved: DataFrame, contract: Contract) -> list[SparkColumn]:
     """What ``resolve_pending`` adds to the run's counts, for an Observation on its output (the
     blocking rules are counted by ``quarantine_metrics``, as in the main pass)."""
-    def count_if(name: str) -> SparkColumn:
-        return F.sum(F.when(F.col(name), 1).otherwise(0))
-
     all_checks = checks(contract)
-    metrics = [count_if("_lake_m_rejected").alias("rows_quarantined"), count_if("_lake_m_failing").alias("rows_failing"),
-               count_if("_lake_m_warned").alias("rows_warned")]
-    metrics += [count_if(f"_lake_m_rule{i}").alias(f"rule:{c.rule}") for i, c in enumerate(all_checks)
+    metrics = [_count_if(F.col("_lake_m_rejected")).alias("rows_quarantined"),
+               _count_if(F.col("_lake_m_failing")).alias("rows_failing"),
+               _count_if(F.col("_lake_m_warned")).alias("rows_warned")]
+    metrics += [_count_if(F.col(f"_lake_m_rule{i}")).alias(f"rule:{c.rule}") for i, c in enumerate(all_checks)
                 if c.condition is None and not c.blocking]
     return metrics
 
@@ -498,23 +491,23 @@ def quarantine(df: DataFrame, contract: Contract, extra: Sequence[str] = ()) -> 
     return quarantine_rows(staged(df, contract, extra), contract, extra)
 
 
+def _count_if(cond: SparkColumn) -> SparkColumn:
+    return F.sum(F.when(cond, 1).otherwise(0))
+
+
 def observed_metrics(df: DataFrame, contract: Contract) -> list[SparkColumn]:
     """Aggregates for Spark's Observation: collected in the same pass that writes the data."""
     all_checks = list(enumerate(checks(contract)))
-
-    def count_if(cond: SparkColumn) -> SparkColumn:
-        return F.sum(F.when(cond, 1).otherwise(0))
-
     metrics = [
         F.count(F.lit(1)).alias("rows_read"),
-        count_if(F.col(REJECTED_COL)).alias("rows_quarantined"),
-        count_if(F.col(PENDING_COL)).alias("rows_pending"),
-        count_if(_any([is_set(i) for i, c in all_checks if c.action == "fail"])).alias("rows_failing"),
-        count_if(_any([is_set(i) for i, c in all_checks if c.action == "warn"])).alias("rows_warned"),
+        _count_if(F.col(REJECTED_COL)).alias("rows_quarantined"),
+        _count_if(F.col(PENDING_COL)).alias("rows_pending"),
+        _count_if(_any([is_set(i) for i, c in all_checks if c.action == "fail"])).alias("rows_failing"),
+        _count_if(_any([is_set(i) for i, c in all_checks if c.action == "warn"])).alias("rows_warned"),
     ]
     # Per-rule counts of the warnings only: a row that breaks a blocking rule is quarantined, and
     # ``quarantine_metrics`` counts those from the few quarantined rows instead of every row here.
-    metrics += [count_if(is_set(i)).alias(f"rule:{c.rule}") for i, c in all_checks if not c.blocking]
+    metrics += [_count_if(is_set(i)).alias(f"rule:{c.rule}") for i, c in all_checks if not c.blocking]
     return metrics
 
 
@@ -523,8 +516,7 @@ def quarantine_metrics(contract: Contract) -> list[SparkColumn]:
     def broke(rule: str) -> SparkColumn:
         return F.exists(F.col(VIOLATIONS_COL), lambda v: v["rule"] == F.lit(rule))
 
-    return [F.sum(F.when(broke(c.rule), 1).otherwise(0)).alias(f"rule:{c.rule}")
-            for c in checks(contract) if c.blocking]
+    return [_count_if(broke(c.rule)).alias(f"rule:{c.rule}") for c in checks(contract) if c.blocking]
 
 
 def rule_names(contract: Contract) -> list[str]:
