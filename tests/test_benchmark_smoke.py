@@ -118,12 +118,13 @@ def bench_result(spark, tmp_path_factory) -> tuple[bench.Dataset, dict[str, Any]
 def test_three_outputs_hold_the_same_valid_rows(bench_result):
     data, res = bench_result
     out = data.root / "out"
-    job, plain, duck = res["phases"]
+    job, plain, tuned, duck = res["phases"]
     result = res["job_result"]
     curated_dir, quarantine_dir = bench.job_outputs(out / "job")
 
     assert result["status"] == "SUCCEEDED" and result["rows_read"] == ROWS
     assert plain["rows_out"] == bench.count_parquet_rows(out / "plain_spark") == ROWS
+    assert tuned["rows_out"] == bench.count_parquet_rows(out / "plain_spark_tuned") == ROWS
     assert job["rows_out"] == bench.count_parquet_rows(curated_dir) == result["rows_written"]
     assert bench.count_parquet_rows(quarantine_dir) == result["rows_quarantined"] > 0
     assert result["rows_written"] == plain["rows_out"] - result["rows_quarantined"]
@@ -148,10 +149,36 @@ def test_three_outputs_hold_the_same_valid_rows(bench_result):
     assert partition_values(out / "duckdb") == days == partition_values(curated_dir)
 
 
+def dictionary_columns(root: Path) -> set[str]:
+    """Columns written with a dictionary page in the largest Parquet file below ``root``."""
+    import pyarrow.parquet as pq
+
+    biggest = max(root.rglob("*.parquet"), key=lambda p: p.stat().st_size)
+    group = pq.ParquetFile(biggest).metadata.row_group(0)
+    return {group.column(i).path_in_schema for i in range(group.num_columns)
+            if group.column(i).dictionary_page_offset is not None}
+
+
+@pytest.mark.slow
+def test_columns_marked_plain_are_written_without_a_dictionary(bench_result):
+    data, _ = bench_result
+    out = data.root / "out"
+    plain_encoded = set(Contract.from_dict(bench.BENCH_CONTRACT).plain_encoded)
+    assert {"id", "customer_id", "updated_at"} <= plain_encoded  # the key by default, the rest marked
+    assert "category" not in plain_encoded
+    curated_dir, _ = bench.job_outputs(out / "job")
+    for root in (curated_dir, out / "plain_spark_tuned"):
+        written = dictionary_columns(root)
+        assert "category" in written and "store_id" in written
+        assert not written & plain_encoded
+    assert dictionary_columns(out / "plain_spark") >= {"category", "store_id"}
+
+
 @pytest.mark.slow
 def test_report_renders(bench_result):
     _, res = bench_result
     json.dumps(res)
     text = bench.format_size(res)
     assert "full job" in text and "plain Spark" in text and "DuckDB" in text
+    assert "job's Parquet settings" in text
     assert "not measured" in bench.target_verdict([res])

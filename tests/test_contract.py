@@ -54,6 +54,7 @@ def test_repository_contracts_load(contracts_dir):
         (lambda d: d["columns"].append({"name": "lake_x", "type": "string"}), "reserved for lineage columns"),
         (lambda d: d.update(colums=[]), "colums: unknown field"),
         (lambda d: d["source"].update(prefix="/abs"), "source.prefix: must be a relative key prefix"),
+        (lambda d: d["columns"][0].update(dictionary="no"), "columns[0] (order_id).dictionary: must be true or false"),
         (lambda d: d["columns"][2].update(type="string"), None),  # still valid: format on a string column?
     ],
 )
@@ -89,6 +90,21 @@ def test_partition_column_rules(orders_doc):
     doc["partition_by"] = ["currency"]
     with pytest.raises(ContractError, match="'currency' must be declared nullable: false"):
         Contract.from_dict(doc)
+
+
+def test_columns_written_without_a_dictionary(orders_doc):
+    assert Contract.from_dict(orders_doc).plain_encoded == ("order_id", "order_ts")  # the key, and marked
+    doc = copy.deepcopy(orders_doc)
+    by_name = {c["name"]: c for c in doc["columns"]}
+    by_name["order_id"]["dictionary"] = True  # an explicit choice wins over the key's default
+    by_name["order_ts"].pop("dictionary")
+    by_name["amount"]["dictionary"] = False
+    by_name["order_date"]["dictionary"] = False  # a partition column is not in the files
+    assert Contract.from_dict(doc).plain_encoded == ("amount",)
+    doc["primary_key"] = ["order_id", "customer_id"]
+    by_name["order_id"].pop("dictionary")
+    by_name["customer_id"]["nullable"] = False
+    assert Contract.from_dict(doc).plain_encoded == ("amount",)  # a column of a composite key repeats
 
 
 def test_missing_required_sections():

@@ -22,7 +22,14 @@ from . import _metrics as metrics
 from ._aws import AwsClients
 from ._contract import INGESTED_AT_COL, RUN_ID_COL, SOURCE_FILE_COL
 from ._contract_store import ContractStore
-from ._reader import group_files, parquet_columns, read_files, write_parquet
+from ._reader import (
+    ReadGroup,
+    group_files,
+    parquet_columns,
+    read_files,
+    read_key_columns,
+    write_parquet,
+)
 from ._sniff import FAILED as SNIFF_FAILED
 from ._sniff import (
     HEAD_BYTES,
@@ -362,13 +369,13 @@ class _IngestRun:
                  "layout group(s)")
         repeated: dict[tuple[str, ...], DataFrame] | None = {}
         try:
-            repeated = self._repeated_keys(frame)
+            repeated = self._repeated_keys(groups)
             validated = validate(frame, contract, self.run_id, ingested_at, extra, repeated)
             observation = Observation(f"ingest_{self.dataset_id}")
             observed = validated.observe(observation, *observed_metrics(validated, contract))
             out = staged(observed, contract, extra).drop(RUN_ID_COL)
             spark.sparkContext.setJobDescription(f"{self.dataset_id}: read, validate, write")
-            write_parquet(out, run_root, partitions)
+            write_parquet(out, run_root, partitions, plain_encoded=contract.plain_encoded)
             counts = {k: int(v or 0) for k, v in observation.get.items()}
             if counts["rows_pending"]:
                 self._resolve_pending(run_root, out.schema, extra, counts)
@@ -402,14 +409,16 @@ class _IngestRun:
             tables.append(self._table_commit(quarantine_root, self._quarantine_spec(extra), ()))
         return tables
 
-    def _repeated_keys(self, frame: DataFrame) -> dict[tuple[str, ...], DataFrame] | None:
+    def _repeated_keys(self, groups: Sequence[ReadGroup]) -> dict[tuple[str, ...], DataFrame] | None:
         """For each key set of the de-duplication and the unique rules: the key values that occur
         more than once in the batch (cached, to be broadcast). None when there are so many that
         shuffling every row is the better plan."""
         out: dict[tuple[str, ...], DataFrame] = {}
         for keys in window_key_sets(self.contract):
             self.spark.sparkContext.setJobDescription(f"{self.dataset_id}: find repeated {', '.join(keys)}")
-            keys_df = repeated_keys(frame, self.contract, keys).cache()
+            names = [self.contract.column(k).source_name for k in keys]
+            raw_keys = read_key_columns(self.spark, groups, self.contract, names)
+            keys_df = repeated_keys(raw_keys, self.contract, keys).cache()
             n = keys_df.count()
             if n > MAX_REPEATED_KEYS:
                 for df in [keys_df, *out.values()]:
@@ -439,7 +448,8 @@ class _IngestRun:
         resolved = resolve_pending(pending, contract, extra)
         observation = Observation(f"settle_{self.dataset_id}")
         observed = resolved.observe(observation, *pending_metrics(resolved, contract))
-        write_parquet(drop_metric_columns(observed), run_root, [VALID_COL, *contract.partition_by], mode="append")
+        write_parquet(drop_metric_columns(observed), run_root, [VALID_COL, *contract.partition_by], mode="append",
+                      plain_encoded=contract.plain_encoded)
         for k, v in observation.get.items():
             counts[k] = counts.get(k, 0) + int(v or 0)
         self.out_storage.delete_prefix(pending_root)

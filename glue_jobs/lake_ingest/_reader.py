@@ -70,10 +70,63 @@ def read_files(spark: SparkSession, groups: Sequence[ReadGroup], contract: Contr
     return out
 
 
-def write_parquet(df: DataFrame, uri: str, partition_by: Sequence[str] = (), mode: str = "overwrite") -> None:
+#: Encodings whose bytes Spark's text reader decodes as they are (it reads UTF-8 only).
+_TEXT_READER_ENCODINGS = {"utf-8", "utf8", "us-ascii", "ascii"}
+
+
+def read_key_columns(spark: SparkSession, groups: Sequence[ReadGroup], contract: Contract,
+                     names: Sequence[str]) -> DataFrame:
+    """The source columns ``names`` of every row of ``groups``, as ``read_files`` gives them, for
+    finding repeated keys.
+
+    CSV in UTF-8 is read as lines and each key is the text between delimiters, which skips the
+    tokenizing of the CSV parser (about half the time of that pass). A line whose fields up to
+    the key hold a quote or escape character is parsed with the CSV parser and the same options,
+    so every row that ``read_files`` reads gets the same key values here. Header lines are not
+    removed: their text counts as one more key value, which can only make a key look repeated
+    (its rows are then settled with the others), never hide one. Other formats and encodings
+    use ``read_files`` with only these columns.
+    """
+    fmt = contract.format
+    if fmt.type != "csv" or fmt.encoding.lower() not in _TEXT_READER_ENCODINGS:
+        frame = read_files(spark, groups, contract)
+        return frame.select(*[F.col(f"`{n}`") if n in frame.columns else F.lit(None).cast("string").alias(n)
+                              for n in names])
+    frames = []
+    for group in groups:
+        line = F.col("value")
+        fields = F.from_csv(line, ", ".join(f"`{c}` STRING" for c in group.columns),
+                            {"sep": fmt.delimiter, "quote": fmt.quote, "escape": fmt.escape,
+                             "nullValue": "", "emptyValue": "", "mode": "PERMISSIVE"})
+        cols = []
+        for name in names:
+            if name not in group.columns:
+                cols.append(F.lit(None).cast("string").alias(name))
+                continue
+            index = group.columns.index(name)
+            upto = F.substring_index(line, fmt.delimiter, index + 1)
+            plain = (F.instr(upto, fmt.quote) == 0) & (F.instr(upto, fmt.escape) == 0)
+            value = F.substring_index(upto, fmt.delimiter, -1)
+            # a line with fewer fields reads as null there, as in the CSV parser
+            present = (F.length(upto) - F.length(F.replace(upto, F.lit(fmt.delimiter), F.lit("")))
+                       >= index * len(fmt.delimiter)) if index else F.lit(True)
+            cols.append(F.when(plain, F.when(present & (value != ""), value))
+                        .otherwise(fields[name]).alias(name))
+        frames.append(spark.read.text(list(group.paths)).select(*cols))
+    out = frames[0]
+    for frame in frames[1:]:
+        out = out.unionByName(frame)
+    return out
+
+
+def write_parquet(df: DataFrame, uri: str, partition_by: Sequence[str] = (), mode: str = "overwrite",
+                  plain_encoded: Sequence[str] = ()) -> None:
     """Write snappy Parquet to a location owned by one run: by default replacing what an earlier
-    attempt of the same run left there, or adding files with ``mode="append"``."""
+    attempt of the same run left there, or adding files with ``mode="append"``. The columns in
+    ``plain_encoded`` are written without dictionary encoding."""
     writer = df.write.mode(mode).option("compression", "snappy")
+    for name in plain_encoded:
+        writer = writer.option(f"parquet.enable.dictionary#{name}", "false")
     if partition_by:
         writer = writer.partitionBy(*partition_by)
     writer.parquet(uri)

@@ -1,0 +1,87 @@
+"""Spark I/O: the key columns read for finding repeated keys match the full read, row for row."""
+
+from __future__ import annotations
+
+import gzip
+
+import pytest
+
+from lake_ingest import Contract
+from lake_ingest._reader import ReadGroup, read_files, read_key_columns
+from lake_ingest._transforms import CORRUPT_COL
+
+
+def contract(**options) -> Contract:
+    return Contract.from_dict({
+        "dataset_id": "k",
+        "source": {"prefix": "k/", "pattern": "*.csv*"},
+        "format": {"type": "csv", "options": options},
+        "columns": [{"name": "note", "type": "string"}, {"name": "id", "type": "string", "nullable": False},
+                    {"name": "tail", "type": "string"}],
+        "primary_key": ["id"],
+        "target": {"database": "db", "table": "k"},
+    })
+
+
+# The key is the second field: quotes, escapes and delimiters inside the first field, and empty
+# or quoted-empty keys, must give the values the CSV parser gives.
+LINES = [
+    "note,id,tail",
+    "plain,a1,x",
+    '"has, comma",a2,x',
+    '"has ""quote""",a3,x',
+    'back\\slash,a4,x',
+    '"q",  a5  ,x',
+    "empty,,x",
+    'quoted empty,"",x',
+    '"multi, part","a, 6",x',
+    "plain,a1,again",
+    "short",
+]
+
+
+def both(spark, tmp_path, lines, charset="utf-8", gz=False, **options):
+    body = ("\n".join(lines) + "\n").encode(charset)
+    path = tmp_path / ("part.csv.gz" if gz else "part.csv")
+    path.write_bytes(gzip.compress(body) if gz else body)
+    c = contract(**options)
+    groups = [ReadGroup((str(path),), ("note", "id", "tail"))]
+    full = read_files(spark, groups, c).select("id", CORRUPT_COL).collect()
+    keys = [r["id"] for r in read_key_columns(spark, groups, c, ["id"]).collect()]
+    return full, keys
+
+
+def well_formed(full):
+    return [r["id"] for r in full if r[CORRUPT_COL] is None]
+
+
+@pytest.mark.parametrize("gz", [False, True])
+def test_key_values_of_csv_lines_equal_the_full_read_plus_the_header(spark, tmp_path, gz):
+    full, keys = both(spark, tmp_path, LINES, gz=gz)
+    # the last line has too few fields: the parser reads its key as null
+    assert well_formed(full) == ["a1", "a2", "a3", "a4", "  a5  ", None, None, "a, 6", "a1", None]
+    # line by line, after the header, every well-formed row has the same key
+    assert keys[0] == "id"
+    assert [k for k, r in zip(keys[1:], full, strict=True) if r[CORRUPT_COL] is None] == well_formed(full)
+
+
+def test_key_values_with_another_delimiter_and_quote(spark, tmp_path):
+    lines = ["note;id;tail", "'a;b';k1;x", "c;k2;x", "'it''s';k3;x"]
+    full, keys = both(spark, tmp_path, lines, delimiter=";", quote="'", escape="'")
+    assert well_formed(full) == ["k1", "k2", "k3"]
+    assert keys == ["id", "k1", "k2", "k3"]
+
+
+def test_other_encodings_use_the_csv_reader(spark, tmp_path):
+    lines = ["note,id,tail", "caf\u00e9,\u00e9t\u00e9,x", "b,k2,x"]
+    full, keys = both(spark, tmp_path, lines, charset="latin-1", encoding="ISO-8859-1")
+    assert well_formed(full) == ["\u00e9t\u00e9", "k2"]
+    assert keys == well_formed(full)  # the CSV reader skips the header
+
+
+def test_a_group_without_the_key_column_gives_nulls(spark, tmp_path):
+    path = tmp_path / "old.csv"
+    path.write_text("note,tail\na,x\nb,y\n")
+    c = contract()
+    keys = read_key_columns(spark, [ReadGroup((str(path),), ("note", "tail"))], c, ["id"]).collect()
+    assert [r["id"] for r in keys] == [None, None, None]
