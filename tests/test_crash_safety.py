@@ -35,9 +35,9 @@ def test_failure_after_writing_data_leaves_nothing_visible(spark, aws, deployed,
     real_write = job_module.write_parquet
     calls = []
 
-    def write_then_die(df, uri, partition_by=(), mode="overwrite"):
+    def write_then_die(df, uri, partition_by=(), **options):
         calls.append(uri)
-        real_write(df, uri, partition_by, mode)
+        real_write(df, uri, partition_by, **options)
         if "/quarantine/" in uri:  # curated written (and settled), quarantine written: die before the commit
             raise OSError("No space left on device")
 

@@ -426,8 +426,10 @@ class _IngestRun:
                 self.say(f"{n:,} values of ({', '.join(keys)}) occur more than once; comparing all rows by key")
                 return None
             if n:
-                self.say(f"{n:,} values of ({', '.join(keys)}) occur more than once; their rows are settled "
-                         "after the main pass")
+                fmt = self.contract.format
+                header = " (may include the header's text, read as a key)" if fmt.type == "csv" and fmt.header else ""
+                self.say(f"{n:,} values of ({', '.join(keys)}) occur more than once{header}; their rows are "
+                         "settled after the main pass")
                 out[keys] = keys_df
             else:
                 keys_df.unpersist()

@@ -307,10 +307,11 @@ def window_key_sets(contract: Contract) -> list[tuple[str, ...]]:
 def repeated_keys(df: DataFrame, contract: Contract, keys: Sequence[str]) -> DataFrame:
     """The values of ``keys`` (as ``_typed_<name>``) that occur in more than one row of ``df``.
 
-    ``df`` is the raw read; only the key columns are used, so a columnar or CSV reader parses
-    nothing else. The keys are converted exactly as ``validate`` converts them, so every key
-    shared by two valid rows is in the result (rows that ``validate`` rejects may add keys that
-    are not really shared; those rows are never pending).
+    ``df`` holds the key columns as read (the job passes ``read_key_columns``, which may add a
+    header line's text as one more row). The keys are converted exactly as ``validate`` converts
+    them, so every key shared by two valid rows is in the result; rows that ``validate`` rejects,
+    and header lines, can only add keys that are not really shared, and a rejected row is never
+    pending.
     """
     cols = [contract.column(k) for k in keys]
     present = [c.source_name for c in cols if c.source_name in df.columns]
