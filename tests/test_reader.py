@@ -85,3 +85,16 @@ def test_a_group_without_the_key_column_gives_nulls(spark, tmp_path):
     c = contract()
     keys = read_key_columns(spark, [ReadGroup((str(path),), ("note", "tail"))], c, ["id"]).collect()
     assert [r["id"] for r in keys] == [None, None, None]
+
+
+def test_layout_groups_and_crlf_lines(spark, tmp_path):
+    """Each group cuts its key at its own position; Windows line ends read the same way."""
+    first, second = tmp_path / "a.csv", tmp_path / "b.csv"
+    first.write_bytes(b"note,id,tail\r\nx,k1,t\r\ny,k2,t\r\n")
+    second.write_bytes(b"id,tail,note\r\nk2,t,z\r\nk3,t,w\r\n")
+    c = contract()
+    groups = [ReadGroup((str(first),), ("note", "id", "tail")), ReadGroup((str(second),), ("id", "tail", "note"))]
+    full = read_files(spark, groups, c).select("id", CORRUPT_COL).collect()
+    keys = [r["id"] for r in read_key_columns(spark, groups, c, ["id"]).collect()]
+    assert well_formed(full) == ["k1", "k2", "k2", "k3"]
+    assert sorted(keys) == sorted([*well_formed(full), "id", "id"])
