@@ -301,6 +301,13 @@ def test_repeated_keys_settled_after_the_main_pass_or_in_one_window(spark, aws, 
     assert bad == [("2", "CANCELLED", None, "duplicate"), ("2", "PAID", None, "duplicate"),
                    ("3", "SHIPPD", None, "status_known"), ("4", "NEW", None, "currency_known"),
                    ("4", "NEW", None, "duplicate")]
+    # every row, valid, settled or rejected, names the file it came from
+    source = "regexp_extract(lake_source_file, '[^/]+$')"
+    day1, day2 = "orders_2026-11-01.csv.gz", "orders_2026-11-02.csv.gz"
+    assert query(aws, f"SELECT order_id, {source} FROM sales.orders ORDER BY 1") == [
+        (1, day1), (2, day1), (3, day1), (4, day1), (5, day2)]
+    assert query(aws, f"SELECT order_id, status, {source} FROM sales.orders_quarantine ORDER BY 1, 2") == [
+        ("2", "CANCELLED", day2), ("2", "PAID", day1), ("3", "SHIPPD", day1), ("4", "NEW", day1)]
 
 
 def test_unique_rule_that_fails_the_run_among_repeated_keys(spark, aws, deployed, lake, settings):

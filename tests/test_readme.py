@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import duckdb
 import pytest
 import yaml
 
@@ -65,6 +66,16 @@ def test_demo_runs_twice_and_the_second_run_adds_nothing(tmp_path):
     second = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env, check=True).stdout
     assert "Nothing new to ingest: every raw file is already in the ledger." in second
     assert re.search(r"^orders\s+\| SUCCEEDED \|\s+0 \|\s+2 \|", second, re.M), second
+
+    # Lineage for every format (gzip CSV, JSON Lines, Parquet): each curated row names a raw file.
+    raw_files = {p.name for p in (tmp_path / "lake" / "raw").rglob("*") if p.is_file()}
+    for table in ("orders", "customers", "meter_readings"):
+        [files] = list((tmp_path / "lake" / "curated").glob(f"*/{table}"))
+        with duckdb.connect() as con:
+            names = con.execute(
+                f"SELECT DISTINCT regexp_extract(lake_source_file, '[^/]+$') FROM read_parquet("
+                f"'{files}/**/*.parquet', hive_partitioning = false)").fetchall()
+        assert len(names) == 2 and {n for (n,) in names} <= raw_files, (table, names)
 
 
 @pytest.mark.slow

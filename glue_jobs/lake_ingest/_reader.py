@@ -11,7 +11,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from ._contract import SOURCE_FILE_COL, Contract
+from ._contract import Contract
 from ._transforms import CORRUPT_COL
 
 logger = logging.getLogger(__name__)
@@ -40,12 +40,12 @@ def parquet_columns(spark: SparkSession, path: str) -> tuple[str, ...]:
 
 def read_group(spark: SparkSession, group: ReadGroup, contract: Contract) -> DataFrame:
     """Read one group of files: text formats as strings with a corrupt-record column, so that
-    no value is lost to a failed conversion; Parquet with its own types."""
+    no value is lost to a failed conversion; Parquet with its own types. The source file of each
+    row is added later, by ``validate`` (see there why)."""
     fmt = contract.format
     if fmt.type == "parquet":
         df = spark.read.parquet(*group.paths)
-        return df.select(*[F.col(f"`{c}`") for c in group.columns],
-                         F.col("_metadata.file_path").alias(SOURCE_FILE_COL))
+        return df.select(*[F.col(f"`{c}`") for c in group.columns])
     schema = T.StructType([T.StructField(c, T.StringType()) for c in group.columns]
                           + [T.StructField(CORRUPT_COL, T.StringType())])
     reader = spark.read.schema(schema).option("mode", "PERMISSIVE").option("columnNameOfCorruptRecord", CORRUPT_COL)
@@ -58,7 +58,7 @@ def read_group(spark: SparkSession, group: ReadGroup, contract: Contract) -> Dat
         out = csv.csv(list(group.paths))
     else:
         out = reader.option("encoding", fmt.encoding).json(list(group.paths))
-    return out.withColumn(SOURCE_FILE_COL, F.col("_metadata.file_path"))
+    return out
 
 
 def read_files(spark: SparkSession, groups: Sequence[ReadGroup], contract: Contract) -> DataFrame:
