@@ -545,12 +545,13 @@ def run_plain_spark(spark: SparkSession, data: Dataset, out_dir: Path, *, tuned:
     ``tuned``, the columns the contract marks ``dictionary: false`` are written the job's way."""
     configure_spark(spark)  # the same session settings as the job (UTC, micros timestamps)
     _fresh(out_dir)
+    plain_encoded = Contract.from_dict(BENCH_CONTRACT).plain_encoded if tuned else ()
     with measured(spark) as timing:
         df = (spark.read.schema(spark_schema()).option("header", True)
               .option("timestampFormat", TIMESTAMP_FORMAT)
               .csv([str(p) for p in data.files]))
         writer = df.write.mode("overwrite").option("compression", "snappy").partitionBy(PARTITION_COL)
-        for name in Contract.from_dict(BENCH_CONTRACT).plain_encoded if tuned else ():
+        for name in plain_encoded:
             writer = writer.option(f"parquet.enable.dictionary#{name}", "false")
         writer.parquet(str(out_dir))
     return timing

@@ -24,6 +24,7 @@ from ._contract import INGESTED_AT_COL, RUN_ID_COL, SOURCE_FILE_COL
 from ._contract_store import ContractStore
 from ._reader import (
     ReadGroup,
+    counts_header_lines,
     group_files,
     parquet_columns,
     read_files,
@@ -426,8 +427,8 @@ class _IngestRun:
                 self.say(f"{n:,} values of ({', '.join(keys)}) occur more than once; comparing all rows by key")
                 return None
             if n:
-                fmt = self.contract.format
-                header = " (may include the header's text, read as a key)" if fmt.type == "csv" and fmt.header else ""
+                header = (" (may include the header's text, read as a key)"
+                          if self.contract.format.header and counts_header_lines(self.contract) else "")
                 self.say(f"{n:,} values of ({', '.join(keys)}) occur more than once{header}; their rows are "
                          "settled after the main pass")
                 out[keys] = keys_df

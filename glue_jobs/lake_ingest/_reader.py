@@ -6,6 +6,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import reduce
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -63,15 +64,22 @@ def read_group(spark: SparkSession, group: ReadGroup, contract: Contract) -> Dat
 
 def read_files(spark: SparkSession, groups: Sequence[ReadGroup], contract: Contract) -> DataFrame:
     """Read every group and union them by column name (columns a group lacks are null)."""
-    frames = [read_group(spark, g, contract) for g in groups]
-    out = frames[0]
-    for frame in frames[1:]:
-        out = out.unionByName(frame, allowMissingColumns=True)
-    return out
+    return _union([read_group(spark, g, contract) for g in groups])
+
+
+def _union(frames: Sequence[DataFrame]) -> DataFrame:
+    """Union frames by column name; columns a frame lacks are null."""
+    return reduce(lambda a, b: a.unionByName(b, allowMissingColumns=True), frames)
 
 
 #: Encodings whose bytes Spark's text reader decodes as they are (it reads UTF-8 only).
 _TEXT_READER_ENCODINGS = {"utf-8", "utf8", "us-ascii", "ascii"}
+
+
+def counts_header_lines(contract: Contract) -> bool:
+    """Whether ``read_key_columns`` reads the files as lines, header lines included."""
+    fmt = contract.format
+    return fmt.type == "csv" and fmt.encoding.lower() in _TEXT_READER_ENCODINGS
 
 
 def read_key_columns(spark: SparkSession, groups: Sequence[ReadGroup], contract: Contract,
@@ -88,7 +96,7 @@ def read_key_columns(spark: SparkSession, groups: Sequence[ReadGroup], contract:
     use ``read_files`` with only these columns.
     """
     fmt = contract.format
-    if fmt.type != "csv" or fmt.encoding.lower() not in _TEXT_READER_ENCODINGS:
+    if not counts_header_lines(contract):
         frame = read_files(spark, groups, contract)
         return frame.select(*[F.col(f"`{n}`") if n in frame.columns else F.lit(None).cast("string").alias(n)
                               for n in names])
@@ -113,10 +121,7 @@ def read_key_columns(spark: SparkSession, groups: Sequence[ReadGroup], contract:
             cols.append(F.when(plain, F.when(present & (value != ""), value))
                         .otherwise(fields[name]).alias(name))
         frames.append(spark.read.text(list(group.paths)).select(*cols))
-    out = frames[0]
-    for frame in frames[1:]:
-        out = out.unionByName(frame)
-    return out
+    return _union(frames)
 
 
 def write_parquet(df: DataFrame, uri: str, partition_by: Sequence[str] = (), mode: str = "overwrite",
