@@ -383,7 +383,7 @@ class _IngestRun:
             if counts["rows_quarantined"]:
                 spark.sparkContext.setJobDescription(f"{self.dataset_id}: move rejected rows to quarantine")
                 rejected_root = join(run_root, f"{VALID_COL}={REJECTED}")
-                rejected = spark.read.parquet(rejected_root).withColumns(
+                rejected = self._read_staged(rejected_root, out.schema).withColumns(
                     {RUN_ID_COL: F.lit(self.run_id), VALID_COL: F.lit(REJECTED)})
                 moved = Observation(f"quarantine_{self.dataset_id}")
                 rows = quarantine_rows(rejected, contract, extra)
@@ -444,8 +444,7 @@ class _IngestRun:
         pending_root = join(run_root, f"{VALID_COL}={PENDING}")
         self.say(f"settling {counts['rows_pending']:,} rows of repeated keys")
         self.spark.sparkContext.setJobDescription(f"{self.dataset_id}: settle rows of repeated keys")
-        read_schema = T.StructType([f for f in schema.fields if f.name != VALID_COL])
-        pending = self.spark.read.schema(read_schema).parquet(pending_root)
+        pending = self._read_staged(pending_root, schema)
         if counts["rows_pending"] <= SETTLE_IN_ONE_TASK:
             pending = pending.coalesce(1)  # one partition already groups every key: no shuffle
         resolved = resolve_pending(pending, contract, extra)
@@ -456,6 +455,11 @@ class _IngestRun:
         for k, v in observation.get.items():
             counts[k] = counts.get(k, 0) + int(v or 0)
         self.out_storage.delete_prefix(pending_root)
+
+    def _read_staged(self, root: str, schema: T.StructType) -> DataFrame:
+        """Staged rows of one ``lake_valid`` state, read with the schema they were written with
+        (no footer is read to infer it)."""
+        return self.spark.read.schema(T.StructType([f for f in schema.fields if f.name != VALID_COL])).parquet(root)
 
     def _extra_columns(self, files: Sequence[PlannedFile]) -> list[str]:
         """New columns admitted by an additive policy, plus those the table already gained."""
