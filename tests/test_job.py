@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import gzip
 import json
+import random
 from decimal import Decimal
 from pathlib import Path
 
@@ -142,6 +143,62 @@ def test_unreadable_files_fail_alone_and_stay_untouched(spark, aws, deployed, la
     assert query(aws, "SELECT order_id FROM sales.orders") == [(1,)]
     # Failed files are not retried until they change.
     assert run_ingest(spark, "orders", "run-2", settings, aws).files_failed == 0
+
+
+def test_a_file_cut_short_fails_alone(spark, aws, deployed, lake, settings):
+    """A gzip file whose upload was cut short passes the checks on its first bytes, then fails
+    Spark's read midway. It is found by reading each file alone, marked failed with the cause,
+    and the run goes on with the other files; none of its rows is kept."""
+    from lake_ingest._sniff import HEAD_BYTES
+
+    rng = random.Random(7)
+    raw = lake / "raw" / "erp" / "orders"
+    write_orders(lake, "orders_2026-11-01.csv.gz", [order(1), order(2)])
+    big = [order(1000 + i, cust=str(rng.randrange(10**9)), amount=f"{rng.randrange(10**6) / 100:.2f}")
+           for i in range(40_000)]
+    whole = write_orders(lake, "orders_2026-11-02.csv.gz", big).read_bytes()
+    assert len(whole) > 2 * HEAD_BYTES  # the sniffed head decompresses fine
+    cut = raw / "orders_2026-11-02.csv.gz"
+    cut.write_bytes(whole[: len(whole) * 2 // 3])
+    write_orders(lake, "orders_2026-11-03.csv.gz", [order(3, day="2026-11-03")])
+    before = cut.read_bytes()
+    progress: list[str] = []
+
+    result = run_ingest(spark, "orders", "run-1", settings, aws, on_progress=progress.append)
+
+    assert result.status == "SUCCEEDED"
+    assert (result.files_ingested, result.files_failed, result.rows_read, result.rows_written) == (2, 1, 3, 3)
+    state, reason = ledger_states(aws, settings)[cut.name]
+    assert state == "FAILED"
+    assert "cannot be read to the end" in reason and "Unexpected end of input stream" in reason
+    assert result.failed_files == {f"erp/orders/{cut.name}": reason}
+    assert any("reading the files one by one to find the cause (3 to read)" in line for line in progress)
+    assert cut.read_bytes() == before
+    assert query(aws, "SELECT order_id FROM sales.orders ORDER BY 1") == [(1,), (2,), (3,)]
+    again = run_ingest(spark, "orders", "run-2", settings, aws)
+    assert (again.files_skipped, again.files_failed, again.rows_read) == (3, 0, 0)
+
+
+def test_a_failure_no_file_causes_fails_the_run(spark, aws, deployed, lake, settings, monkeypatch):
+    """When every file reads fine on its own, the pass's error stands: the run fails and no file
+    is blamed in the ledger."""
+    from pyspark.errors.exceptions.captured import CapturedException
+
+    from lake_ingest import _job
+
+    write_orders(lake, "orders_2026-11-01.csv.gz", [order(1)])
+
+    def broken(self, files, ingested_at):
+        raise CapturedException(desc="executor lost", stackTrace="")
+
+    monkeypatch.setattr(_job._IngestRun, "_transform_and_write", broken)
+    progress: list[str] = []
+    with pytest.raises(CapturedException, match="executor lost"):
+        run_ingest(spark, "orders", "run-1", settings, aws, on_progress=progress.append)
+    assert "the pass failed (executor lost); reading the files one by one to find the cause (1 to read)" in progress
+    record = StateStore(aws.dynamodb, settings.ledger_table, settings.runs_table).get_run("orders", "run-1")
+    assert record["status"] == "FAILED" and "executor lost" in record["error"]
+    assert ledger_states(aws, settings) == {}
 
 
 def test_missing_and_invalid_contracts(spark, aws, deployed, settings):

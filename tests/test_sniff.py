@@ -96,6 +96,16 @@ def test_truncated_head_is_not_called_empty(orders):
     assert sniff(head, len(data), orders).status == OK
 
 
+def test_truncated_small_gzip_fails(orders):
+    """A file that fits in the sniffed head is checked to the end of its gzip stream (an upload
+    cut short); a larger one is checked by the job when Spark reads it (see test_job)."""
+    data = gz(HEADER + ROW * 20)
+    cut = data[: len(data) - 12]
+    verdict = sniff(cut, len(cut), orders)
+    assert verdict.status == FAILED and "truncated gzip stream" in verdict.reason
+    assert sniff(data, len(data), orders).status == OK
+
+
 def test_jsonl(contracts_dir):
     customers = load(contracts_dir, "customers")
     good = gz('{"customer_id": 1, "name": "A", "country": "DE", "updatedAt": "2026-11-01T00:00:00"}\n')

@@ -9,10 +9,12 @@ import logging
 import re
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 from urllib.parse import unquote
 
+from py4j.protocol import Py4JJavaError
+from pyspark.errors.exceptions.captured import CapturedException
 from pyspark.sql import DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
@@ -28,6 +30,7 @@ from ._reader import (
     group_files,
     parquet_columns,
     read_files,
+    read_group,
     read_key_columns,
     write_parquet,
 )
@@ -277,11 +280,10 @@ class _IngestRun:
     def _ingest(self) -> None:
         result = self.result
         planned = self._plan()
-        readable = [p for p in planned if p.verdict == OK]
         ingested_at = utcnow()
         commit: dict[str, Any] = {"files": [], "tables": []}
-        if readable:
-            commit["tables"] = self._transform_and_write(readable, ingested_at)
+        commit["tables"], planned = self._write_readable(planned, ingested_at)
+        readable = [p for p in planned if p.verdict == OK]
         for p in planned:
             state = {OK: INGESTED, SNIFF_FAILED: FAILED_FILE}.get(p.verdict, EMPTY)
             commit["files"].append({"key": p.obj.key, "etag": p.obj.etag, "size": p.obj.size, "state": state,
@@ -353,6 +355,52 @@ class _IngestRun:
         return parquet_footer_columns(self.storage.read_range(obj.uri, -(length + 8), length + 8))
 
     # ------------------------------------------------------- transform/write
+    def _write_readable(self, planned: list[PlannedFile],
+                        ingested_at: dt.datetime) -> tuple[list[dict[str, Any]], list[PlannedFile]]:
+        """Write the files that passed the checks. A file can pass them and still fail to read to
+        the end (a gzip stream cut short by an interrupted upload, a corrupt Parquet page), which
+        fails Spark's pass without naming the file. Then each file is read alone; those that fail
+        become failed files with Spark's reason, what the pass wrote is removed, and the pass runs
+        again over the others. A failure that no single file causes fails the run.
+
+        Returns the tables to commit and the plan with the unreadable files marked failed.
+        """
+        while True:
+            readable = [p for p in planned if p.verdict == OK]
+            if not readable:
+                return [], planned
+            try:
+                return self._transform_and_write(readable, ingested_at), planned
+            except (Py4JJavaError, CapturedException) as exc:
+                self.say(f"the pass failed ({_root_cause(exc)}); reading the files one by one to find "
+                         f"the cause ({len(readable)} to read)")
+                unreadable = self._unreadable(readable)
+                if not unreadable:
+                    raise
+                removed = self._clean_outputs(self.run_id)
+                for key, reason in unreadable.items():
+                    self.say(f"{key}: failed ({reason})")
+                self.say(f"removed the {removed} files the pass wrote; running it again without "
+                         f"{len(unreadable)} unreadable file(s)")
+                planned = [replace(p, verdict=SNIFF_FAILED, reason=unreadable[p.obj.key])
+                           if p.obj.key in unreadable else p for p in planned]
+
+    def _unreadable(self, files: Sequence[PlannedFile]) -> dict[str, str]:
+        """The files Spark cannot read to the end on their own: key -> reason."""
+        out: dict[str, str] = {}
+        try:
+            for i, p in enumerate(files, 1):
+                self.spark.sparkContext.setJobDescription(
+                    f"{self.dataset_id}: read {p.obj.key} alone ({i}/{len(files)})")
+                frame = read_group(self.spark, ReadGroup((p.obj.uri,), p.columns), self.contract)
+                try:
+                    frame.write.format("noop").mode("overwrite").save()
+                except (Py4JJavaError, CapturedException) as exc:
+                    out[p.obj.key] = f"cannot be read to the end: {_root_cause(exc)}"
+        finally:
+            self.spark.sparkContext.setJobDescription(None)  # type: ignore[arg-type]
+        return out
+
     def _transform_and_write(self, files: Sequence[PlannedFile], ingested_at: dt.datetime) -> list[dict[str, Any]]:
         """One Spark pass writes the valid rows under ``lake_valid=true``, the rejected ones under
         ``lake_valid=false`` and the rows of repeated keys under ``lake_valid=pending`` of the
@@ -578,6 +626,25 @@ class _IngestRun:
         finally:
             metrics.publish(self.clients.cloudwatch, self.settings.metrics_namespace, self.dataset_id,
                             self.result.counts(), succeeded=False)
+
+
+def _root_cause(exc: BaseException) -> str:
+    """The innermost Java exception behind a Spark error, on one line (Spark's own message names
+    the failed stage and task, not what went wrong)."""
+    java = getattr(exc, "java_exception", None) or getattr(exc, "_origin", None)
+    text = str(exc)
+    if java is not None:
+        try:
+            cause = java
+            for _ in range(20):  # Throwable.getCause() is null at the end of the chain
+                if cause.getCause() is None:
+                    break
+                cause = cause.getCause()
+            text = cause.toString()
+        except Exception:  # the JVM is gone: keep the Python text
+            pass
+    line = next((ln.strip() for ln in text.splitlines() if ln.strip()), type(exc).__name__)
+    return line[:300]
 
 
 def _split_kv(segment: str) -> tuple[str, str]:
