@@ -8,6 +8,7 @@ import json
 import random
 from decimal import Decimal
 from pathlib import Path
+from urllib.parse import unquote
 
 import pytest
 import yaml
@@ -177,6 +178,25 @@ def test_a_file_cut_short_fails_alone(spark, aws, deployed, lake, settings):
     assert query(aws, "SELECT order_id FROM sales.orders ORDER BY 1") == [(1,), (2,), (3,)]
     again = run_ingest(spark, "orders", "run-2", settings, aws)
     assert (again.files_skipped, again.files_failed, again.rows_read) == (3, 0, 0)
+
+
+def test_raw_file_names_with_glob_characters_colons_and_spaces(spark, aws, deployed, lake, settings):
+    """Object keys may hold characters that Hadoop paths treat specially: glob characters, a
+    timestamp's colons, spaces, '#' and '%'. Each such file is read as itself, exactly once."""
+    names = ["orders_2026-11-01 [final].csv.gz", "orders_2026-11-02T10:30:00.csv.gz",
+             "orders_{a,b}*?#%41.csv.gz", "orders_[0-9].csv.gz"]
+    for i, name in enumerate(names, 1):
+        write_orders(lake, name, [order(i), order(10 + i)])
+    write_orders(lake, "orders_1.csv.gz", [order(99)])  # what the pattern "orders_[0-9]" would match
+
+    result = run_ingest(spark, "orders", "run-1", settings, aws)
+
+    assert (result.status, result.files_ingested, result.files_failed, result.rows_written) == ("SUCCEEDED", 5, 0, 9)
+    assert {k: v[0] for k, v in ledger_states(aws, settings).items()} == {n: "INGESTED" for n in [*names, "orders_1.csv.gz"]}
+    rows = query(aws, "SELECT order_id, lake_source_file FROM sales.orders ORDER BY 1")
+    assert [r[0] for r in rows] == [1, 2, 3, 4, 11, 12, 13, 14, 99]
+    sources = {oid: unquote(src.rsplit("/", 1)[-1]) for oid, src in rows}
+    assert [sources[i] for i in (1, 2, 3, 4, 99)] == [*names, "orders_1.csv.gz"]
 
 
 def test_a_failure_no_file_causes_fails_the_run(spark, aws, deployed, lake, settings, monkeypatch):

@@ -392,8 +392,8 @@ class _IngestRun:
             for i, p in enumerate(files, 1):
                 self.spark.sparkContext.setJobDescription(
                     f"{self.dataset_id}: read {p.obj.key} alone ({i}/{len(files)})")
-                frame = read_group(self.spark, ReadGroup((p.obj.uri,), p.columns), self.contract)
                 try:
+                    frame = read_group(self.spark, ReadGroup((p.obj.uri,), p.columns), self.contract)
                     frame.write.format("noop").mode("overwrite").save()
                 except (Py4JJavaError, CapturedException) as exc:
                     out[p.obj.key] = f"cannot be read to the end: {_root_cause(exc)}"

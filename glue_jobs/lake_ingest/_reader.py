@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -34,9 +35,19 @@ def group_files(files: Sequence[tuple[str, tuple[str, ...]]]) -> list[ReadGroup]
     return [ReadGroup(tuple(paths), cols) for cols, paths in groups.items()]
 
 
+#: Characters that Spark's readers take as a glob pattern in a path (Hadoop's ``globStatus``).
+_GLOB_CHARS = re.compile(r"([\\{}\[\]*?])")
+
+
+def spark_paths(uris: Sequence[str]) -> list[str]:
+    """File URIs as Spark's readers must be given them: glob characters escaped, so that a raw
+    file named ``orders [final].csv`` is read as itself, not as a pattern."""
+    return [_GLOB_CHARS.sub(r"\\\1", uri) for uri in uris]
+
+
 def parquet_columns(spark: SparkSession, path: str) -> tuple[str, ...]:
     """Column names from a Parquet file's footer."""
-    return tuple(spark.read.parquet(path).schema.fieldNames())
+    return tuple(spark.read.parquet(*spark_paths([path])).schema.fieldNames())
 
 
 def read_group(spark: SparkSession, group: ReadGroup, contract: Contract) -> DataFrame:
@@ -45,7 +56,7 @@ def read_group(spark: SparkSession, group: ReadGroup, contract: Contract) -> Dat
     row is added later, by ``validate`` (see there why)."""
     fmt = contract.format
     if fmt.type == "parquet":
-        df = spark.read.parquet(*group.paths)
+        df = spark.read.parquet(*spark_paths(group.paths))
         return df.select(*[F.col(f"`{c}`") for c in group.columns])
     schema = T.StructType([T.StructField(c, T.StringType()) for c in group.columns]
                           + [T.StructField(CORRUPT_COL, T.StringType())])
@@ -56,9 +67,9 @@ def read_group(spark: SparkSession, group: ReadGroup, contract: Contract) -> Dat
               .option("nullValue", "").option("emptyValue", ""))
         if "comment" in fmt.options:
             csv = csv.option("comment", fmt.options["comment"])
-        out = csv.csv(list(group.paths))
+        out = csv.csv(spark_paths(group.paths))
     else:
-        out = reader.option("encoding", fmt.encoding).json(list(group.paths))
+        out = reader.option("encoding", fmt.encoding).json(spark_paths(group.paths))
     return out
 
 
@@ -120,7 +131,7 @@ def read_key_columns(spark: SparkSession, groups: Sequence[ReadGroup], contract:
                        >= index * len(fmt.delimiter)) if index else F.lit(True)
             cols.append(F.when(plain, F.when(present & (value != ""), value))
                         .otherwise(fields[name]).alias(name))
-        frames.append(spark.read.text(list(group.paths)).select(*cols))
+        frames.append(spark.read.text(spark_paths(group.paths)).select(*cols))
     return _union(frames)
 
 

@@ -26,6 +26,9 @@ def local_spark(app_name: str = "lake-ingest", cores: int | None = None, driver_
         .config("spark.driver.extraJavaOptions", "-Duser.timezone=UTC")
         .config("spark.executor.extraJavaOptions", "-Duser.timezone=UTC")
         .config("spark.sql.warehouse.dir", os.path.join(os.environ.get("TMPDIR", "/tmp"), "lake-spark-warehouse"))
+        # Local files without Hadoop's checksum layer: like S3, no ``.crc`` file beside each file
+        # written, and raw files whose names hold ':' (a timestamp) can be read.
+        .config("spark.hadoop.fs.file.impl", "org.apache.hadoop.fs.RawLocalFileSystem")
     )
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
