@@ -44,6 +44,7 @@ def test_repository_contracts_load(contracts_dir):
         (lambda d: d["format"].update(type="xml"), "format.type: 'xml' is not one of"),
         (lambda d: d["format"]["options"].update(delimeter=";"), "format.options.delimeter: is not a csv option"),
         (lambda d: d["format"]["options"].update(encoding="klingon-8"), "unknown encoding 'klingon-8'"),
+        (lambda d: d["format"]["options"].update(multiline="yes"), "format.options.multiline: must be a bool"),
         (lambda d: d["quality"].append({"name": "r", "type": "range", "column": "amount", "min": 5, "max": 1,
                                         "action": "reject"}), "min 5 is greater than max 1"),
         (lambda d: d["quality"].append({"name": "r", "type": "regex", "column": "status", "pattern": "([",

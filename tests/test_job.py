@@ -199,6 +199,35 @@ def test_raw_file_names_with_glob_characters_colons_and_spaces(spark, aws, deplo
     assert [sources[i] for i in (1, 2, 3, 4, 99)] == [*names, "orders_1.csv.gz"]
 
 
+@pytest.mark.parametrize("multiline", [True, False])
+def test_quoted_line_breaks(spark, aws, deployed, lake, settings, multiline):
+    """With ``multiline: true`` a quoted field may hold a line break, and the record, its key
+    and its raw text stay whole. Without it, the pieces of such a record are quarantined as
+    malformed, and nothing is lost."""
+    doc = yaml.safe_load((Path(__file__).parents[1] / "glue_jobs/contracts/orders.yaml").read_text())
+    doc["format"]["options"]["multiline"] = multiline
+    ContractStore(aws.dynamodb, settings.contracts_table).put([doc])
+    write_orders(lake, "orders_2026-11-01.csv.gz", [
+        order(1),
+        order(2, currency='"EU\nR"', updated="09:00:00"),   # older copy, spread over two lines
+        order(2, currency="GBP", updated="11:00:00"),
+        order(3),
+    ])
+
+    result = run_ingest(spark, "orders", "run-1", settings, aws)
+
+    kept = query(aws, "SELECT order_id, currency FROM sales.orders ORDER BY 1")
+    assert kept == [(1, "EUR"), (2, "GBP"), (3, "EUR")]
+    bad = query(aws, "SELECT order_id, currency, lake_raw_record, v.rule FROM sales.orders_quarantine, "
+                     "UNNEST(lake_violations) AS t(v) ORDER BY 3, 4")
+    if multiline:
+        assert (result.rows_read, result.rows_written, result.rows_quarantined) == (4, 3, 1)
+        assert bad == [("2", "EU\nR", None, "currency_known"), ("2", "EU\nR", None, "duplicate")]
+    else:
+        assert (result.rows_read, result.rows_written, result.rows_quarantined) == (5, 3, 2)
+        assert [(b[3], b[2].startswith('2,7,') or b[2].startswith('R"')) for b in bad] == [("malformed", True)] * 2
+
+
 def test_a_failure_no_file_causes_fails_the_run(spark, aws, deployed, lake, settings, monkeypatch):
     """When every file reads fine on its own, the pass's error stands: the run fails and no file
     is blamed in the ledger."""

@@ -79,6 +79,14 @@ def test_other_encodings_use_the_csv_reader(spark, tmp_path):
     assert keys == well_formed(full)  # the CSV reader skips the header
 
 
+def test_records_over_several_lines_use_the_csv_reader(spark, tmp_path):
+    # read as lines, the record's second line would give the key ' k0"' and the first none
+    lines = ["note,id,tail", '"two\nlines, k0",k1,x', "b,k2,x"]
+    full, keys = both(spark, tmp_path, lines, multiline=True)
+    assert well_formed(full) == ["k1", "k2"]
+    assert keys == well_formed(full)
+
+
 def test_a_group_without_the_key_column_gives_nulls(spark, tmp_path):
     path = tmp_path / "old.csv"
     path.write_text("note,tail\na,x\nb,y\n")

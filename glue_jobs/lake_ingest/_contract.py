@@ -22,7 +22,8 @@ ACTIONS = ("reject", "warn", "fail")
 RULE_TYPES = ("not_null", "unique", "allowed_values", "range", "regex")
 EVOLUTION_POLICIES = ("strict", "additive")
 RESERVED_RULE_NAMES = ("duplicate", "malformed")  # reported by the job itself
-CSV_OPTIONS: dict[str, type] = {"delimiter": str, "header": bool, "quote": str, "escape": str, "encoding": str, "comment": str}
+CSV_OPTIONS: dict[str, type] = {"delimiter": str, "header": bool, "quote": str, "escape": str, "encoding": str, "comment": str,
+                               "multiline": bool}
 JSONL_OPTIONS: dict[str, type] = {"encoding": str}
 
 _DECIMAL = re.compile(r"^decimal\((\d{1,2}),\s*(\d{1,2})\)$")
@@ -126,6 +127,11 @@ class FileFormat:
     @property
     def escape(self) -> str:
         return str(self.options.get("escape", "\\"))
+
+    @property
+    def multiline(self) -> bool:
+        """Quoted CSV fields may hold line breaks (a record spans lines; each file is read whole)."""
+        return bool(self.options.get("multiline", False))
 
 
 @dataclass(frozen=True)

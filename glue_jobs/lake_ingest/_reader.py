@@ -67,6 +67,8 @@ def read_group(spark: SparkSession, group: ReadGroup, contract: Contract) -> Dat
               .option("nullValue", "").option("emptyValue", ""))
         if "comment" in fmt.options:
             csv = csv.option("comment", fmt.options["comment"])
+        if fmt.multiline:
+            csv = csv.option("multiLine", True)
         out = csv.csv(spark_paths(group.paths))
     else:
         out = reader.option("encoding", fmt.encoding).json(spark_paths(group.paths))
@@ -88,9 +90,10 @@ _TEXT_READER_ENCODINGS = {"utf-8", "utf8", "us-ascii", "ascii"}
 
 
 def counts_header_lines(contract: Contract) -> bool:
-    """Whether ``read_key_columns`` reads the files as lines, header lines included."""
+    """Whether ``read_key_columns`` reads the files as lines, header lines included (not when a
+    record may span lines)."""
     fmt = contract.format
-    return fmt.type == "csv" and fmt.encoding.lower() in _TEXT_READER_ENCODINGS
+    return fmt.type == "csv" and fmt.encoding.lower() in _TEXT_READER_ENCODINGS and not fmt.multiline
 
 
 def read_key_columns(spark: SparkSession, groups: Sequence[ReadGroup], contract: Contract,
