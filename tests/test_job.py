@@ -347,6 +347,36 @@ def test_parquet_dataset_with_unique_rule(spark, aws, deployed, lake, settings, 
         (True, dt.date(2026, 11, 1))]
 
 
+@pytest.mark.parametrize("footers_by", ["pyarrow", "spark"])
+def test_parquet_files_whose_types_drifted(spark, aws, deployed, lake, settings, monkeypatch, footers_by):
+    """One export wrote kwh as float and voltage as text, another as the contract's decimal and
+    double. Each layout is read with its own types and converted to the contract's; a value that
+    does not convert is quarantined with its text."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from lake_ingest import _job
+
+    monkeypatch.setattr(_job, "HAVE_PYARROW", footers_by == "pyarrow")
+    raw = lake / "raw" / "plant" / "meter_readings"
+    raw.mkdir(parents=True)
+    ts = [dt.datetime(2026, 11, 1, h, tzinfo=dt.UTC) for h in (1, 2)]
+    base = {"meter_id": ["m1", "m2"], "reading_ts": ts, "reading_date": [dt.date(2026, 11, 1)] * 2,
+            "status": ["OK", "OK"]}
+    pq.write_table(pa.table({**base, "kwh": pa.array([Decimal("1.250"), Decimal("2.500")], pa.decimal128(10, 3)),
+                             "voltage": [230.0, 231.0]}), raw / "readings_2026-11-01.parquet")
+    pq.write_table(pa.table({**base, "meter_id": ["m3", "m4"], "kwh": [3.75, 4.5],
+                             "voltage": ["232.5", "n/a"]}), raw / "readings_2026-11-02.parquet")
+
+    result = run_ingest(spark, "meter_readings", "run-1", settings, aws)
+
+    assert (result.status, result.files_ingested, result.rows_read, result.rows_written) == ("SUCCEEDED", 2, 4, 3)
+    assert query(aws, "SELECT meter_id, kwh, voltage FROM plant.meter_readings ORDER BY 1") == [
+        ("m1", Decimal("1.250"), 230.0), ("m2", Decimal("2.500"), 231.0), ("m3", Decimal("3.750"), 232.5)]
+    assert query(aws, "SELECT meter_id, voltage, v.rule FROM plant.meter_readings_quarantine, "
+                      "UNNEST(lake_violations) AS t(v)") == [("m4", "n/a", "type:voltage")]
+
+
 def test_dataset_lock_refuses_a_second_live_run(spark, aws, deployed, lake, settings):
     store = StateStore(aws.dynamodb, settings.ledger_table, settings.runs_table)
     write_orders(lake, "orders_2026-11-01.csv.gz", [order(1)])

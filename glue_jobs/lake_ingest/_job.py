@@ -28,7 +28,7 @@ from ._reader import (
     ReadGroup,
     counts_header_lines,
     group_files,
-    parquet_columns,
+    parquet_schema,
     read_files,
     read_group,
     read_key_columns,
@@ -39,8 +39,8 @@ from ._sniff import (
     HEAD_BYTES,
     OK,
     check_columns,
-    parquet_footer_columns,
     parquet_footer_length,
+    parquet_footer_schema,
     sniff,
     sniff_parquet,
 )
@@ -167,6 +167,7 @@ class PlannedFile:
     reason: str = ""
     columns: tuple[str, ...] = ()
     extra: tuple[str, ...] = ()
+    types: tuple[str, ...] = ()  # Parquet: the physical type of each column
 
 
 def configure_spark(spark: SparkSession) -> None:
@@ -333,26 +334,30 @@ class _IngestRun:
 
     def _check(self, obj: ObjectInfo) -> PlannedFile:
         contract = self.contract
+        types: tuple[str, ...] = ()
         if contract.format.type == "parquet":
             tail = self.storage.read_range(obj.uri, -8, 8)  # footer length and magic bytes
             verdict = sniff_parquet(self.storage.read_range(obj.uri, 0, 4), tail, obj.size)
             if verdict.status == OK:
                 try:
-                    verdict = check_columns(self._parquet_columns(obj, tail), contract)
+                    schema = self._parquet_schema(obj, tail)
                 except Exception as exc:
                     msg = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
                     return PlannedFile(obj, SNIFF_FAILED, f"unreadable Parquet footer: {msg}")
+                verdict = check_columns([name for name, _ in schema], contract)
+                types = tuple(t for _, t in schema)
         else:
             verdict = sniff(self.storage.read_range(obj.uri, 0, HEAD_BYTES), obj.size, contract)
-        return PlannedFile(obj, verdict.status, verdict.reason, verdict.columns, verdict.extra)
+        return PlannedFile(obj, verdict.status, verdict.reason, verdict.columns, verdict.extra, types)
 
-    def _parquet_columns(self, obj: ObjectInfo, tail: bytes) -> tuple[str, ...]:
-        """A Parquet file's columns from its footer (``tail``: its last 8 bytes), read with one
-        more ranged read and parsed by pyarrow, or a small Spark read where pyarrow is missing."""
+    def _parquet_schema(self, obj: ObjectInfo, tail: bytes) -> tuple[tuple[str, str], ...]:
+        """A Parquet file's columns and types from its footer (``tail``: its last 8 bytes), read
+        with one more ranged read and parsed by pyarrow, or a small Spark read where pyarrow is
+        missing."""
         if not HAVE_PYARROW:
-            return parquet_columns(self.spark, obj.uri)
+            return parquet_schema(self.spark, obj.uri)
         length = parquet_footer_length(tail, obj.size)
-        return parquet_footer_columns(self.storage.read_range(obj.uri, -(length + 8), length + 8))
+        return parquet_footer_schema(self.storage.read_range(obj.uri, -(length + 8), length + 8))
 
     # ------------------------------------------------------- transform/write
     def _write_readable(self, planned: list[PlannedFile],
@@ -409,7 +414,7 @@ class _IngestRun:
         commit registers partitions."""
         contract, result, spark = self.contract, self.result, self.spark
         extra = self._extra_columns(files)
-        groups = group_files([(p.obj.uri, p.columns) for p in files])
+        groups = group_files([(p.obj.uri, p.columns, p.types) for p in files])
         frame = read_files(spark, groups, contract)
         curated_root, quarantine_root = self._roots()
         run_root = self._run_prefix(curated_root)

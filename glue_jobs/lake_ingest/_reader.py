@@ -21,18 +21,21 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class ReadGroup:
-    """Files that share one layout (the same columns in the same order) and are read together."""
+    """Files that share one layout (the same columns in the same order, and for Parquet the same
+    physical types) and are read together."""
 
     paths: tuple[str, ...]
     columns: tuple[str, ...]
 
 
-def group_files(files: Sequence[tuple[str, tuple[str, ...]]]) -> list[ReadGroup]:
-    """Group (path, columns) pairs by their column layout, keeping first-seen order."""
-    groups: dict[tuple[str, ...], list[str]] = defaultdict(list)
-    for path, columns in files:
-        groups[columns].append(path)
-    return [ReadGroup(tuple(paths), cols) for cols, paths in groups.items()]
+def group_files(files: Sequence[tuple[str, tuple[str, ...], tuple[str, ...]]]) -> list[ReadGroup]:
+    """Group (path, columns, types) by columns and types, keeping first-seen order. Text formats
+    have no types (empty); Parquet files whose types differ are read apart, because one Spark
+    read takes one file's types for all, and their union converts what differs."""
+    groups: dict[tuple[tuple[str, ...], tuple[str, ...]], list[str]] = defaultdict(list)
+    for path, columns, types in files:
+        groups[(columns, types)].append(path)
+    return [ReadGroup(tuple(paths), cols) for (cols, _), paths in groups.items()]
 
 
 #: Characters that Spark's readers take as a glob pattern in a path (Hadoop's ``globStatus``).
@@ -45,9 +48,9 @@ def spark_paths(uris: Sequence[str]) -> list[str]:
     return [_GLOB_CHARS.sub(r"\\\1", uri) for uri in uris]
 
 
-def parquet_columns(spark: SparkSession, path: str) -> tuple[str, ...]:
-    """Column names from a Parquet file's footer."""
-    return tuple(spark.read.parquet(*spark_paths([path])).schema.fieldNames())
+def parquet_schema(spark: SparkSession, path: str) -> tuple[tuple[str, str], ...]:
+    """Columns and their Spark types from a Parquet file's footer."""
+    return tuple((f.name, f.dataType.simpleString()) for f in spark.read.parquet(*spark_paths([path])).schema)
 
 
 def read_group(spark: SparkSession, group: ReadGroup, contract: Contract) -> DataFrame:

@@ -85,8 +85,9 @@ def parquet_footer_length(tail: bytes, size: int) -> int:
     return length
 
 
-def parquet_footer_columns(footer: bytes) -> tuple[str, ...]:
-    """Top-level column names from a Parquet footer (the metadata plus the last 8 bytes).
+def parquet_footer_schema(footer: bytes) -> tuple[tuple[str, str], ...]:
+    """Top-level columns of a Parquet file and their Arrow types, from its footer (the metadata
+    plus the last 8 bytes).
 
     Two ranged reads and no Spark job per file. Needs pyarrow (present locally; on Glue the
     caller falls back to Spark when it is missing).
@@ -95,7 +96,7 @@ def parquet_footer_columns(footer: bytes) -> tuple[str, ...]:
     import pyarrow.parquet as pq
 
     metadata = pq.read_metadata(pa.BufferReader(PARQUET_MAGIC + footer))
-    return tuple(metadata.schema.to_arrow_schema().names)
+    return tuple((f.name, str(f.type)) for f in metadata.schema.to_arrow_schema())
 
 
 def check_columns(found: Sequence[str], contract: Contract, *, sparse: bool = False) -> Sniff:
