@@ -228,6 +228,34 @@ def test_quoted_line_breaks(spark, aws, deployed, lake, settings, multiline):
         assert [(b[3], b[2].startswith('2,7,') or b[2].startswith('R"')) for b in bad] == [("malformed", True)] * 2
 
 
+def test_a_type_change_against_the_catalog_fails_before_writing(spark, aws, deployed, lake, settings):
+    """A contract whose column type no longer matches the table fails the run before anything is
+    written, with the conflict named; it does not leave a commit that every later run would retry."""
+    from lake_ingest import SchemaConflict
+
+    orders = yaml.safe_load((Path(__file__).parents[1] / "glue_jobs/contracts/orders.yaml").read_text())
+    store = ContractStore(aws.dynamodb, settings.contracts_table)
+    write_orders(lake, "orders_2026-11-01.csv.gz", [order(1)])
+    assert run_ingest(spark, "orders", "run-1", settings, aws).rows_written == 1
+
+    changed = {**orders, "version": 2, "columns": [
+        {**c, "type": "decimal(14,2)"} if c["name"] == "amount" else c for c in orders["columns"]]}
+    store.put([changed])
+    write_orders(lake, "orders_2026-11-02.csv.gz", [order(2, day="2026-11-02")])
+    with pytest.raises(SchemaConflict, match=r"sales.orders.amount is decimal\(12,2\) in the catalog, "
+                                             r"the job would write decimal\(14,2\)"):
+        run_ingest(spark, "orders", "run-2", settings, aws)
+    runs = StateStore(aws.dynamodb, settings.ledger_table, settings.runs_table)
+    assert runs.get_run("orders", "run-2")["status"] == "FAILED"
+    assert not list((lake / "curated").rglob("lake_run_id=run-2"))
+    assert "orders_2026-11-02.csv.gz" not in ledger_states(aws, settings)
+
+    store.put([{**orders, "version": 3}])
+    third = run_ingest(spark, "orders", "run-3", settings, aws)
+    assert (third.status, third.files_ingested) == ("SUCCEEDED", 1)
+    assert query(aws, "SELECT order_id FROM sales.orders ORDER BY 1") == [(1,), (2,)]
+
+
 def test_a_failure_no_file_causes_fails_the_run(spark, aws, deployed, lake, settings, monkeypatch):
     """When every file reads fine on its own, the pass's error stands: the run fails and no file
     is blamed in the ledger."""

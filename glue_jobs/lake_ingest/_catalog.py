@@ -38,33 +38,46 @@ def _cols(pairs: Sequence[tuple[str, str]]) -> list[dict[str, str]]:
     return [{"Name": n, "Type": t} for n, t in pairs]
 
 
+def check_table(glue: Any, spec: TableSpec) -> dict[str, Any] | None:
+    """The catalog's table when ``spec`` can be written to it, None when it does not exist yet.
+
+    Raises SchemaConflict when the database is missing, the partitioning differs, or a column
+    has another type. The job calls it before it writes anything, so that a conflict fails the
+    run cleanly instead of its commit.
+    """
+    try:
+        table: dict[str, Any] = glue.get_table(DatabaseName=spec.database, Name=spec.name)["Table"]
+    except glue.exceptions.EntityNotFoundException:
+        try:
+            glue.get_database(Name=spec.database)
+        except glue.exceptions.EntityNotFoundException:
+            raise SchemaConflict(f"Glue database '{spec.database}' does not exist; the deployment creates it") from None
+        return None
+    have_parts = [(k["Name"], k["Type"]) for k in table.get("PartitionKeys", [])]
+    if have_parts != list(spec.partition_keys):
+        raise SchemaConflict(f"{spec.database}.{spec.name} is partitioned by {have_parts}, "
+                             f"the contract asks for {list(spec.partition_keys)}")
+    have_types = {c["Name"]: c["Type"] for c in table["StorageDescriptor"].get("Columns", [])}
+    for name, ctype in spec.columns:
+        if name in have_types and have_types[name].lower() != ctype.lower():
+            raise SchemaConflict(f"{spec.database}.{spec.name}.{name} is {have_types[name]} in the catalog, "
+                                 f"the job would write {ctype}")
+    return table
+
+
 def ensure_table(glue: Any, spec: TableSpec) -> list[str]:
     """Create the table, or add the columns it lacks; return the names of added columns.
 
     Columns are only ever appended (Parquet is read by name, so older files simply show nulls).
     A column whose type changed, or a changed partitioning, raises SchemaConflict.
     """
-    try:
-        table = glue.get_table(DatabaseName=spec.database, Name=spec.name)["Table"]
-    except glue.exceptions.EntityNotFoundException:
-        try:
-            glue.get_database(Name=spec.database)
-        except glue.exceptions.EntityNotFoundException:
-            raise SchemaConflict(f"Glue database '{spec.database}' does not exist; the deployment creates it") from None
+    table = check_table(glue, spec)
+    if table is None:
         glue.create_table(DatabaseName=spec.database, TableInput=_table_input(spec, list(spec.columns)))
         logger.info("catalog: created %s.%s", spec.database, spec.name)
         return []
-    have_parts = [(k["Name"], k["Type"]) for k in table.get("PartitionKeys", [])]
-    if have_parts != list(spec.partition_keys):
-        raise SchemaConflict(f"{spec.database}.{spec.name} is partitioned by {have_parts}, "
-                             f"the contract asks for {list(spec.partition_keys)}")
     have = [(c["Name"], c["Type"]) for c in table["StorageDescriptor"].get("Columns", [])]
-    have_types = dict(have)
-    for name, ctype in spec.columns:
-        if name in have_types and have_types[name].lower() != ctype.lower():
-            raise SchemaConflict(f"{spec.database}.{spec.name}.{name} is {have_types[name]} in the catalog, "
-                                 f"the job would write {ctype}")
-    added = [(n, t) for n, t in spec.columns if n not in have_types]
+    added = [(n, t) for n, t in spec.columns if n not in dict(have)]
     if added:
         glue.update_table(DatabaseName=spec.database, TableInput=_table_input(spec, have + added))
         logger.info("catalog: %s.%s gained columns %s", spec.database, spec.name, [n for n, _ in added])

@@ -414,6 +414,8 @@ class _IngestRun:
         commit registers partitions."""
         contract, result, spark = self.contract, self.result, self.spark
         extra = self._extra_columns(files)
+        for spec in (self._curated_spec(extra), self._quarantine_spec(extra)):
+            catalog.check_table(self.clients.glue, spec)  # a conflict fails the run before any write
         groups = group_files([(p.obj.uri, p.columns, p.types) for p in files])
         frame = read_files(spark, groups, contract)
         curated_root, quarantine_root = self._roots()
