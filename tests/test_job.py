@@ -228,6 +228,28 @@ def test_quoted_line_breaks(spark, aws, deployed, lake, settings, multiline):
         assert [(b[3], b[2].startswith('2,7,') or b[2].startswith('R"')) for b in bad] == [("malformed", True)] * 2
 
 
+def test_invalid_bytes_past_the_checked_head_reject_their_row(spark, aws, deployed, lake, settings, monkeypatch):
+    """A Latin-1 byte deep inside a UTF-8 file: the check of the file's first bytes cannot see
+    it, and Spark's CSV reader would silently turn it into U+FFFD. The row is quarantined with the
+    reason; the file's other rows are kept."""
+    from lake_ingest import _job
+
+    monkeypatch.setattr(_job, "HEAD_BYTES", 120)  # the check sees the header and little more
+    path = lake / "raw" / "erp" / "orders" / "orders_2026-11-01.csv.gz"
+    path.parent.mkdir(parents=True)
+    lines = [",".join(HEADER)] + [",".join(order(i)) for i in range(1, 40)]
+    body = ("\n".join(lines) + "\n").encode() + ",".join(order(40, currency="EUR")).replace(
+        "EUR", "E\xdcR").encode("latin-1") + b"\n"
+    path.write_bytes(gzip.compress(body, mtime=0))
+
+    result = run_ingest(spark, "orders", "run-1", settings, aws)
+
+    assert (result.files_ingested, result.rows_read, result.rows_written, result.rows_quarantined) == (1, 40, 39, 1)
+    assert result.rule_violations == {"type:currency": 1}
+    bad = query(aws, "SELECT order_id, v.detail FROM sales.orders_quarantine, UNNEST(lake_violations) AS t(v)")
+    assert bad == [("40", "cannot read CURRENCY='E\ufffdR' as string: bytes that are not valid UTF-8")]
+
+
 def test_a_type_change_against_the_catalog_fails_before_writing(spark, aws, deployed, lake, settings):
     """A contract whose column type no longer matches the table fails the run before anything is
     written, with the conflict named; it does not leave a commit that every later run would retry."""

@@ -69,6 +69,19 @@ def test_casts_and_lineage(spark):
                         "lake_ingested_at": NOW, "lake_run_id": "r1"}}
 
 
+def test_text_with_replaced_bytes_cannot_be_read_as_a_string(spark):
+    """Spark's CSV reader puts U+FFFD where bytes were not valid text; such a string value fails
+    its conversion like a number that is not one, and the rules do not report it again."""
+    good, bad = run(spark, [("1", "05/11/2026", "1", "a", "M\ufffdller@y.z", None, None, "f"),
+                            ("2", "05/11/2026", "1", "\ufffd", None, None, None, "f"),
+                            ("3", "05/11/2026", "1", "b", "ok@y.z", None, None, "f")])
+    assert list(good) == [3]
+    assert bad == [("1", ["type:email"]), ("2", ["type:kind"])]
+    detail = quarantine(validate(frame(spark, [("2", "05/11/2026", "1", "\ufffd", None, None, None, "f")]),
+                                 CONTRACT, "r1", NOW), CONTRACT).collect()[0]["lake_violations"][0]["detail"]
+    assert detail == "cannot read kind='\ufffd' as string: bytes that are not valid UTF-8"
+
+
 def test_each_rule_rejects_with_its_name(spark):
     rows = [
         ("1", "05/11/2026", "abc", "a", None, None, None, "f"),            # amount not a number

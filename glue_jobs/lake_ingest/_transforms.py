@@ -27,7 +27,7 @@ from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from ._contract import INGESTED_AT_COL, RUN_ID_COL, SOURCE_FILE_COL, Contract, Rule
+from ._contract import INGESTED_AT_COL, RUN_ID_COL, SOURCE_FILE_COL, Column, Contract, Rule
 
 logger = logging.getLogger(__name__)
 
@@ -127,6 +127,9 @@ def typed_columns(df: DataFrame, contract: Contract, extra: Sequence[str] = ()) 
             typed[f"_typed_{col.name}"] = F.lit(None).cast(col.type)
         elif col.type in ("date", "timestamp") and col.format:
             typed[f"_typed_{col.name}"] = parse_datetime(col.source_name, col.type, col.format)
+        elif _checks_text(col, contract):
+            text = F.col(_q(col.source_name))
+            typed[f"_typed_{col.name}"] = F.when(~text.contains(REPLACEMENT_CHAR), text)
         else:
             typed[f"_typed_{col.name}"] = F.expr(f"try_cast({_q(col.source_name)} AS {col.type})")
     for name in extra:
@@ -197,15 +200,28 @@ def checks(contract: Contract) -> list[Check]:
     return list(built)
 
 
+#: What Spark's CSV reader puts in place of bytes that are not valid in the file's encoding.
+REPLACEMENT_CHAR = "\ufffd"
+
+
+def _checks_text(col: Column, contract: Contract) -> bool:
+    """Whether a string column's text is checked for U+FFFD. The CSV reader does not fail on
+    bytes that are not valid in the file's encoding: it replaces them with U+FFFD (JSON Lines
+    makes such a record malformed instead). Other types then fail their conversion; a string
+    column needs this test, in ``typed_columns``."""
+    return col.type == "string" and contract.format.type == "csv"
+
+
 def _build_checks(contract: Contract) -> list[Check]:
     out: list[Check] = []
     for col in contract.columns:
         src = F.col(_q(col.source_name))
         value = _typed(col.name)
         pattern = f" '{col.format}'" if col.format else ""
+        why = f": bytes that are not valid {contract.format.encoding}" if _checks_text(col, contract) else ""
         out.append(Check(f"type:{col.name}", "reject",
                          F.concat(F.lit(f"cannot read {col.source_name}="), _shown(src),
-                                  F.lit(f" as {col.type}{pattern}")),
+                                  F.lit(f" as {col.type}{pattern}{why}")),
                          src.isNotNull() & value.isNull()))
         if not col.nullable:
             out.append(Check(f"not_null:{col.name}", "reject", F.lit(f"{col.source_name} is missing"),
