@@ -180,6 +180,34 @@ def test_a_file_cut_short_fails_alone(spark, aws, deployed, lake, settings):
     assert (again.files_skipped, again.files_failed, again.rows_read) == (3, 0, 0)
 
 
+def test_a_file_removed_during_the_run_is_left_for_later(spark, aws, deployed, lake, settings, monkeypatch):
+    """A file that disappears between the listing and the read is not recorded as failed, so the
+    same file delivered again (same ETag) is ingested by a later run."""
+    from lake_ingest import _job
+
+    write_orders(lake, "orders_2026-11-01.csv.gz", [order(1)])
+    doomed = write_orders(lake, "orders_2026-11-02.csv.gz", [order(2, day="2026-11-02")])
+    data = doomed.read_bytes()
+    original = _job._IngestRun._transform_and_write
+
+    def remove_then_write(self, files, ingested_at):
+        doomed.unlink(missing_ok=True)
+        return original(self, files, ingested_at)
+
+    monkeypatch.setattr(_job._IngestRun, "_transform_and_write", remove_then_write)
+    progress: list[str] = []
+    first = run_ingest(spark, "orders", "run-1", settings, aws, on_progress=progress.append)
+    assert (first.status, first.files_ingested, first.files_failed, first.files_pending) == ("SUCCEEDED", 1, 0, 1)
+    assert "erp/orders/orders_2026-11-02.csv.gz: removed or replaced since it was listed; left for a later run" in progress
+    assert list(ledger_states(aws, settings)) == ["orders_2026-11-01.csv.gz"]
+
+    monkeypatch.setattr(_job._IngestRun, "_transform_and_write", original)
+    doomed.write_bytes(data)
+    second = run_ingest(spark, "orders", "run-2", settings, aws)
+    assert (second.files_skipped, second.files_ingested) == (1, 1)
+    assert query(aws, "SELECT order_id FROM sales.orders ORDER BY 1") == [(1,), (2,)]
+
+
 def test_raw_file_names_with_glob_characters_colons_and_spaces(spark, aws, deployed, lake, settings):
     """Object keys may hold characters that Hadoop paths treat specially: glob characters, a
     timestamp's colons, spaces, '#' and '%'. Each such file is read as itself, exactly once."""

@@ -92,6 +92,8 @@ MAX_REPEATED_KEYS = 1_000_000
 HAVE_PYARROW = importlib.util.find_spec("pyarrow") is not None
 #: Up to this many pending rows are settled in one task, without a shuffle.
 SETTLE_IN_ONE_TASK = 200_000
+#: Verdict of a file removed or replaced while the run read it: not recorded, looked at again later.
+GONE = "gone"
 
 
 class DataQualityError(RuntimeError):
@@ -285,10 +287,13 @@ class _IngestRun:
         commit: dict[str, Any] = {"files": [], "tables": []}
         commit["tables"], planned = self._write_readable(planned, ingested_at)
         readable = [p for p in planned if p.verdict == OK]
+        gone = [p for p in planned if p.verdict == GONE]
+        planned = [p for p in planned if p.verdict != GONE]
         for p in planned:
             state = {OK: INGESTED, SNIFF_FAILED: FAILED_FILE}.get(p.verdict, EMPTY)
             commit["files"].append({"key": p.obj.key, "etag": p.obj.etag, "size": p.obj.size, "state": state,
                                     "reason": p.reason})
+        result.files_pending += len(gone)
         result.files_ingested = len(readable)
         result.files_empty = sum(1 for p in planned if p.verdict not in (OK, SNIFF_FAILED))
         result.files_failed = sum(1 for p in planned if p.verdict == SNIFF_FAILED)
@@ -383,12 +388,21 @@ class _IngestRun:
                 if not unreadable:
                     raise
                 removed = self._clean_outputs(self.run_id)
+                still_there = self._unchanged({p.obj.key: p.obj.size for p in readable if p.obj.key in unreadable})
                 for key, reason in unreadable.items():
-                    self.say(f"{key}: failed ({reason})")
+                    self.say(f"{key}: failed ({reason})" if key in still_there else
+                             f"{key}: removed or replaced since it was listed; left for a later run")
                 self.say(f"removed the {removed} files the pass wrote; running it again without "
                          f"{len(unreadable)} unreadable file(s)")
-                planned = [replace(p, verdict=SNIFF_FAILED, reason=unreadable[p.obj.key])
-                           if p.obj.key in unreadable else p for p in planned]
+                planned = [_unreadable_verdict(p, unreadable, still_there) for p in planned]
+
+    def _unchanged(self, sizes: dict[str, int]) -> set[str]:
+        """Which of these raw files are still listed with the same size (a file removed or
+        replaced during the run is not recorded, so that a later run looks at it again)."""
+        contract = self.contract
+        root = self.settings.bucket_uri(contract.source.bucket)
+        return {o.key for o in self.storage.list(root, contract.source.prefix, etags=False)
+                if sizes.get(o.key) == o.size}
 
     def _unreadable(self, files: Sequence[PlannedFile]) -> dict[str, str]:
         """The files Spark cannot read to the end on their own: key -> reason."""
@@ -633,6 +647,16 @@ class _IngestRun:
         finally:
             metrics.publish(self.clients.cloudwatch, self.settings.metrics_namespace, self.dataset_id,
                             self.result.counts(), succeeded=False)
+
+
+def _unreadable_verdict(p: PlannedFile, unreadable: dict[str, str], still_there: set[str]) -> PlannedFile:
+    """A planned file after the unreadable ones were found: failed with the reason, gone (not
+    recorded) when it changed since it was listed, or as it was."""
+    if p.obj.key not in unreadable:
+        return p
+    if p.obj.key in still_there:
+        return replace(p, verdict=SNIFF_FAILED, reason=unreadable[p.obj.key])
+    return replace(p, verdict=GONE)
 
 
 def _root_cause(exc: BaseException) -> str:
