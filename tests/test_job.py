@@ -200,6 +200,12 @@ def test_a_file_removed_during_the_run_is_left_for_later(spark, aws, deployed, l
     assert (first.status, first.files_ingested, first.files_failed, first.files_pending) == ("SUCCEEDED", 1, 0, 1)
     assert "erp/orders/orders_2026-11-02.csv.gz: removed or replaced since it was listed; left for a later run" in progress
     assert list(ledger_states(aws, settings)) == ["orders_2026-11-01.csv.gz"]
+    pending = aws.cloudwatch.get_metric_statistics(
+        Namespace=settings.metrics_namespace, MetricName="FilesPending",
+        Dimensions=[{"Name": "DatasetId", "Value": "orders"}], Statistics=["Sum"],
+        StartTime=dt.datetime.now(dt.UTC) - dt.timedelta(hours=1), EndTime=dt.datetime.now(dt.UTC) + dt.timedelta(hours=1),
+        Period=3600)
+    assert sum(p["Sum"] for p in pending["Datapoints"]) == 1
 
     monkeypatch.setattr(_job._IngestRun, "_transform_and_write", original)
     doomed.write_bytes(data)
