@@ -128,3 +128,14 @@ def test_file_name_must_match_dataset(tmp_path, orders_doc):
 ])
 def test_normalize_type(raw, canonical):
     assert normalize_type(raw) == canonical
+
+
+def test_java_only_regex_syntax_is_left_to_the_job(contracts_dir):
+    """Spark matches with Java's regex engine. Python's cannot compile Unicode classes or
+    ``(?<name>...)`` groups, so those patterns pass here and the job compiles them with Java."""
+    doc = yaml.safe_load((contracts_dir / "orders.yaml").read_text())
+    for pattern in (r"^\p{Lu}{3}$", r"^(?<code>[A-Z]{3})$"):
+        rules = [*doc["quality"], {"name": "r", "type": "regex", "column": "currency", "pattern": pattern,
+                                   "action": "warn"}]
+        assert Contract.from_dict({**doc, "quality": rules}).rules[-1].pattern == pattern
+

@@ -312,6 +312,25 @@ def test_a_type_change_against_the_catalog_fails_before_writing(spark, aws, depl
     assert query(aws, "SELECT order_id FROM sales.orders ORDER BY 1") == [(1,), (2,)]
 
 
+def test_regex_rules_are_compiled_by_java(spark, aws, deployed, lake, settings):
+    """Patterns use Java's syntax, which Spark runs: a Unicode class works; Python's named-group
+    syntax, which Java does not know, stops the run before it starts, naming the rule."""
+    doc = yaml.safe_load((Path(__file__).parents[1] / "glue_jobs/contracts/orders.yaml").read_text())
+    store = ContractStore(aws.dynamodb, settings.contracts_table)
+    rule = {"name": "currency_code", "type": "regex", "column": "currency", "action": "reject"}
+    store.put([{**doc, "quality": [*doc["quality"], {**rule, "pattern": "^(?P<code>[A-Z]{3})$"}]}])
+    write_orders(lake, "orders_2026-11-01.csv.gz", [order(1), order(2, currency="eur")])
+    with pytest.raises(ContractError, match=r"(?s)dataset 'orders'.*quality\[3\] \(currency_code\)\.pattern: "
+                                            r"Java's regex engine, which Spark uses, cannot compile it: "
+                                            r"java.util.regex.PatternSyntaxException"):
+        run_ingest(spark, "orders", "run-1", settings, aws)
+    assert StateStore(aws.dynamodb, settings.ledger_table, settings.runs_table).get_run("orders", "run-1") is None
+
+    store.put([{**doc, "quality": [*doc["quality"], {**rule, "pattern": r"^\p{Lu}{3}$"}]}])
+    result = run_ingest(spark, "orders", "run-2", settings, aws)
+    assert (result.rows_written, result.rule_violations.get("currency_code")) == (1, 1)
+
+
 def test_a_failure_no_file_causes_fails_the_run(spark, aws, deployed, lake, settings, monkeypatch):
     """When every file reads fine on its own, the pass's error stands: the run fails and no file
     is blamed in the ledger."""

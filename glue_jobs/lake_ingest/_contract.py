@@ -31,6 +31,10 @@ _IDENT = re.compile(r"^[a-z_][a-z0-9_]{0,127}$")
 _DATASET_ID = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 
 
+#: Java regex syntax that Python's ``re`` does not know: Unicode classes and ``(?<name>...)`` groups.
+_JAVA_ONLY_REGEX = re.compile(r"\\[pP]\{|\(\?<[A-Za-z]")
+
+
 class ContractError(ValueError):
     """A contract is missing or invalid; the message names the dataset and every bad field."""
 
@@ -449,7 +453,10 @@ class _Parser:
             if rtype == "regex":
                 if not isinstance(pattern, str) or not pattern:
                     self.err(f"{where}.pattern", "is required")
-                else:
+                elif not _JAVA_ONLY_REGEX.search(pattern):
+                    # Spark matches with Java's regex engine; the job checks the pattern with it
+                    # before reading. Here Python's engine catches most mistakes without a JVM,
+                    # except in patterns that use Java-only syntax, which only the job can check.
                     try:
                         re.compile(pattern)
                     except re.error as exc:

@@ -22,7 +22,7 @@ from pyspark.sql import types as T
 from . import _catalog as catalog
 from . import _metrics as metrics
 from ._aws import AwsClients
-from ._contract import INGESTED_AT_COL, RUN_ID_COL, SOURCE_FILE_COL
+from ._contract import INGESTED_AT_COL, RUN_ID_COL, SOURCE_FILE_COL, Contract, ContractError
 from ._contract_store import ContractStore
 from ._reader import (
     ReadGroup,
@@ -250,6 +250,7 @@ class _IngestRun:
     # ------------------------------------------------------------------ flow
     def run(self) -> RunResult:
         contract = ContractStore(self.clients.dynamodb, self.settings.contracts_table).get(self.dataset_id)
+        _check_patterns(self.spark, contract)
         self.contract = contract
         configure_spark(self.spark)
         if not contract.enabled:
@@ -647,6 +648,21 @@ class _IngestRun:
         finally:
             metrics.publish(self.clients.cloudwatch, self.settings.metrics_namespace, self.dataset_id,
                             self.result.counts(), succeeded=False)
+
+
+def _check_patterns(spark: SparkSession, contract: Contract) -> None:
+    """Compile the contract's regex rules with Java's engine, which Spark matches with; the
+    contract check without a JVM uses Python's, whose syntax differs in places."""
+    problems = []
+    for i, rule in enumerate(contract.rules):
+        if rule.type == "regex":
+            try:
+                spark.sparkContext._jvm.java.util.regex.Pattern.compile(rule.pattern)  # type: ignore[union-attr]
+            except (Py4JJavaError, CapturedException) as exc:
+                problems.append(f"quality[{i}] ({rule.name}).pattern: Java's regex engine, which Spark uses, "
+                                f"cannot compile it: {_root_cause(exc)}")
+    if problems:
+        raise ContractError(contract.dataset_id, problems)
 
 
 def _unreadable_verdict(p: PlannedFile, unreadable: dict[str, str], still_there: set[str]) -> PlannedFile:
