@@ -374,7 +374,8 @@ class _IngestRun:
         become failed files with Spark's reason, what the pass wrote is removed, and the pass runs
         again over the others. A failure that no single file causes fails the run.
 
-        Returns the tables to commit and the plan with the unreadable files marked failed.
+        Returns the tables to commit and the plan with the unreadable files marked failed, or
+        gone when they were removed or replaced since the listing (not recorded then).
         """
         while True:
             readable = [p for p in planned if p.verdict == OK]
