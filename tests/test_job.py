@@ -39,6 +39,20 @@ def write_orders(lake: Path, name: str, rows, header=HEADER, sep=",", encoding="
     return path
 
 
+def orders_doc() -> dict:
+    """The orders contract as its YAML file holds it, to change in a test."""
+    return yaml.safe_load((Path(__file__).parents[1] / "glue_jobs/contracts/orders.yaml").read_text())
+
+
+def metric_sum(aws, settings, name, dataset="orders") -> float:
+    """The sum of a CloudWatch metric of a dataset over the last hour."""
+    now = dt.datetime.now(dt.UTC)
+    stats = aws.cloudwatch.get_metric_statistics(
+        Namespace=settings.metrics_namespace, MetricName=name, Dimensions=[{"Name": "DatasetId", "Value": dataset}],
+        Statistics=["Sum"], StartTime=now - dt.timedelta(hours=1), EndTime=now + dt.timedelta(hours=1), Period=3600)
+    return sum(p["Sum"] for p in stats["Datapoints"])
+
+
 def query(aws, sql):
     with LocalAthena(aws.glue) as athena:
         return athena.query(sql)
@@ -90,12 +104,7 @@ def test_orders_end_to_end(spark, aws, deployed, lake, settings):
                                             "orders_2026-11-02.csv.gz": ("INGESTED", "")}
     names = {m["MetricName"] for m in aws.cloudwatch.list_metrics(Namespace=settings.metrics_namespace)["Metrics"]}
     assert {"RowsRead", "RowsWritten", "RowsQuarantined", "FilesIngested", "RunSucceeded"} <= names
-    stats = aws.cloudwatch.get_metric_statistics(
-        Namespace=settings.metrics_namespace, MetricName="RowsQuarantined",
-        Dimensions=[{"Name": "DatasetId", "Value": "orders"}], Statistics=["Sum"],
-        StartTime=dt.datetime.now(dt.UTC) - dt.timedelta(hours=1), EndTime=dt.datetime.now(dt.UTC) + dt.timedelta(hours=1),
-        Period=3600)
-    assert sum(p["Sum"] for p in stats["Datapoints"]) == 3
+    assert metric_sum(aws, settings, "RowsQuarantined") == 3
 
 
 def test_rerun_and_redelivery_add_nothing(spark, aws, deployed, lake, settings):
@@ -200,12 +209,7 @@ def test_a_file_removed_during_the_run_is_left_for_later(spark, aws, deployed, l
     assert (first.status, first.files_ingested, first.files_failed, first.files_pending) == ("SUCCEEDED", 1, 0, 1)
     assert "erp/orders/orders_2026-11-02.csv.gz: removed or replaced since it was listed; left for a later run" in progress
     assert list(ledger_states(aws, settings)) == ["orders_2026-11-01.csv.gz"]
-    pending = aws.cloudwatch.get_metric_statistics(
-        Namespace=settings.metrics_namespace, MetricName="FilesPending",
-        Dimensions=[{"Name": "DatasetId", "Value": "orders"}], Statistics=["Sum"],
-        StartTime=dt.datetime.now(dt.UTC) - dt.timedelta(hours=1), EndTime=dt.datetime.now(dt.UTC) + dt.timedelta(hours=1),
-        Period=3600)
-    assert sum(p["Sum"] for p in pending["Datapoints"]) == 1
+    assert metric_sum(aws, settings, "FilesPending") == 1
 
     monkeypatch.setattr(_job._IngestRun, "_transform_and_write", original)
     doomed.write_bytes(data)
@@ -238,7 +242,7 @@ def test_quoted_line_breaks(spark, aws, deployed, lake, settings, multiline):
     """With ``multiline: true`` a quoted field may hold a line break, and the record, its key
     and its raw text stay whole. Without it, the pieces of such a record are quarantined as
     malformed, and nothing is lost."""
-    doc = yaml.safe_load((Path(__file__).parents[1] / "glue_jobs/contracts/orders.yaml").read_text())
+    doc = orders_doc()
     doc["format"]["options"]["multiline"] = multiline
     ContractStore(aws.dynamodb, settings.contracts_table).put([doc])
     write_orders(lake, "orders_2026-11-01.csv.gz", [
@@ -289,7 +293,7 @@ def test_a_type_change_against_the_catalog_fails_before_writing(spark, aws, depl
     written, with the conflict named; it does not leave a commit that every later run would retry."""
     from lake_ingest import SchemaConflict
 
-    orders = yaml.safe_load((Path(__file__).parents[1] / "glue_jobs/contracts/orders.yaml").read_text())
+    orders = orders_doc()
     store = ContractStore(aws.dynamodb, settings.contracts_table)
     write_orders(lake, "orders_2026-11-01.csv.gz", [order(1)])
     assert run_ingest(spark, "orders", "run-1", settings, aws).rows_written == 1
@@ -315,7 +319,7 @@ def test_a_type_change_against_the_catalog_fails_before_writing(spark, aws, depl
 def test_regex_rules_are_compiled_by_java(spark, aws, deployed, lake, settings):
     """Patterns use Java's syntax, which Spark runs: a Unicode class works; Python's named-group
     syntax, which Java does not know, stops the run before it starts, naming the rule."""
-    doc = yaml.safe_load((Path(__file__).parents[1] / "glue_jobs/contracts/orders.yaml").read_text())
+    doc = orders_doc()
     store = ContractStore(aws.dynamodb, settings.contracts_table)
     rule = {"name": "currency_code", "type": "regex", "column": "currency", "action": "reject"}
     store.put([{**doc, "quality": [*doc["quality"], {**rule, "pattern": "^(?P<code>[A-Z]{3})$"}]}])
@@ -356,7 +360,7 @@ def test_a_failure_no_file_causes_fails_the_run(spark, aws, deployed, lake, sett
 def test_missing_and_invalid_contracts(spark, aws, deployed, settings):
     with pytest.raises(ContractNotFound, match="no contract for dataset 'invoices'"):
         run_ingest(spark, "invoices", "run-1", settings, aws)
-    doc = yaml.safe_load((Path(__file__).parents[1] / "glue_jobs/contracts/orders.yaml").read_text())
+    doc = orders_doc()
     doc["columns"][5]["type"] = "money"
     with pytest.raises(ContractError, match="unknown type 'money'"):
         contract_item(doc)  # the loader refuses it...
@@ -372,7 +376,7 @@ def test_missing_and_invalid_contracts(spark, aws, deployed, settings):
 
 
 def test_disabled_contract_does_nothing(spark, aws, deployed, lake, settings):
-    doc = yaml.safe_load((Path(__file__).parents[1] / "glue_jobs/contracts/orders.yaml").read_text())
+    doc = orders_doc()
     ContractStore(aws.dynamodb, settings.contracts_table).put([{**doc, "enabled": False}])
     write_orders(lake, "orders_2026-11-01.csv.gz", [order(1)])
     assert run_ingest(spark, "orders", "run-1", settings, aws).status == "DISABLED"
@@ -415,7 +419,7 @@ def test_additive_schema_evolution_adds_nullable_columns(spark, aws, deployed, l
 
 
 def test_fail_rule_fails_the_run_and_leaves_nothing_visible(spark, aws, deployed, lake, settings):
-    doc = yaml.safe_load((Path(__file__).parents[1] / "glue_jobs/contracts/orders.yaml").read_text())
+    doc = orders_doc()
     doc["quality"][1]["action"] = "fail"  # amount_in_range
     ContractStore(aws.dynamodb, settings.contracts_table).put([doc])
     write_orders(lake, "orders_2026-11-01.csv.gz", [order(1), order(2, amount="-5.00")])
@@ -550,7 +554,7 @@ def test_repeated_keys_settled_after_the_main_pass_or_in_one_window(spark, aws, 
 
 
 def test_unique_rule_that_fails_the_run_among_repeated_keys(spark, aws, deployed, lake, settings):
-    doc = yaml.safe_load((Path(__file__).parents[1] / "glue_jobs/contracts/orders.yaml").read_text())
+    doc = orders_doc()
     doc["deduplicate"] = None
     doc["quality"].append({"name": "one_row_per_order", "type": "unique", "columns": ["order_id"], "action": "fail"})
     ContractStore(aws.dynamodb, settings.contracts_table).put([doc])

@@ -114,6 +114,18 @@ def contract_null_markers(contract: Contract) -> list[str]:
     return [m for m in contract.format.null_values if m or contract.format.type != "csv"]
 
 
+#: What Spark's CSV reader puts in place of bytes that are not valid in the file's encoding.
+REPLACEMENT_CHAR = "\ufffd"
+
+
+def _checks_text(col: Column, contract: Contract) -> bool:
+    """Whether a string column's text is checked for U+FFFD. The CSV reader does not fail on
+    bytes that are not valid in the file's encoding: it replaces them with U+FFFD (JSON Lines
+    makes such a record malformed instead). Other types then fail their conversion; a string
+    column needs this test, in ``typed_columns``."""
+    return col.type == "string" and contract.format.type == "csv"
+
+
 def typed_columns(df: DataFrame, contract: Contract, extra: Sequence[str] = ()) -> DataFrame:
     """Add ``_typed_<name>``: each contract column converted to its type, null where it cannot be.
 
@@ -198,18 +210,6 @@ def checks(contract: Contract) -> list[Check]:
     while len(_CHECKS_CACHE) > 16:
         _CHECKS_CACHE.popitem(last=False)
     return list(built)
-
-
-#: What Spark's CSV reader puts in place of bytes that are not valid in the file's encoding.
-REPLACEMENT_CHAR = "\ufffd"
-
-
-def _checks_text(col: Column, contract: Contract) -> bool:
-    """Whether a string column's text is checked for U+FFFD. The CSV reader does not fail on
-    bytes that are not valid in the file's encoding: it replaces them with U+FFFD (JSON Lines
-    makes such a record malformed instead). Other types then fail their conversion; a string
-    column needs this test, in ``typed_columns``."""
-    return col.type == "string" and contract.format.type == "csv"
 
 
 def _build_checks(contract: Contract) -> list[Check]:
