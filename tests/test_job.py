@@ -157,7 +157,7 @@ def test_unreadable_files_fail_alone_and_stay_untouched(spark, aws, deployed, la
 
 def test_a_file_cut_short_fails_alone(spark, aws, deployed, lake, settings):
     """A gzip file whose upload was cut short passes the checks on its first bytes, then fails
-    Spark's read midway. It is found by reading each file alone, marked failed with the cause,
+    Spark's read midway. It is found by reading the files again in halves, marked failed with the cause,
     and the run goes on with the other files; none of its rows is kept."""
     from lake_ingest._sniff import HEAD_BYTES
 
@@ -182,11 +182,51 @@ def test_a_file_cut_short_fails_alone(spark, aws, deployed, lake, settings):
     assert state == "FAILED"
     assert "cannot be read to the end" in reason and "Unexpected end of input stream" in reason
     assert result.failed_files == {f"erp/orders/{cut.name}": reason}
-    assert any("reading the files one by one to find the cause (3 to read)" in line for line in progress)
+    assert "the pass failed (java.io.EOFException: Unexpected end of input stream); reading its 3 files again, in halves, to find the cause" in progress
+    assert "5 reads of 3 files: 1 cannot be read to the end" in progress
     assert cut.read_bytes() == before
     assert query(aws, "SELECT order_id FROM sales.orders ORDER BY 1") == [(1,), (2,), (3,)]
     again = run_ingest(spark, "orders", "run-2", settings, aws)
     assert (again.files_skipped, again.files_failed, again.rows_read) == (3, 0, 0)
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 6, 9])
+def test_find_failing_names_every_failing_item_in_few_tries(n):
+    """Every subset of n items as the failing ones: all are found, in order, each with its own
+    reason, within the bound of the docstring; the whole set is tried first."""
+    from itertools import combinations
+    from math import ceil, log2
+
+    from lake_ingest._job import find_failing
+
+    items = [f"f{i}" for i in range(n)]
+    for k in range(n + 1):
+        for bad in combinations(items, k):
+            tried: list[list[str]] = []
+
+            def fails(group, bad=frozenset(bad), tried=tried):
+                tried.append(list(group))
+                hit = [x for x in group if x in bad]
+                return f"{hit[0]} is cut short" if hit else None
+
+            found = find_failing(items, fails)
+            assert found == [(x, f"{x} is cut short") for x in bad]
+            assert tried[0] == items
+            assert len(tried) <= 1 + 2 * k * ceil(log2(n)) if n > 1 else len(tried) == 1
+    assert find_failing([], lambda group: "never tried") == []
+
+
+def test_find_failing_blames_no_item_for_a_failure_none_causes():
+    from lake_ingest._job import find_failing
+
+    tried: list[list[int]] = []
+
+    def fails(group):  # only the two first items together fail (say, too much memory)
+        tried.append(list(group))
+        return "out of memory" if {0, 1} <= set(group) else None
+
+    assert find_failing(list(range(8)), fails) == []
+    assert tried == [list(range(8)), [0, 1, 2, 3], [0, 1], [0], [1], [2, 3], [4, 5, 6, 7]]
 
 
 def test_a_file_removed_during_the_run_is_left_for_later(spark, aws, deployed, lake, settings, monkeypatch):
@@ -351,7 +391,8 @@ def test_a_failure_no_file_causes_fails_the_run(spark, aws, deployed, lake, sett
     progress: list[str] = []
     with pytest.raises(CapturedException, match="executor lost"):
         run_ingest(spark, "orders", "run-1", settings, aws, on_progress=progress.append)
-    assert "the pass failed (executor lost); reading the files one by one to find the cause (1 to read)" in progress
+    assert "the pass failed (executor lost); reading its 1 file again, in halves, to find the cause" in progress
+    assert "1 read of 1 file: 0 cannot be read to the end" in progress
     record = StateStore(aws.dynamodb, settings.ledger_table, settings.runs_table).get_run("orders", "run-1")
     assert record["status"] == "FAILED" and "executor lost" in record["error"]
     assert ledger_states(aws, settings) == {}

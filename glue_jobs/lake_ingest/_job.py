@@ -10,7 +10,7 @@ import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import unquote
 
 from py4j.protocol import Py4JJavaError
@@ -30,7 +30,6 @@ from ._reader import (
     group_files,
     parquet_schema,
     read_files,
-    read_group,
     read_key_columns,
     write_parquet,
 )
@@ -81,6 +80,7 @@ from ._transforms import (
 )
 
 logger = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")  # one safe path segment (no ":" for Hadoop)
 VIOLATION_HIVE_TYPE = "array<struct<rule:string,action:string,detail:string>>"
@@ -370,8 +370,8 @@ class _IngestRun:
                         ingested_at: dt.datetime) -> tuple[list[dict[str, Any]], list[PlannedFile]]:
         """Write the files that passed the checks. A file can pass them and still fail to read to
         the end (a gzip stream cut short by an interrupted upload, a corrupt Parquet page), which
-        fails Spark's pass without naming the file. Then each file is read alone; those that fail
-        become failed files with Spark's reason, what the pass wrote is removed, and the pass runs
+        fails Spark's pass without naming the file. Then the files are read again to find those
+        that fail on their own (``find_failing``); they become failed files with Spark's reason, what the pass wrote is removed, and the pass runs
         again over the others. A failure that no single file causes fails the run.
 
         Returns the tables to commit and the plan with the unreadable files marked failed, or
@@ -384,8 +384,8 @@ class _IngestRun:
             try:
                 return self._transform_and_write(readable, ingested_at), planned
             except (Py4JJavaError, CapturedException) as exc:
-                self.say(f"the pass failed ({_root_cause(exc)}); reading the files one by one to find "
-                         f"the cause ({len(readable)} to read)")
+                self.say(f"the pass failed ({_root_cause(exc)}); reading its {_count(len(readable), 'file')} "
+                         "again, in halves, to find the cause")
                 unreadable = self._unreadable(readable)
                 if not unreadable:
                     raise
@@ -407,20 +407,29 @@ class _IngestRun:
                 if sizes.get(o.key) == o.size}
 
     def _unreadable(self, files: Sequence[PlannedFile]) -> dict[str, str]:
-        """The files Spark cannot read to the end on their own: key -> reason."""
-        out: dict[str, str] = {}
+        """The files Spark cannot read to the end on their own: key -> reason (see
+        ``find_failing``: a few Spark reads even for hundreds of files)."""
+        reads = 0
+
+        def read(group: Sequence[PlannedFile]) -> str | None:
+            nonlocal reads
+            reads += 1
+            self.spark.sparkContext.setJobDescription(
+                f"{self.dataset_id}: read {len(group)} of {len(files)} files to find unreadable ones (read {reads})")
+            try:
+                frame = read_files(self.spark, group_files([(p.obj.uri, p.columns, p.types) for p in group]),
+                                   self.contract)
+                frame.write.format("noop").mode("overwrite").save()
+                return None
+            except (Py4JJavaError, CapturedException) as exc:
+                return f"cannot be read to the end: {_root_cause(exc)}"
+
         try:
-            for i, p in enumerate(files, 1):
-                self.spark.sparkContext.setJobDescription(
-                    f"{self.dataset_id}: read {p.obj.key} alone ({i}/{len(files)})")
-                try:
-                    frame = read_group(self.spark, ReadGroup((p.obj.uri,), p.columns), self.contract)
-                    frame.write.format("noop").mode("overwrite").save()
-                except (Py4JJavaError, CapturedException) as exc:
-                    out[p.obj.key] = f"cannot be read to the end: {_root_cause(exc)}"
+            failing = find_failing(list(files), read)
         finally:
             self.spark.sparkContext.setJobDescription(None)  # type: ignore[arg-type]
-        return out
+        self.say(f"{_count(reads, 'read')} of {_count(len(files), 'file')}: {len(failing)} cannot be read to the end")
+        return {p.obj.key: reason for p, reason in failing}
 
     def _transform_and_write(self, files: Sequence[PlannedFile], ingested_at: dt.datetime) -> list[dict[str, Any]]:
         """One Spark pass writes the valid rows under ``lake_valid=true``, the rejected ones under
@@ -666,6 +675,30 @@ def _check_patterns(spark: SparkSession, contract: Contract) -> None:
         raise ContractError(contract.dataset_id, problems)
 
 
+def find_failing(items: Sequence[_T], fails: Callable[[Sequence[_T]], str | None]) -> list[tuple[_T, str]]:
+    """The items that fail on their own, with the reason ``fails`` gives for each (None: no
+    failure), in their order.
+
+    The whole set is tried first, so an error that no item causes costs one try. Then each set
+    that fails is tried in halves, and the halves that pass are cleared with all their items: k
+    failing items among n take at most 1 + 2k·⌈log2 n⌉ tries instead of n, which matters when a
+    run holds hundreds of files and each try is a Spark job.
+    """
+    out: list[tuple[_T, str]] = []
+    todo: list[Sequence[_T]] = [items] if items else []
+    while todo:
+        group = todo.pop()
+        reason = fails(group)
+        if reason is None:
+            continue
+        if len(group) == 1:
+            out.append((group[0], reason))
+        else:
+            half = len(group) // 2
+            todo += [group[half:], group[:half]]  # the first half is tried first
+    return out
+
+
 def _unreadable_verdict(p: PlannedFile, unreadable: dict[str, str], still_there: set[str]) -> PlannedFile:
     """A planned file after the unreadable ones were found: failed with the reason, gone (not
     recorded) when it changed since it was listed, or as it was."""
@@ -693,6 +726,10 @@ def _root_cause(exc: BaseException) -> str:
             pass
     line = next((ln.strip() for ln in text.splitlines() if ln.strip()), type(exc).__name__)
     return line[:300]
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}" + ("" if n == 1 else "s")
 
 
 def _split_kv(segment: str) -> tuple[str, str]:
