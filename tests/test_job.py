@@ -594,6 +594,42 @@ def test_repeated_keys_settled_after_the_main_pass_or_in_one_window(spark, aws, 
         ("2", "CANCELLED", day2), ("2", "PAID", day1), ("3", "SHIPPD", day1), ("4", "NEW", day1)]
 
 
+@pytest.mark.parametrize("max_repeated", [0, 1000])
+def test_dedupe_and_a_unique_rule_on_other_columns(spark, aws, deployed, lake, settings, monkeypatch, max_repeated):
+    """Two key sets, the primary key and a unique rule's columns (the second far into the line):
+    both plans give the same tables."""
+    from lake_ingest import _job
+
+    monkeypatch.setattr(_job, "MAX_REPEATED_KEYS", max_repeated)
+    doc = orders_doc()
+    doc["quality"].append({"name": "one_order_per_customer_day", "type": "unique",
+                           "columns": ["customer_id", "order_date"], "action": "reject"})
+    ContractStore(aws.dynamodb, settings.contracts_table).put([doc])
+    write_orders(lake, "orders_2026-11-01.csv.gz", [
+        order(1, cust="1"), order(2, cust="2", status="PAID"), order(2, cust="2", status="SHIPPED", updated="15:00:00"),
+        order(3, cust="3"), order(4, cust="3")])  # customer 3 orders twice on one day
+    write_orders(lake, "orders_2026-11-02.csv.gz", [order(5, cust="3", day="2026-11-02")])
+    messages = []
+
+    result = run_ingest(spark, "orders", "run-1", settings, aws, on_progress=messages.append)
+
+    assert (result.rows_read, result.rows_written, result.rows_quarantined) == (6, 3, 3)
+    assert result.rule_violations == {"duplicate": 1, "one_order_per_customer_day": 2}
+    settled = [m for m in messages if "settled after the main pass" in m]
+    # order 2 (twice in both sets), customer 3 on 1 November, and in each set the two header
+    # lines, whose text reads as a null key
+    assert settled == ([] if max_repeated == 0 else [
+        "2 values of (order_id) occur more than once (may include the header's text, read as a key); "
+        "their rows are settled after the main pass",
+        "3 values of (customer_id, order_date) occur more than once (may include the header's text, read as "
+        "a key); their rows are settled after the main pass"])
+    assert query(aws, "SELECT order_id, customer_id, status FROM sales.orders ORDER BY 1") == [
+        (1, 1, "NEW"), (2, 2, "SHIPPED"), (5, 3, "NEW")]
+    assert query(aws, "SELECT order_id, status, v.rule FROM sales.orders_quarantine, UNNEST(lake_violations) AS t(v) "
+                      "ORDER BY 1, 2") == [("2", "PAID", "duplicate"), ("3", "NEW", "one_order_per_customer_day"),
+                                           ("4", "NEW", "one_order_per_customer_day")]
+
+
 def test_unique_rule_that_fails_the_run_among_repeated_keys(spark, aws, deployed, lake, settings):
     doc = orders_doc()
     doc["deduplicate"] = None

@@ -87,6 +87,22 @@ def test_records_over_several_lines_use_the_csv_reader(spark, tmp_path):
     assert keys == well_formed(full)
 
 
+@pytest.mark.parametrize("delimiter", [",", "||"])
+def test_a_key_in_the_last_field_after_multibyte_text(spark, tmp_path, delimiter):
+    """The key's field is found by bytes: characters of several bytes before it, a line that
+    ends at the key, one that stops short of it and an empty key read as in the CSV parser."""
+    rows = [["note", "id", "tail"], ["été ☃", "ü", "k1"], ["a", "b", "k2"], ["a", "b"],
+            ["a", "b", ""], ["é", "b", "ké"], ["a"]]
+    path = tmp_path / "last.csv"
+    path.write_text("".join(delimiter.join(r) + "\n" for r in rows), encoding="utf-8")
+    c = contract(delimiter=delimiter)
+    groups = [ReadGroup((str(path),), ("note", "id", "tail"))]
+    full = [r["tail"] for r in read_files(spark, groups, c).collect()]
+    keys = [r["tail"] for r in read_key_columns(spark, groups, c, ["tail"]).collect()]
+    assert full == ["k1", "k2", None, None, "ké", None]
+    assert keys == ["tail", *full]
+
+
 def test_a_group_without_the_key_column_gives_nulls(spark, tmp_path):
     path = tmp_path / "old.csv"
     path.write_text("note,tail\na,x\nb,y\n")

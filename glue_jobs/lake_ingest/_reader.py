@@ -130,11 +130,13 @@ def read_key_columns(spark: SparkSession, groups: Sequence[ReadGroup], contract:
                 continue
             index = group.columns.index(name)
             upto = F.substring_index(line, fmt.delimiter, index + 1)
-            plain = (F.instr(upto, fmt.quote) == 0) & (F.instr(upto, fmt.escape) == 0)
+            plain = ~upto.contains(fmt.quote) & ~upto.contains(fmt.escape)
             value = F.substring_index(upto, fmt.delimiter, -1)
-            # a line with fewer fields reads as null there, as in the CSV parser
-            present = (F.length(upto) - F.length(F.replace(upto, F.lit(fmt.delimiter), F.lit("")))
-                       >= index * len(fmt.delimiter)) if index else F.lit(True)
+            # A line with fewer fields reads as null there, as in the CSV parser. Tested with byte
+            # lengths: counting characters (length, instr) made a key far into the line cost
+            # twice as much as the CSV parser (measured at 1 M rows, field 20 of 22).
+            present = (F.octet_length(F.substring_index(line, fmt.delimiter, index)) < F.octet_length(line)
+                       if index else F.lit(True))
             cols.append(F.when(plain, F.when(present & (value != ""), value))
                         .otherwise(fields[name]).alias(name))
         frames.append(spark.read.text(spark_paths(group.paths)).select(*cols))
