@@ -371,8 +371,9 @@ class _IngestRun:
         """Write the files that passed the checks. A file can pass them and still fail to read to
         the end (a gzip stream cut short by an interrupted upload, a corrupt Parquet page), which
         fails Spark's pass without naming the file. Then the files are read again to find those
-        that fail on their own (``find_failing``); they become failed files with Spark's reason, what the pass wrote is removed, and the pass runs
-        again over the others. A failure that no single file causes fails the run.
+        that fail on their own (``find_failing``); they become failed files with Spark's reason,
+        what the pass wrote is removed, and the pass runs again over the others. A failure that
+        no single file causes fails the run.
 
         Returns the tables to commit and the plan with the unreadable files marked failed, or
         gone when they were removed or replaced since the listing (not recorded then).
