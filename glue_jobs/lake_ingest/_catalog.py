@@ -77,7 +77,8 @@ def ensure_table(glue: Any, spec: TableSpec) -> list[str]:
         logger.info("catalog: created %s.%s", spec.database, spec.name)
         return []
     have = [(c["Name"], c["Type"]) for c in table["StorageDescriptor"].get("Columns", [])]
-    added = [(n, t) for n, t in spec.columns if n not in dict(have)]
+    have_names = {n for n, _ in have}
+    added = [(n, t) for n, t in spec.columns if n not in have_names]
     if added:
         glue.update_table(DatabaseName=spec.database, TableInput=_table_input(spec, have + added))
         logger.info("catalog: %s.%s gained columns %s", spec.database, spec.name, [n for n, _ in added])

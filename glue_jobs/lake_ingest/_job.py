@@ -395,8 +395,8 @@ class _IngestRun:
                 for key, reason in unreadable.items():
                     self.say(f"{key}: failed ({reason})" if key in still_there else
                              f"{key}: removed or replaced since it was listed; left for a later run")
-                self.say(f"removed the {removed} files the pass wrote; running it again without "
-                         f"{len(unreadable)} unreadable file(s)")
+                self.say(f"removed the {_count(removed, 'file')} the pass wrote; running it again without "
+                         f"{_count(len(unreadable), 'unreadable file')}")
                 planned = [_unreadable_verdict(p, unreadable, still_there) for p in planned]
 
     def _unchanged(self, sizes: dict[str, int]) -> set[str]:

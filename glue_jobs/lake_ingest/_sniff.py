@@ -48,7 +48,6 @@ def sniff(head: bytes, size: int, contract: Contract) -> Sniff:
             return Sniff(FAILED, f"corrupt gzip stream: {exc}")
         if complete and not inflater.eof:
             return Sniff(FAILED, "truncated gzip stream: the file ends before its compressed data does")
-        complete = complete and inflater.eof
     elif head.startswith(GZIP_MAGIC):
         return Sniff(FAILED, "the file is gzip-compressed but the contract says compression: none")
     if not complete:
