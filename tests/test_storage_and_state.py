@@ -27,6 +27,23 @@ def test_local_storage_lists_with_md5_etags(tmp_path):
     assert store.delete_prefix(str(tmp_path / "a")) == 2 and not (tmp_path / "a").exists()
 
 
+def test_local_listing_reads_only_the_files_it_keeps(tmp_path, monkeypatch):
+    """A filter on keys is applied before any ETag is computed: files of other datasets under
+    the same prefix are never read."""
+    from lake_ingest import _storage
+
+    for name, body in {"in/a.csv": b"one", "in/b.json": b"two", "in/c.csv": b"three"}.items():
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        (tmp_path / name).write_bytes(body)
+    hashed = []
+    real_md5 = _storage._md5
+    monkeypatch.setattr(_storage, "_md5", lambda path: hashed.append(path.name) or real_md5(path))
+    objs = list(LocalStorage().list(str(tmp_path), "in/", keep=lambda key: key.endswith(".csv")))
+    assert [(o.key, o.etag) for o in objs] == [("in/a.csv", hashlib.md5(b"one").hexdigest()),
+                                               ("in/c.csv", hashlib.md5(b"three").hexdigest())]
+    assert sorted(hashed) == ["a.csv", "c.csv"]
+
+
 def test_s3_storage_matches_local_behaviour(aws):
     s3 = aws.s3
     s3.create_bucket(Bucket="raw", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
@@ -42,6 +59,8 @@ def test_s3_storage_matches_local_behaviour(aws):
     assert store.read_range("s3://raw/erp/orders/sub/o2.csv", -2, 2) == b"d!"
     rooted = {o.key for o in store.list("s3://raw/erp", "orders/")}
     assert rooted == {"orders/o1.csv", "orders/sub/o2.csv"}
+    kept = [o.key for o in store.list("s3://raw/erp", "orders/", keep=lambda key: "/sub/" not in key)]
+    assert kept == ["orders/o1.csv"]  # keep sees the key relative to the root, as for local files
     assert store.delete_prefix("s3://raw/erp/orders") == 2
     assert [o["Key"] for o in s3.list_objects_v2(Bucket="raw")["Contents"]] == ["erp/other.csv"]
 

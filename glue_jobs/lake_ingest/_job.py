@@ -322,7 +322,7 @@ class _IngestRun:
     def _plan(self) -> list[PlannedFile]:
         contract, result = self.contract, self.result
         root = self.settings.bucket_uri(contract.source.bucket)
-        objects = [o for o in self.storage.list(root, contract.source.prefix) if contract.source.matches(o.key)]
+        objects = list(self.storage.list(root, contract.source.prefix, keep=contract.source.matches))
         ledger = self.state.ledger(self.dataset_id)
         new = [o for o in objects if file_id(o.key, o.etag) not in ledger]
         result.files_seen = len(objects)

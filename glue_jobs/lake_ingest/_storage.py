@@ -6,7 +6,7 @@ import hashlib
 import logging
 import os
 import shutil
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +27,11 @@ class ObjectInfo:
 
 
 class Storage(Protocol):
-    def list(self, root: str, prefix: str = "", etags: bool = True) -> Iterator[ObjectInfo]: ...
+    def list(self, root: str, prefix: str = "", etags: bool = True,
+             keep: Callable[[str], bool] | None = None) -> Iterator[ObjectInfo]:
+        """The objects below ``root/prefix`` in key order, with keys relative to ``root``;
+        only those whose key passes ``keep`` when it is given."""
+        ...
 
     def read_range(self, uri: str, start: int, length: int) -> bytes: ...
 
@@ -50,14 +54,18 @@ def is_s3(uri: str) -> bool:
 class LocalStorage:
     """A directory tree laid out like the buckets; the ETag is the MD5 of the content, as S3
     reports it for objects uploaded in one part. S3 lists ETags for free, here they cost a read
-    of every file: ``etags=False`` skips them (empty) where only names and sizes matter."""
+    of every file: ``etags=False`` skips them (empty) where only names and sizes matter, and
+    files that ``keep`` leaves out are never read."""
 
-    def list(self, root: str, prefix: str = "", etags: bool = True) -> Iterator[ObjectInfo]:
+    def list(self, root: str, prefix: str = "", etags: bool = True,
+             keep: Callable[[str], bool] | None = None) -> Iterator[ObjectInfo]:
         base = Path(_local_path(root))
         start = base / prefix if prefix else base
         if not start.exists():
             return
         paths = [Path(dirpath) / name for dirpath, dirnames, filenames in _sorted_walk(start) for name in filenames]
+        if keep is not None:
+            paths = [p for p in paths if keep(p.relative_to(base).as_posix())]
         if not etags:
             digests: Iterable[str] = [""] * len(paths)
         else:  # hashlib releases the GIL: hash a few files at a time, in listing order
@@ -91,7 +99,8 @@ class S3Storage:
     def __init__(self, s3_client: Any) -> None:
         self.s3 = s3_client
 
-    def list(self, root: str, prefix: str = "", etags: bool = True) -> Iterator[ObjectInfo]:
+    def list(self, root: str, prefix: str = "", etags: bool = True,
+             keep: Callable[[str], bool] | None = None) -> Iterator[ObjectInfo]:
         bucket, root_key = _split_s3(root)
         full_prefix = join(root_key, prefix) if root_key else prefix
         if prefix.endswith("/") and not full_prefix.endswith("/"):
@@ -101,6 +110,8 @@ class S3Storage:
             for obj in page.get("Contents", []):
                 key = obj["Key"]
                 rel = key[len(root_key) :].lstrip("/") if root_key else key
+                if keep is not None and not keep(rel):
+                    continue
                 yield ObjectInfo(uri=f"s3://{bucket}/{key}", key=rel, size=int(obj["Size"]),
                                  etag=str(obj["ETag"]).strip('"'))
 
