@@ -108,6 +108,16 @@ def test_generator_is_deterministic_and_reused(tmp_path):
     assert again.reused and [p.stat().st_mtime_ns for p in again.files] == stamps
 
 
+def test_contenders_alternate_between_early_and_late_runs():
+    """With the default two repeats every contender runs once among the first and once among
+    the last, so none always pays for running first."""
+    first, second = bench.run_order(1), bench.run_order(2)
+    assert first[0] == "full job" and sorted(first) == sorted(second) == sorted(bench.CONTENDERS)
+    for name in bench.CONTENDERS:
+        assert first.index(name) + second.index(name) == len(bench.CONTENDERS) - 1
+    assert bench.run_order(3) == first and bench.DEFAULT_REPEAT == 2
+
+
 @pytest.fixture(scope="module")
 def bench_result(spark, tmp_path_factory) -> tuple[bench.Dataset, dict[str, Any]]:
     data = bench.generate(tmp_path_factory.mktemp("bench") / str(ROWS), ROWS)
@@ -123,6 +133,7 @@ def test_three_outputs_hold_the_same_valid_rows(bench_result):
     curated_dir, quarantine_dir = bench.job_outputs(out / "job")
 
     assert result["status"] == "SUCCEEDED" and result["rows_read"] == ROWS
+    assert [len(p["all_seconds"]) for p in res["phases"]] == [bench.DEFAULT_REPEAT] * 4
     assert plain["rows_out"] == bench.count_parquet_rows(out / "plain_spark") == ROWS
     assert tuned["rows_out"] == bench.count_parquet_rows(out / "plain_spark_tuned") == ROWS
     assert job["rows_out"] == bench.count_parquet_rows(curated_dir) == result["rows_written"]
