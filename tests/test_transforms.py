@@ -105,6 +105,26 @@ def test_each_rule_rejects_with_its_name(spark):
     ], key=str)
 
 
+def test_messages_and_null_markers_keep_quotes_and_backslashes(spark):
+    """Messages and null markers are SQL text: a quote or backslash in a source column's name, a
+    null marker (MySQL's \\N) or a regex pattern reaches the row as written."""
+    contract = Contract.from_dict({
+        "dataset_id": "q", "source": {"prefix": "q/", "pattern": "*.csv"},
+        "format": {"type": "csv", "null_values": ["", "\\N", "n'a"]},
+        "columns": [{"name": "id", "type": "bigint", "source": "it's \\id"},
+                    {"name": "code", "type": "string"}],
+        "target": {"database": "db", "table": "q"},
+        "quality": [{"name": "code_ok", "type": "regex", "column": "code", "pattern": "^\\d{2}'$",
+                     "action": "reject"}],
+    })
+    schema = T.StructType([T.StructField(n, T.StringType()) for n in ("it's \\id", "code", CORRUPT_COL)])
+    rows = [("x'\\1", "12'", None), ("2", "\\N", None), ("n'a", "1\\2", None)]
+    out = validate(spark.createDataFrame(rows, schema), contract, "r1", NOW)
+    assert [(r["id"], r["code"]) for r in curated(out, contract).collect()] == [(2, None)]
+    details = sorted(v["detail"] for r in quarantine(out, contract).collect() for v in r["lake_violations"])
+    assert details == ["cannot read it's \\id='x\'\\1' as bigint", "code='1\\2' does not match ^\\d{2}'$"]
+
+
 def test_warn_rules_keep_the_row(spark):
     good, bad = run(spark, [("1", "05/11/2026", "999", "a", None, None, None, "f")])
     assert bad == [] and good[1]["amount"] == Decimal("999.00")

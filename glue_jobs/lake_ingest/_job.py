@@ -179,6 +179,8 @@ def configure_spark(spark: SparkSession) -> None:
         "spark.sql.legacy.timeParserPolicy": "CORRECTED",
         "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
         "spark.sql.sources.partitionOverwriteMode": "static",
+        # The transforms write some expressions as SQL text with backslash escapes in strings.
+        "spark.sql.parser.escapedStringLiterals": "false",
         # A wide contract makes a whole-stage method larger than the JIT compiles (8000 bytes of
         # bytecode); such a stage then runs interpreted, several times slower. With this limit
         # Spark falls back to per-operator code for those stages only (measured: -15% at 1 M rows).
