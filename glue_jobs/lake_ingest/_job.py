@@ -406,8 +406,8 @@ class _IngestRun:
         replaced during the run is not recorded, so that a later run looks at it again)."""
         contract = self.contract
         root = self.settings.bucket_uri(contract.source.bucket)
-        return {o.key for o in self.storage.list(root, contract.source.prefix, etags=False)
-                if sizes.get(o.key) == o.size}
+        return {o.key for o in self.storage.list(root, contract.source.prefix, etags=False, keep=sizes.__contains__)
+                if sizes[o.key] == o.size}
 
     def _unreadable(self, files: Sequence[PlannedFile]) -> dict[str, str]:
         """The files Spark cannot read to the end on their own: key -> reason (see

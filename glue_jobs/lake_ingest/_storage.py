@@ -64,16 +64,15 @@ class LocalStorage:
         if not start.exists():
             return
         paths = [Path(dirpath) / name for dirpath, dirnames, filenames in _sorted_walk(start) for name in filenames]
-        if keep is not None:
-            paths = [p for p in paths if keep(p.relative_to(base).as_posix())]
+        keyed = [(path.relative_to(base).as_posix(), path) for path in paths]
+        kept = [(key, path) for key, path in keyed if keep is None or keep(key)]
         if not etags:
-            digests: Iterable[str] = [""] * len(paths)
+            digests: Iterable[str] = [""] * len(kept)
         else:  # hashlib releases the GIL: hash a few files at a time, in listing order
             with ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1))) as pool:
-                digests = list(pool.map(_md5, paths))
-        for path, digest in zip(paths, digests, strict=True):
-            yield ObjectInfo(uri=str(path), key=path.relative_to(base).as_posix(), size=path.stat().st_size,
-                             etag=digest)
+                digests = list(pool.map(_md5, [path for _, path in kept]))
+        for (key, path), digest in zip(kept, digests, strict=True):
+            yield ObjectInfo(uri=str(path), key=key, size=path.stat().st_size, etag=digest)
 
     def read_range(self, uri: str, start: int, length: int) -> bytes:
         with open(_local_path(uri), "rb") as fh:

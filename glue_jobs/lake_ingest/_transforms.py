@@ -68,8 +68,13 @@ def _q(name: str) -> str:
     return "`" + name.replace("`", "``") + "`"
 
 
+def _typed_name(name: str) -> str:
+    """The column that holds contract column ``name`` converted to its type."""
+    return f"_typed_{name}"
+
+
 def _typed(name: str) -> SparkColumn:
-    return F.col(_q(f"_typed_{name}"))
+    return F.col(_q(_typed_name(name)))
 
 
 def _mask(i: int) -> str:
@@ -149,16 +154,16 @@ def typed_columns(df: DataFrame, contract: Contract, extra: Sequence[str] = ()) 
     typed: dict[str, SparkColumn] = {}
     for col in contract.columns:
         if col.source_name not in present:
-            typed[f"_typed_{col.name}"] = F.lit(None).cast(col.type)
+            typed[_typed_name(col.name)] = F.lit(None).cast(col.type)
         elif col.type in ("date", "timestamp") and col.format:
-            typed[f"_typed_{col.name}"] = parse_datetime(col.source_name, col.type, col.format)
+            typed[_typed_name(col.name)] = parse_datetime(col.source_name, col.type, col.format)
         elif _checks_text(col, contract):
             text = F.col(_q(col.source_name))
-            typed[f"_typed_{col.name}"] = F.when(~text.contains(REPLACEMENT_CHAR), text)
+            typed[_typed_name(col.name)] = F.when(~text.contains(REPLACEMENT_CHAR), text)
         else:
-            typed[f"_typed_{col.name}"] = F.expr(f"try_cast({_q(col.source_name)} AS {col.type})")
+            typed[_typed_name(col.name)] = F.expr(f"try_cast({_q(col.source_name)} AS {col.type})")
     for name in extra:
-        typed[f"_typed_{name}"] = F.col(_q(name)).cast("string")
+        typed[_typed_name(name)] = F.col(_q(name)).cast("string")
     return df.withColumns(typed)
 
 
@@ -254,7 +259,7 @@ def _rule_check(rule: Rule, contract: Contract) -> Check:
         return Check(rule.name, rule.action, _text(f"{', '.join(rule.columns)} is not unique in this batch"))
     col = contract.column(rule.columns[0])
     value = _typed(col.name)
-    typed_name = f"_typed_{col.name}"
+    typed_name = _typed_name(col.name)
     if rule.type == "not_null":
         return Check(rule.name, rule.action, _text(f"null in {', '.join(rule.columns)}"),
                      _any([_typed(c).isNull() for c in rule.columns]))
@@ -371,7 +376,7 @@ def repeated_keys(df: DataFrame, contract: Contract, keys: Sequence[str]) -> Dat
     cols = [contract.column(k) for k in keys]
     present = [c.source_name for c in cols if c.source_name in df.columns]
     out = null_markers(df.select(*[F.col(_q(n)) for n in present]), present, contract_null_markers(contract))
-    names = [f"_typed_{k}" for k in keys]
+    names = [_typed_name(k) for k in keys]
     out = typed_columns(out, contract).select(*[F.col(_q(n)) for n in names])
     return out.groupBy(*names).count().filter(F.col("count") > 1).select(*names)
 
@@ -385,7 +390,7 @@ def _mark_pending(df: DataFrame, repeated: Mapping[tuple[str, ...], DataFrame],
     out, hits = df, []
     for i, (keys, keys_df) in enumerate(repeated.items()):
         aliases = [f"_lake_k{i}_{j}" for j in range(len(keys))]
-        right = F.broadcast(keys_df.select(*[F.col(_q(f"_typed_{k}")).alias(a) for k, a in zip(keys, aliases, strict=True)],
+        right = F.broadcast(keys_df.select(*[_typed(k).alias(a) for k, a in zip(keys, aliases, strict=True)],
                                            F.lit(True).alias(f"_lake_hit{i}")))
         on = reduce(lambda a, b: a & b, [_typed(k).eqNullSafe(F.col(a)) for k, a in zip(keys, aliases, strict=True)])
         out = out.join(right, on=on, how="left").drop(*aliases)
@@ -491,7 +496,7 @@ def resolve_pending(pending: DataFrame, contract: Contract, extra: Sequence[str]
     values = F.col(QUARANTINE_COL)["values"]
     restored = {c.name: values[i].cast(c.type) for i, c in enumerate(contract.columns) if c.name in contract.partition_by}
     out = pending.withColumns(restored)
-    out = out.withColumns({f"_typed_{n}": F.col(_q(n)) for n in names})
+    out = out.withColumns({_typed_name(n): F.col(_q(n)) for n in names})
     out = out.withColumns({_mask(i): F.lit(0).cast("bigint") for i in range(len(all_checks))})
     out = deduplicate(out, contract, all_checks)
     out = check_unique(out, contract, all_checks)
