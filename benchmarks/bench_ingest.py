@@ -26,7 +26,8 @@ from unittest import mock
 import duckdb
 import psutil
 import pyspark
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from lake_ingest import AwsClients, Contract, JobSettings, RunResult, configure_spark, run_ingest
@@ -663,6 +664,47 @@ def profile_job(spark: SparkSession, data: Dataset, out_dir: Path) -> list[Phase
     return phases
 
 
+#: Reads that ``profile_reads`` times side by side, each into Spark's ``noop`` sink (every row
+#: parsed and projected, nothing written): what the job's read costs on top of plain Spark's.
+NOOP_SUFFIX = ", noop sink"
+READ_VARIANTS = (
+    "typed read (plain Spark)",
+    "text read",
+    "text read + corrupt-record column",
+    "text read + source-file column",
+    "text read + both (the job's read)",
+)
+
+
+def read_variant(spark: SparkSession, data: Dataset, name: str) -> DataFrame:
+    """One of ``READ_VARIANTS`` over the benchmark files."""
+    paths = [str(p) for p in data.files]
+    reader = spark.read.option("header", True).option("mode", "PERMISSIVE")
+    if name == READ_VARIANTS[0]:
+        return reader.schema(spark_schema()).option("timestampFormat", TIMESTAMP_FORMAT).csv(paths)
+    text = [T.StructField(n, T.StringType()) for n, _ in _typed_columns(BENCH_CONTRACT)]
+    corrupt = "corrupt" in name or "both" in name
+    if corrupt:
+        text.append(T.StructField("_corrupt_record", T.StringType()))
+        reader = reader.option("columnNameOfCorruptRecord", "_corrupt_record")
+    df = reader.schema(T.StructType(text)).csv(paths)
+    if "source-file" in name or "both" in name:
+        df = df.withColumn("source_file", F.input_file_name())
+    return df
+
+
+def profile_reads(spark: SparkSession, data: Dataset, repeat: int = 2) -> list[PhaseResult]:
+    """Optional: the reads of ``READ_VARIANTS``, in alternating order, best of ``repeat`` runs."""
+    timings: dict[str, list[Timing]] = {name: [] for name in READ_VARIANTS}
+    for rep in range(repeat):
+        for name in READ_VARIANTS if rep % 2 == 0 else READ_VARIANTS[::-1]:
+            with measured(spark) as timing:
+                read_variant(spark, data, name).write.format("noop").mode("overwrite").save()
+            timings[name].append(timing)
+            logger.info("profile: %s, noop sink: %.2f s", name, timing.seconds)
+    return [_phase(name + NOOP_SUFFIX, data.size, 0, timings[name]) for name in READ_VARIANTS]
+
+
 def run_order(rep: int) -> tuple[str, ...]:
     """The contenders in the order of repeat ``rep`` (from 1): as listed on odd repeats, reversed
     on even ones, so that with two repeats each contender runs once early and once late."""
@@ -702,7 +744,7 @@ def bench_size(spark: SparkSession, data: Dataset, *, repeat: int = DEFAULT_REPE
     outputs = {name: out / _OUT_DIRS[name] for name in CONTENDERS} | {JOB_PHASE: curated_dir}
     phases = [_phase(name, data.size, count_parquet_rows(outputs[name]), timings[name]) for name in CONTENDERS]
     quarantined_on_disk = count_parquet_rows(quarantine_dir)
-    profiled = profile_job(spark, data, out / "profile") if profile else []
+    profiled = [*profile_job(spark, data, out / "profile"), *profile_reads(spark, data)] if profile else []
     if not keep:
         shutil.rmtree(out, ignore_errors=True)
     job, plain, tuned, duck = phases
@@ -772,13 +814,21 @@ def format_size(res: dict[str, Any]) -> str:
         f"the idle Spark JVM ({duck['peak_children_mib']:,.0f} MiB)",
     ]
     if res["profile"]:
+        reads = [p for p in res["profile"] if p["name"].endswith(NOOP_SUFFIX)]
         for p in res["phases"][:2] + res["profile"]:
-            if p["stages"]:
+            if p["stages"] and p not in reads:
                 lines += _format_stages(p)
         lines.append("  --profile (job variants, single runs):")
         for p in res["profile"]:
-            lines.append(f"    {p['name']:<30}{p['seconds']:>8.2f} s{p['peak_rss_mib']:>10,.0f} MiB"
-                         f"   = {100 * p['seconds'] / job_s:.0f}% of the full job")
+            if p not in reads:
+                lines.append(f"    {p['name']:<30}{p['seconds']:>8.2f} s{p['peak_rss_mib']:>10,.0f} MiB"
+                             f"   = {100 * p['seconds'] / job_s:.0f}% of the full job")
+        if reads:
+            lines.append("  --profile (reads into Spark's noop sink, best of two in alternating order):")
+            base = reads[0]["seconds"]
+            for p in reads:
+                lines.append(f"    {p['name'][:-len(NOOP_SUFFIX)]:<36}{p['seconds']:>8.2f} s"
+                             f"   = {p['seconds'] / base:.2f} x the typed read")
     return "\n".join(lines)
 
 

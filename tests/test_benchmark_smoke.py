@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import sys
@@ -193,3 +194,47 @@ def test_report_renders(bench_result):
     assert "full job" in text and "plain Spark" in text and "DuckDB" in text
     assert "job's Parquet settings" in text
     assert "not measured" in bench.target_verdict([res])
+
+
+@pytest.mark.slow
+def test_read_variants_read_every_row_with_their_extra_columns(spark, bench_result):
+    data, _ = bench_result
+    names = [c["name"] for c in bench.BENCH_CONTRACT["columns"]]
+    expected_extra = {
+        "typed read (plain Spark)": [],
+        "text read": [],
+        "text read + corrupt-record column": ["_corrupt_record"],
+        "text read + source-file column": ["source_file"],
+        "text read + both (the job's read)": ["_corrupt_record", "source_file"],
+    }
+    assert set(expected_extra) == set(bench.READ_VARIANTS)
+    for name in bench.READ_VARIANTS:
+        df = bench.read_variant(spark, data, name)
+        assert df.columns == names + expected_extra[name], name
+        typed = name == bench.READ_VARIANTS[0]
+        types = {f.dataType.simpleString() for f in df.schema.fields}
+        assert (types >= {"bigint", "decimal(12,2)", "timestamp"}) if typed else (types == {"string"}), name
+        rows = df.collect()
+        assert len(rows) == ROWS, name
+        if "source_file" in df.columns:
+            assert {r["source_file"] for r in rows} == {p.resolve().as_uri() for p in data.files}
+        if "_corrupt_record" in df.columns:  # the generator's bad rows are bad values, not bad records
+            assert all(r["_corrupt_record"] is None for r in rows)
+
+
+@pytest.mark.slow
+def test_profile_report_shows_reads_against_the_typed_read(bench_result):
+    _, measured = bench_result
+    res = copy.deepcopy(measured)
+    job_s = res["phases"][0]["seconds"]
+
+    def phase(name: str, seconds: float) -> dict[str, Any]:
+        return {**res["phases"][1], "name": name, "seconds": seconds, "all_seconds": [seconds], "stages": []}
+
+    reads = [phase(n + bench.NOOP_SUFFIX, s) for n, s in zip(bench.READ_VARIANTS, (2.0, 2.2, 2.6, 2.8, 3.0),
+                                                                 strict=True)]
+    res["profile"] = [phase("job, no dedupe", job_s * 0.75), *reads]
+    text = bench.format_size(res)
+    assert "job, no dedupe" in text and "75% of the full job" in text
+    assert "text read + both (the job's read)" in text and "1.50 x the typed read" in text
+    assert "noop sink, best of two" in text
