@@ -31,7 +31,9 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from lake_ingest import AwsClients, Contract, JobSettings, RunResult, configure_spark, run_ingest
+from lake_ingest._reader import group_files, read_files
 from lake_ingest._storage import LocalStorage
+from lake_ingest._transforms import CORRUPT_COL
 from lake_ingest.local.aws_setup import bootstrap
 
 logger = logging.getLogger(__name__)
@@ -546,6 +548,12 @@ def run_job(spark: SparkSession, data: Dataset, out_dir: Path, *, run_id: str = 
     return timing, result
 
 
+def plain_read(spark: SparkSession, data: Dataset) -> DataFrame:
+    """Plain Spark's read of the benchmark files: the CSV reader with the typed schema."""
+    return (spark.read.schema(spark_schema()).option("header", True).option("timestampFormat", TIMESTAMP_FORMAT)
+            .csv([str(p) for p in data.files]))
+
+
 def run_plain_spark(spark: SparkSession, data: Dataset, out_dir: Path, *, tuned: bool = False) -> Timing:
     """CSV to snappy Parquet with an explicit schema, partitioned like the job's output. With
     ``tuned``, the columns the contract marks ``dictionary: false`` are written the job's way."""
@@ -553,10 +561,7 @@ def run_plain_spark(spark: SparkSession, data: Dataset, out_dir: Path, *, tuned:
     _fresh(out_dir)
     plain_encoded = Contract.from_dict(BENCH_CONTRACT).plain_encoded if tuned else ()
     with measured(spark) as timing:
-        df = (spark.read.schema(spark_schema()).option("header", True)
-              .option("timestampFormat", TIMESTAMP_FORMAT)
-              .csv([str(p) for p in data.files]))
-        writer = df.write.mode("overwrite").option("compression", "snappy").partitionBy(PARTITION_COL)
+        writer = plain_read(spark, data).write.mode("overwrite").option("compression", "snappy").partitionBy(PARTITION_COL)
         for name in plain_encoded:
             writer = writer.option(f"parquet.enable.dictionary#{name}", "false")
         writer.parquet(str(out_dir))
@@ -666,31 +671,31 @@ def profile_job(spark: SparkSession, data: Dataset, out_dir: Path) -> list[Phase
 
 #: Reads that ``profile_reads`` times side by side, each into Spark's ``noop`` sink (every row
 #: parsed and projected, nothing written): what the job's read costs on top of plain Spark's.
+#: Name -> (the job's text read or plain Spark's typed one, corrupt-record column, source file).
 NOOP_SUFFIX = ", noop sink"
-READ_VARIANTS = (
-    "typed read (plain Spark)",
-    "text read",
-    "text read + corrupt-record column",
-    "text read + source-file column",
-    "text read + both (the job's read)",
-)
+_READS = {
+    "typed read (plain Spark)": (False, False, False),
+    "text read": (True, False, False),
+    "text read + corrupt-record column": (True, True, False),
+    "text read + source-file column": (True, False, True),
+    "text read + both (the job's read)": (True, True, True),
+}
+READ_VARIANTS = tuple(_READS)
 
 
 def read_variant(spark: SparkSession, data: Dataset, name: str) -> DataFrame:
-    """One of ``READ_VARIANTS`` over the benchmark files."""
-    paths = [str(p) for p in data.files]
-    reader = spark.read.option("header", True).option("mode", "PERMISSIVE")
-    if name == READ_VARIANTS[0]:
-        return reader.schema(spark_schema()).option("timestampFormat", TIMESTAMP_FORMAT).csv(paths)
-    text = [T.StructField(n, T.StringType()) for n, _ in _typed_columns(BENCH_CONTRACT)]
-    corrupt = "corrupt" in name or "both" in name
-    if corrupt:
-        text.append(T.StructField("_corrupt_record", T.StringType()))
-        reader = reader.option("columnNameOfCorruptRecord", "_corrupt_record")
-    df = reader.schema(T.StructType(text)).csv(paths)
-    if "source-file" in name or "both" in name:
-        df = df.withColumn("source_file", F.input_file_name())
-    return df
+    """One of ``READ_VARIANTS`` over the benchmark files: plain Spark's read, or the job's
+    (``read_files``, every column as text with a corrupt-record column) with or without that
+    column and with or without the source file that ``validate`` adds."""
+    text, corrupt, source_file = _READS[name]
+    if not text:
+        return plain_read(spark, data)
+    contract = Contract.from_dict(BENCH_CONTRACT)
+    columns = tuple(c.source_name for c in contract.columns)
+    df = read_files(spark, group_files([(str(p), columns, ()) for p in data.files]), contract)
+    if not corrupt:
+        df = df.drop(CORRUPT_COL)  # not requested: Spark's reader then leaves it out
+    return df.withColumn("source_file", F.input_file_name()) if source_file else df
 
 
 def profile_reads(spark: SparkSession, data: Dataset, repeat: int = 2) -> list[PhaseResult]:
