@@ -197,6 +197,43 @@ def test_report_renders(bench_result):
 
 
 @pytest.mark.slow
+def test_job_parts_add_up_to_the_job_and_its_ratio(bench_result):
+    _, res = bench_result
+    job, plain = res["phases"][0], res["phases"][1]
+    parts = {p["part"]: p for p in res["job_parts"]}
+    # every step of the job ran Spark stages: the data has repeated ids and rejected rows
+    assert list(parts) == ["find repeated id", "read, validate, write", "settle rows of repeated keys",
+                           "move rejected rows to quarantine", bench.DRIVER_PART]
+    assert all(p["seconds"] > 0 for name, p in parts.items() if name != bench.DRIVER_PART)
+    stage_seconds = sum(st["seconds"] for st in job["stages"])
+    assert parts["read, validate, write"]["seconds"] == pytest.approx(
+        sum(st["seconds"] for st in job["stages"] if st["label"].endswith(": read, validate, write")), abs=1e-3)
+    assert parts[bench.DRIVER_PART]["seconds"] == pytest.approx(job["seconds"] - stage_seconds, abs=1e-3)
+    assert sum(p["seconds"] for p in parts.values()) == pytest.approx(job["seconds"], abs=0.01)
+    assert sum(p["x_plain_spark"] for p in parts.values()) == pytest.approx(job["seconds"] / plain["seconds"],
+                                                                            abs=0.01)
+    for p in parts.values():
+        assert p["x_plain_spark"] == pytest.approx(p["seconds"] / plain["seconds"], abs=5e-3)  # both rounded
+
+
+def test_job_parts_group_stages_by_step_in_order():
+    stage = {"task_seconds": 0.0, "tasks": 1, "input_mib": 0.0, "shuffle_read_mib": 0.0,
+             "shuffle_write_mib": 0.0, "spill_mib": 0.0}
+    job = {"seconds": 10.0, "stages": [
+        {**stage, "stage_id": 1, "label": f"{bench.DATASET_ID}: find repeated id", "seconds": 1.0},
+        {**stage, "stage_id": 2, "label": f"{bench.DATASET_ID}: find repeated id", "seconds": 0.5},
+        {**stage, "stage_id": 3, "label": f"{bench.DATASET_ID}: read, validate, write", "seconds": 6.0},
+        {**stage, "stage_id": 4, "label": "parquet at NativeMethodAccessorImpl.java:0", "seconds": 0.25},
+    ]}
+    assert bench.job_parts(job, 5.0) == [
+        {"part": "find repeated id", "seconds": 1.5, "x_plain_spark": 0.3},
+        {"part": "read, validate, write", "seconds": 6.0, "x_plain_spark": 1.2},
+        {"part": "other Spark stages", "seconds": 0.25, "x_plain_spark": 0.05},
+        {"part": bench.DRIVER_PART, "seconds": 2.25, "x_plain_spark": 0.45},
+    ]
+
+
+@pytest.mark.slow
 def test_read_variants_read_every_row_with_their_extra_columns(spark, bench_result):
     data, _ = bench_result
     names = [c["name"] for c in bench.BENCH_CONTRACT["columns"]]
@@ -238,3 +275,6 @@ def test_profile_report_shows_reads_against_the_typed_read(bench_result):
     assert "job, no dedupe" in text and "75% of the full job" in text
     assert "text read + both (the job's read)" in text and "1.50 x the typed read" in text
     assert "noop sink, best of two" in text
+    assert "the full job by part, against plain Spark's" in text and "read, validate, write" in text
+    res["phases"][0]["stages"] = []  # no stage information: no breakdown that charges it all to the driver
+    assert "the full job by part" not in bench.format_size(res)
