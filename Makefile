@@ -11,7 +11,7 @@ help:
 	@echo "make demo-fresh the same from an empty lake"
 	@echo "make demo-sfn   the demo through the Step Functions definition (moto runs it, Spark does the Glue runs)"
 	@echo "make test       set up, then run the test suite"
-	@echo "make lint       ruff and mypy"
+	@echo "make lint       ruff, mypy and terraform fmt -check"
 	@echo "make bench      the 1M / 5M row benchmark: job vs plain Spark vs DuckDB"
 	@echo "make diagrams   render the architecture diagrams into architecture/ (Graphviz)"
 	@echo "make lab        open JupyterLab on notebooks/"

@@ -72,7 +72,8 @@ def _ts(name: str, nullable: bool = True) -> dict[str, Any]:
             "dictionary": False}
 
 
-#: The benchmark's contract: every column typed and every feature of the job switched on.
+#: The benchmark's contract: every column typed, de-duplication, and rules of every kind but
+#: ``unique`` with ``reject`` and ``warn`` actions (benchmarks/README.md says what it leaves out).
 BENCH_CONTRACT: dict[str, Any] = {
     "dataset_id": DATASET_ID,
     "version": 1,
@@ -221,7 +222,7 @@ def generator_sql(start: int, stop: int, size: int) -> str:
 
 @dataclass(frozen=True)
 class Dataset:
-    """Generated CSV files of one size, ready to be read by the three contenders."""
+    """Generated CSV files of one size, ready to be read by the four contenders."""
 
     size: int
     root: Path  # <work-dir>/<size>
@@ -934,8 +935,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--shuffle-partitions", type=int, default=8, help="spark.sql.shuffle.partitions")
     p.add_argument("--threads", type=int, default=2, help="cores for Spark and DuckDB (2)")
     p.add_argument("--profile", action="store_true",
-                   help="also time job variants (no dedupe; no dedupe and no rules), the raw-file "
-                        "listing and a plain all-strings Spark read, to see where the time goes")
+                   help="also show where the time goes: the Spark stages and the full job by part "
+                        "against plain Spark, single runs of job variants (no dedupe; no dedupe and no "
+                        "rules), the raw-file listing and a plain all-strings Spark read, and five reads "
+                        "into Spark's noop sink")
     args = p.parse_args(argv)
     if args.repeat < 1 or any(s < args.files for s in args.sizes):
         p.error("--repeat must be >= 1 and every size at least --files")

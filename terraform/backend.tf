@@ -1,6 +1,7 @@
-# Remote state in S3, locked in DynamoDB. This is a partial configuration: bucket, key, region
-# and the role to assume are given at init time, by the CodeBuild project that runs Terraform
-# (created by the CloudFormation seed stack in cfn/), for example:
+# Remote state in S3, locked in DynamoDB. This is a partial configuration: the rest is given at
+# init time. The CodeBuild project of the CloudFormation seed stack (cfn/) passes the bucket, key,
+# region, lock table and KMS key with -backend-config and runs with its own service role. From a
+# laptop, a file can also name a role to assume, for example:
 #
 #   cat > backend.hcl <<HCL
 #   bucket      = "<state bucket>"

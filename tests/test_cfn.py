@@ -644,13 +644,14 @@ def _init_args(directory: str) -> list[str]:
     ]
 
 
-def _plan_args(directory: str) -> list[str]:
+def _plan_args(directory: str, var_file: str = "") -> list[str]:
     return [
         f"-chdir=repo/{directory}",
         "plan",
         "-input=false",
         "-var",
         "environment=dev",
+        *([f"-var-file={var_file}"] if var_file else []),
         "-out=tfplan",
     ]
 
@@ -701,6 +702,50 @@ def test_build_destroy_tears_down_in_reverse_order(
         _init_args("infra/base"),
         ["-chdir=repo/infra/base", *destroy],
     ]
+
+
+def test_build_passes_the_environments_settings_where_a_directory_has_them(
+    sandbox: Sandbox, buildspec: dict[str, Any]
+) -> None:
+    sandbox.make_repo("infra/base", "terraform/environments")
+    for env in ("dev", "prod"):
+        (sandbox.src / "repo" / "terraform" / "environments" / f"{env}.tfvars").write_text(
+            'vpc_name = "corp-vpc"\n', encoding="utf-8"
+        )
+    run = sandbox.run(_phase_script(buildspec, "build"), TF_ACTION="plan")
+    assert run.returncode == 0, run.stderr
+    assert sandbox.calls("terraform") == [
+        _init_args("infra/base"),
+        _plan_args("infra/base"),
+        _init_args("terraform"),
+        _plan_args("terraform", var_file="environments/dev.tfvars"),
+    ]
+    assert "settings: terraform/environments/dev.tfvars" in run.stdout
+
+    sandbox.log.unlink()
+    run = sandbox.run(_phase_script(buildspec, "build"), TF_ACTION="destroy", ENVIRONMENT="prod")
+    assert run.returncode == 0, run.stderr
+    destroy = ["destroy", "-input=false", "-auto-approve", "-var", "environment=prod"]
+    assert [c for c in sandbox.calls("terraform") if c[1] != "init"] == [
+        ["-chdir=repo/terraform", *destroy, "-var-file=environments/prod.tfvars"],
+        ["-chdir=repo/infra/base", *destroy],
+    ]
+
+
+def test_the_repositorys_own_settings_are_found_by_the_build(
+    sandbox: Sandbox, buildspec: dict[str, Any], template: dict[str, Any]
+) -> None:
+    """With this repository checked out and the seed's default DeploymentDirPath, every
+    environment the seed offers gets its settings file."""
+    params = template["Parameters"]
+    (directory,) = params["DeploymentDirPath"]["Default"].split()
+    shutil.copytree(REPO / directory, sandbox.src / "repo" / directory)
+    for env in params["Environment"]["AllowedValues"]:
+        sandbox.log.unlink(missing_ok=True)
+        run = sandbox.run(_phase_script(buildspec, "build"), ENVIRONMENT=env, DEPLOYMENT_DIRS=directory)
+        assert run.returncode == 0, run.stderr
+        plan = sandbox.calls("terraform")[1]
+        assert plan[-2:] == [f"-var-file=environments/{env}.tfvars", "-out=tfplan"], env
 
 
 def test_build_stops_at_the_first_failing_terraform_call(

@@ -255,6 +255,36 @@ def test_variables_are_typed_described_and_used(directory: Path) -> None:
             assert name.startswith(("create_", "enable_")), f"{directory.name}: boolean {name} must be create_*/enable_*"
 
 
+class _SeedLoader(yaml.SafeLoader):
+    """Reads cfn/seed.yaml with its intrinsic functions (!Ref, !Sub, ...) as plain values."""
+
+
+_SeedLoader.add_multi_constructor("!", lambda loader, suffix, node: None)
+SEED_ENVIRONMENTS = yaml.load((REPO / "cfn" / "seed.yaml").read_text(encoding="utf-8"), Loader=_SeedLoader)[
+    "Parameters"]["Environment"]["AllowedValues"]
+#: The variables the CodeBuild project sets itself: -var environment=... and TF_VAR_aws_region.
+SET_BY_THE_BUILD = {"environment", "aws_region"}
+_HCL_TYPES = {"string": str, "number": (int, float), "bool": bool, "list(string)": list, "map(string)": dict}
+
+
+@pytest.mark.parametrize("environment", SEED_ENVIRONMENTS)
+def test_each_seed_environment_has_settings_for_every_required_variable(environment: str) -> None:
+    """The seed's build passes environments/<environment>.tfvars: with what the build sets itself,
+    it must give every variable without a default a value, and only declared ones, typed."""
+    path = TF / "environments" / f"{environment}.tfvars"
+    assert path.is_file(), f"the seed offers Environment={environment} but {path.relative_to(REPO)} is missing"
+    with open(path, encoding="utf-8") as fh:
+        values = {k: v for k, v in hcl2.load(fh).items() if not k.startswith("__")}
+    declared = {unquote(k): body for k, body in declared_variables(TF).items()}
+    assert set(values) <= set(declared), f"not declared: {sorted(set(values) - set(declared))}"
+    assert not set(values) & SET_BY_THE_BUILD, "the build sets these itself"
+    required = {name for name, body in declared.items() if "default" not in body}
+    assert required - SET_BY_THE_BUILD <= set(values), f"no value for {sorted(required - SET_BY_THE_BUILD - set(values))}"
+    for name, value in values.items():
+        hcl_type = declared[name]["type"].removeprefix("${").removesuffix("}")
+        assert isinstance(value, _HCL_TYPES[hcl_type]), f"{name} = {value!r} is not a {hcl_type}"
+
+
 @pytest.mark.parametrize("directory", [TF, *module_dirs()], ids=lambda p: p.name)
 def test_module_calls_pass_declared_inputs(directory: Path) -> None:
     require_written(directory)

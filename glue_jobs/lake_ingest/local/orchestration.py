@@ -65,7 +65,8 @@ def job_default_arguments(settings: JobSettings) -> dict[str, str]:
 @dataclass
 class LocalPipeline:
     """The orchestration resources in an emulated account: Glue job, planner Lambda, SNS topic,
-    state machine, all named like the deployment's."""
+    state machine, each named after ``name`` (the deployment's names differ in their suffixes;
+    nothing depends on them)."""
 
     clients: AwsClients
     settings: JobSettings
