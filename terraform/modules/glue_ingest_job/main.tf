@@ -283,7 +283,7 @@ data "aws_iam_policy_document" "job" {
   # ---- DynamoDB: contracts are read; the ledger and the runs (with the lock) are written.
   statement {
     sid       = "ReadContracts"
-    actions   = ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:Scan"]
+    actions   = ["dynamodb:GetItem"]
     resources = [var.dynamodb_tables.contracts.arn]
   }
 
@@ -299,21 +299,17 @@ data "aws_iam_policy_document" "job" {
     resources = [var.dynamodb_tables.ledger.arn, var.dynamodb_tables.runs.arn]
   }
 
-  # ---- Glue Data Catalog: the job creates and evolves its tables and registers partitions.
+  # ---- Glue Data Catalog: the job creates and evolves its tables and registers partitions,
+  # all through boto3 (Spark does not use the catalog: the job writes paths, not tables).
+  # tests/test_iam_policies.py checks these actions against the calls the job makes.
   statement {
     sid = "LakeCatalog"
     actions = [
       "glue:GetDatabase",
       "glue:GetTable",
-      "glue:GetTables",
       "glue:CreateTable",
       "glue:UpdateTable",
-      "glue:GetPartition",
-      "glue:GetPartitions",
-      "glue:BatchGetPartition",
-      "glue:CreatePartition",
       "glue:BatchCreatePartition",
-      "glue:UpdatePartition",
     ]
     resources = concat([local.catalog_arn], local.database_arn, local.table_arns)
   }

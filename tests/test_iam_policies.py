@@ -1,0 +1,266 @@
+"""The IAM policies in Terraform against the code they serve.
+
+The ingest job's runs are recorded against moto: every AWS operation the job itself makes must be
+allowed by the Glue job role's policy, and every action that policy grants must be used by the
+job or be one that Glue or Spark need on the job's behalf (named below with the reason). The state
+machine's service integrations are checked against its role the same way.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import fnmatch
+import gzip
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import hcl2
+import pytest
+from moto import mock_aws
+
+from lake_ingest import AwsClients, DataQualityError, JobSettings, run_ingest
+from lake_ingest._contract_store import ContractStore, load_contract_files
+from lake_ingest._storage import S3Storage
+from lake_ingest.local.aws_setup import CONTRACTS_DIR, bootstrap
+from lake_ingest.local.orchestration import render_definition
+from lake_ingest.local.sample_data import generate_extracts
+
+REPO = Path(__file__).resolve().parents[1]
+GLUE_JOB_TF = REPO / "terraform" / "modules" / "glue_ingest_job" / "main.tf"
+STATE_MACHINE_TF = REPO / "terraform" / "modules" / "state_machine" / "main.tf"
+ASL = REPO / "terraform" / "modules" / "state_machine" / "ingest.asl.json"
+
+#: IAM actions behind the S3 operations of ``S3Storage`` (the others are named like their action).
+S3_ACTIONS = {"ListObjectsV2": "s3:ListBucket", "GetObject": "s3:GetObject", "HeadObject": "s3:GetObject",
+              "DeleteObjects": "s3:DeleteObject", "DeleteObject": "s3:DeleteObject", "PutObject": "s3:PutObject"}
+
+#: Granted to the job role for what Glue and Spark do on the job's behalf, not the job's own
+#: boto3 calls: action pattern -> why.
+GRANTED_FOR_GLUE = {
+    "s3:GetBucketLocation": "Spark's S3 file system asks for the region of each bucket it opens",
+    "s3:ListBucketMultipartUploads": "Spark's S3 committer lists the uploads it may have to abort",
+    "s3:PutObject": "Spark writes the Parquet files of curated and quarantine, and Glue its temp dir",
+    "s3:AbortMultipartUpload": "Spark aborts the uploads of failed tasks",
+    "s3:ListMultipartUploadParts": "Spark's S3 committer completes multipart uploads",
+    "glue:GetConnection": "Glue reads the job's network and JDBC connections at start",
+    "logs:*": "Glue writes the job's driver and executor logs",
+    "kms:*": "S3 objects, logs, bookmarks and the secret are encrypted with the lake key",
+    "ec2:*": "Glue puts the job's network interfaces into the VPC",
+    "secretsmanager:*": "the JDBC connection reads the on-premise database's credentials",
+}
+#: Calls in the job's package that the job never makes on AWS: action -> where they are used.
+LOCAL_ONLY_CALLS = {
+    "dynamodb:Scan": "ContractStore.dataset_ids, used by the local demo and the notebooks",
+}
+PACKAGE = REPO / "glue_jobs" / "lake_ingest"
+_SERVICE_OF = {"ddb": "dynamodb", "dynamodb": "dynamodb", "glue": "glue", "cloudwatch": "cloudwatch", "s3": "s3"}
+
+
+def calls_in_source() -> set[str]:
+    """The IAM actions of the boto3 calls written in the job's package (``local/`` left out)."""
+    out = set()
+    for path in PACKAGE.glob("*.py"):
+        for match in re.finditer(r"\b(ddb|dynamodb|glue|cloudwatch|s3)\.(?:get_paginator\(\"([a-z_0-9]+)\"\)|"
+                                 r"([a-z_0-9]+)\()", path.read_text(encoding="utf-8")):
+            client, paginated, method = match.groups()
+            operation = "".join(part.title() for part in (paginated or method).split("_"))
+            service = _SERVICE_OF[client]
+            out.add(S3_ACTIONS.get(operation, f"s3:{operation}") if service == "s3" else f"{service}:{operation}")
+    return out
+
+
+# --------------------------------------------------------------------------- policies from HCL
+
+def _unquote(value: str) -> str:
+    return value[1:-1] if len(value) >= 2 and value[0] == value[-1] == '"' else value
+
+
+def _statements(block: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    yield from block.get("statement", [])
+    for dynamic in block.get("dynamic", []):
+        for body in dynamic.values():
+            yield from body.get("content", [])
+
+
+def policy_actions(path: Path, name: str) -> set[str]:
+    """The actions of every statement of ``data "aws_iam_policy_document" "<name>"`` in ``path``."""
+    with open(path, encoding="utf-8") as fh:
+        parsed = hcl2.load(fh)
+    for data in parsed.get("data", []):
+        for kind, documents in data.items():
+            if _unquote(kind) != "aws_iam_policy_document":
+                continue
+            for doc_name, body in documents.items():
+                if _unquote(doc_name) == name:
+                    return {_unquote(a) for st in _statements(body) for a in st.get("actions", [])}
+    raise AssertionError(f'no aws_iam_policy_document "{name}" in {path}')
+
+
+def allows(granted: set[str], action: str) -> bool:
+    return any(fnmatch.fnmatchcase(action.lower(), g.lower()) for g in granted)
+
+
+# --------------------------------------------------------------------------- recording the job
+
+def recording_clients() -> tuple[AwsClients, set[str]]:
+    """Clients whose every call is recorded as the IAM action it needs."""
+    session = boto3.session.Session(region_name="eu-west-1")
+    actions: set[str] = set()
+
+    def record(model: Any, **_: Any) -> None:
+        service = model.service_model.service_name
+        actions.add(S3_ACTIONS[model.name] if service == "s3" else f"{service}:{model.name}")
+
+    session.events.register("before-call", record)
+    return AwsClients(session=session, region_name="eu-west-1"), actions
+
+
+def _add_customers_with_a_new_field(raw: Path) -> None:
+    """One more day of customers whose records carry a field the contract does not know."""
+    first = sorted((raw / "crm" / "customers").glob("*.jsonl.gz"))[0]
+    record = json.loads(gzip.decompress(first.read_bytes()).decode().splitlines()[0])
+    record["segment"] = "gold"
+    path = first.with_name("customers_2026-12-31.jsonl.gz")
+    path.write_bytes(gzip.compress((json.dumps(record) + "\n").encode(), mtime=0))
+
+
+@pytest.fixture(scope="module")
+def job_actions(spark, tmp_path_factory: pytest.TempPathFactory) -> Iterator[set[str]]:
+    """The IAM actions of the job's own calls in runs that take every path of the job:
+    first runs of the three sample datasets (created tables, partitions, quarantine, settled
+    duplicates, ledger, run records, metrics), a run with nothing new, a run that adds a column,
+    a run whose fail rule stops it, and the S3 storage adapter's listing, reads and deletes.
+    Recorded once for the tests of this module, in an emulated account of its own."""
+    lake = tmp_path_factory.mktemp("iam") / "lake"
+    settings = JobSettings(raw_uri=str(lake / "raw"), curated_uri=str(lake / "curated"),
+                           quarantine_uri=str(lake / "quarantine"))
+    with mock_aws():
+        aws = AwsClients(region_name="eu-west-1")
+        bootstrap(aws, settings)
+        yield _record_job_runs(spark, aws, lake, settings)
+
+
+def _record_job_runs(spark: Any, aws: AwsClients, lake: Path, settings: JobSettings) -> set[str]:
+    clients, actions = recording_clients()
+    generate_extracts(lake / "raw", days=2, rows_per_file=300)
+    for dataset in ("orders", "customers", "meter_readings"):
+        assert run_ingest(spark, dataset, "run-1", settings, clients).status == "SUCCEEDED"
+    assert run_ingest(spark, "orders", "run-2", settings, clients).message == "nothing new to ingest"
+    _add_customers_with_a_new_field(lake / "raw")
+    assert run_ingest(spark, "customers", "run-2", settings, clients).added_columns == ["segment"]
+
+    doc = copy.deepcopy(next(d for d in load_contract_files(CONTRACTS_DIR) if d["dataset_id"] == "orders"))
+    for rule in doc["quality"]:
+        if rule["name"] == "amount_in_range":
+            rule["action"] = "fail"
+    ContractStore(aws.dynamodb, settings.contracts_table).put([doc])
+    generate_extracts(lake / "raw", days=1, rows_per_file=300, start_date=dt.date(2026, 12, 1),
+                      datasets=["orders"])
+    with pytest.raises(DataQualityError):
+        run_ingest(spark, "orders", "run-3", settings, clients)
+
+    s3 = clients.s3
+    aws.s3.create_bucket(Bucket="lake-raw", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    aws.s3.put_object(Bucket="lake-raw", Key="erp/orders/a.csv", Body=b"ORDER_ID\n1\n")
+    storage = S3Storage(s3)
+    listed = list(storage.list("s3://lake-raw", "erp/orders/"))
+    assert [o.key for o in listed] == ["erp/orders/a.csv"]
+    assert storage.read_range(listed[0].uri, 0, 8) == b"ORDER_ID"
+    assert storage.delete_prefix("s3://lake-raw/erp") == 1
+    return actions
+
+
+def test_the_recorded_runs_make_every_call_written_in_the_job(job_actions: set[str]) -> None:
+    """So that a call on a path the runs above do not take cannot escape the checks below."""
+    written = calls_in_source()
+    assert {"dynamodb:PutItem", "glue:BatchCreatePartition", "s3:ListBucket"} <= written  # the scan works
+    assert not sorted(written - job_actions - set(LOCAL_ONLY_CALLS))
+
+
+def test_the_job_role_allows_every_call_of_the_job(job_actions: set[str]) -> None:
+    # the recording saw the job's work, not an empty run
+    assert {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query", "glue:GetTable",
+            "glue:CreateTable", "glue:UpdateTable", "glue:BatchCreatePartition", "cloudwatch:PutMetricData",
+            "s3:ListBucket", "s3:GetObject", "s3:DeleteObject"} <= job_actions
+    granted = policy_actions(GLUE_JOB_TF, "job")
+    missing = sorted(a for a in job_actions if not allows(granted, a))
+    assert not missing, f"the job calls these but its role in {GLUE_JOB_TF.relative_to(REPO)} does not allow them"
+
+
+def test_the_job_role_grants_nothing_the_job_and_glue_do_not_use(job_actions: set[str]) -> None:
+    granted = policy_actions(GLUE_JOB_TF, "job")
+    unused = sorted(g for g in granted if not any(fnmatch.fnmatchcase(a.lower(), g.lower()) for a in job_actions)
+                    and not allows(set(GRANTED_FOR_GLUE), g))
+    assert not unused, f"granted to the job role but neither called by the job nor needed by Glue: {unused}"
+    stale = sorted(k for k in GRANTED_FOR_GLUE if not any(fnmatch.fnmatchcase(g.lower(), k.lower()) for g in granted))
+    assert not stale, f"GRANTED_FOR_GLUE names actions the role no longer grants: {stale}"
+    called = sorted(a for a in job_actions if allows(set(GRANTED_FOR_GLUE), a))
+    assert not called, f"the job calls these itself, so GRANTED_FOR_GLUE's reason is not theirs: {called}"
+    granted_local = sorted(a for a in LOCAL_ONLY_CALLS if allows(granted, a))
+    assert not granted_local, f"the job never makes these calls on AWS: {granted_local}"
+
+
+# --------------------------------------------------------------------------- the state machine
+
+#: What each service integration of the state machine needs (AWS documents these per integration).
+INTEGRATION_ACTIONS = {
+    "arn:aws:states:::glue:startJobRun.sync": {"glue:StartJobRun", "glue:GetJobRun", "glue:GetJobRuns",
+                                               "glue:BatchStopJobRun"},
+    "arn:aws:states:::dynamodb:getItem": {"dynamodb:GetItem"},
+    "arn:aws:states:::dynamodb:updateItem": {"dynamodb:UpdateItem"},
+    "arn:aws:states:::lambda:invoke": {"lambda:InvokeFunction"},
+    "arn:aws:states:::sns:publish": {"sns:Publish"},
+}
+#: Granted to the state machine's role for the service itself: action pattern -> why.
+GRANTED_FOR_STEP_FUNCTIONS = {
+    "kms:*": "the topic, the tables and the execution state are encrypted with the lake key",
+    "logs:*": "execution logs are delivered to CloudWatch Logs",
+    "xray:*": "executions are traced",
+}
+
+
+def _task_resources(node: Any) -> Iterator[str]:
+    if isinstance(node, dict):
+        if node.get("Type") == "Task":
+            yield node["Resource"]
+        for value in node.values():
+            yield from _task_resources(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _task_resources(value)
+
+
+def test_the_state_machine_role_allows_its_integrations_and_no_more() -> None:
+    placeholders = set(re.findall(r"\$\{(\w+)\}", ASL.read_text(encoding="utf-8")))
+    definition = json.loads(render_definition(dict.fromkeys(placeholders, 1), ASL))  # 1 fits strings and numbers
+    resources = set(_task_resources(definition))
+    assert len(resources) >= 4  # the walk found the tasks, inside the Map state too
+    unknown = sorted(resources - set(INTEGRATION_ACTIONS))
+    assert not unknown, f"add the IAM actions of these integrations to INTEGRATION_ACTIONS: {unknown}"
+    needed = set().union(*(INTEGRATION_ACTIONS[r] for r in resources))
+    granted = policy_actions(STATE_MACHINE_TF, "state_machine")
+    assert not sorted(a for a in needed if not allows(granted, a))
+    unused = sorted(g for g in granted if g not in needed and not allows(set(GRANTED_FOR_STEP_FUNCTIONS), g))
+    assert not unused, f"granted to the state machine but used by no task: {unused}"
+
+
+def test_the_planner_role_allows_its_calls_and_no_more(aws: AwsClients, deployed, settings: JobSettings) -> None:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("plan_ingest", STATE_MACHINE_TF.parent / "functions" / "plan_ingest.py")
+    assert spec and spec.loader
+    planner = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(planner)
+    clients, actions = recording_clients()
+    out = planner.plan({"trigger": "schedule"}, settings.contracts_table, "raw", clients.dynamodb)
+    assert out["datasets"] == ["customers", "meter_readings", "orders"]
+    granted = policy_actions(STATE_MACHINE_TF, "planner")
+    assert actions == {"dynamodb:Scan"} and allows(granted, "dynamodb:Scan")
+    runtime = {"logs:*": "the function's own log group", "kms:Decrypt": "the table and the environment are "
+               "encrypted with the lake key", "xray:*": "active tracing"}
+    assert not sorted(g for g in granted if g not in actions and not allows(set(runtime), g))
