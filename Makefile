@@ -31,7 +31,7 @@ demo-sfn: setup
 	$(BIN)/python -m lake_ingest.local.demo --lake-dir $(LAKE) --step-functions
 
 test: setup
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -rs $(PYTEST_ARGS)  # -rs: every skipped test is listed with its reason
 
 lint: setup
 	$(BIN)/ruff check glue_jobs tests benchmarks

@@ -27,6 +27,13 @@ if ! command -v dot >/dev/null 2>&1; then
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq graphviz >/dev/null
 fi
 
+# ShellCheck lints the shell of the seed's build (tests/test_cfn.py).
+if ! command -v shellcheck >/dev/null 2>&1; then
+  echo "setup: installing ShellCheck (the tests lint the CodeBuild scripts with it)"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq shellcheck >/dev/null
+fi
+
 if ! command -v "$PYTHON" >/dev/null 2>&1; then
   echo "setup: $PYTHON not found (Glue 5.1 runs Python 3.11); set PYTHON=/path/to/python3.11" >&2
   exit 1

@@ -205,15 +205,28 @@ def test_job_parts_add_up_to_the_job_and_its_ratio(bench_result):
     assert list(parts) == ["find repeated id", "read, validate, write", "settle rows of repeated keys",
                            "move rejected rows to quarantine", bench.DRIVER_PART]
     assert all(p["seconds"] > 0 for name, p in parts.items() if name != bench.DRIVER_PART)
+    for name, part in parts.items():  # each step is the sum of the stages that carry its label
+        if name != bench.DRIVER_PART:
+            labelled = [st["seconds"] for st in job["stages"] if st["label"] == f"{bench.DATASET_ID}: {name}"]
+            assert part["seconds"] == pytest.approx(sum(labelled), abs=1e-3) and labelled, name
     stage_seconds = sum(st["seconds"] for st in job["stages"])
-    assert parts["read, validate, write"]["seconds"] == pytest.approx(
-        sum(st["seconds"] for st in job["stages"] if st["label"].endswith(": read, validate, write")), abs=1e-3)
     assert parts[bench.DRIVER_PART]["seconds"] == pytest.approx(job["seconds"] - stage_seconds, abs=1e-3)
+    assert parts[bench.DRIVER_PART]["seconds"] > 0  # the steps run one after the other, inside the job's time
     assert sum(p["seconds"] for p in parts.values()) == pytest.approx(job["seconds"], abs=0.01)
     assert sum(p["x_plain_spark"] for p in parts.values()) == pytest.approx(job["seconds"] / plain["seconds"],
                                                                             abs=0.01)
     for p in parts.values():
         assert p["x_plain_spark"] == pytest.approx(p["seconds"] / plain["seconds"], abs=5e-3)  # both rounded
+
+
+def test_target_verdict_at_the_target_size():
+    def at(ratio: float, rows: int = bench.TARGET_ROWS) -> list[dict[str, Any]]:
+        return [{"rows": 1_000_000, "ratio_job_plain_spark": 9.9}, {"rows": rows, "ratio_job_plain_spark": ratio}]
+
+    assert bench.target_verdict(at(bench.TARGET_RATIO - 0.01)).endswith(": MET (1.29 x)")
+    assert bench.target_verdict(at(bench.TARGET_RATIO)).endswith(": MET (1.30 x)")
+    assert bench.target_verdict(at(bench.TARGET_RATIO + 0.01)).endswith(": NOT MET (1.31 x)")
+    assert "not measured" in bench.target_verdict(at(1.0, rows=200_000)[:1])
 
 
 def test_job_parts_group_stages_by_step_in_order():

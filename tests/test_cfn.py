@@ -366,8 +366,6 @@ def test_lock_table_matches_the_terraform_backend(resources: dict[str, Any]) -> 
     assert props["BillingMode"] == "PAY_PER_REQUEST"
     assert props["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
     assert props["SSESpecification"]["SSEType"] == "KMS"
-    if not BACKEND_TF.exists():
-        pytest.skip("terraform/backend.tf is not there yet")
     backend = BACKEND_TF.read_text(encoding="utf-8")
     declared = re.findall(r'^\s*dynamodb_table\s*=\s*"([^"]+)"', backend, flags=re.MULTILINE)
     assert declared == [LOCK_TABLE_NAME]
@@ -513,7 +511,8 @@ def test_buildspec_uses_only_variables_it_is_given(
     assert "GIT_SSH_KEY" in used and "LOCK_TABLE" in used
 
 
-@pytest.mark.skipif(shutil.which("shellcheck") is None, reason="shellcheck is not installed")
+@pytest.mark.skipif(shutil.which("shellcheck") is None,
+                    reason="shellcheck is not installed (scripts/setup.sh installs it with apt-get)")
 @pytest.mark.parametrize("phase", ["install", "pre_build", "build", "post_build"])
 def test_buildspec_phases_pass_shellcheck(
     buildspec: dict[str, Any], phase: str, tmp_path: Path
@@ -847,6 +846,7 @@ def test_pre_build_refuses_a_non_ssh_url(sandbox: Sandbox, buildspec: dict[str, 
         _phase_script(buildspec, "pre_build"), REPO_URL="https://github.com/org/repo.git"
     )
     assert run.returncode != 0
+    assert "REPO_URL must be an SSH URL" in run.stderr
     assert sandbox.calls("git") == []
     assert not (sandbox.home / ".ssh" / "id_git").exists()
 
@@ -942,4 +942,5 @@ def test_install_refuses_a_version_that_is_not_a_release_number(
 ) -> None:
     run = sandbox.run(_phase_script(buildspec, "install"), TF_VERSION="1.11.4; curl evil")
     assert run.returncode != 0
+    assert "TF_VERSION '1.11.4; curl evil' is not a release number x.y.z" in run.stderr
     assert sandbox.calls() == []

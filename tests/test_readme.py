@@ -99,7 +99,8 @@ def test_documented_commands_answer_help(module):
 
 
 def test_make_lint_passes():
-    """What `make lint` runs, minus the setup: ruff, mypy and terraform fmt."""
+    """What `make lint` runs, minus the setup: ruff and mypy here; its `terraform fmt -check` is
+    tests/test_terraform.py's test_terraform_fmt_is_clean."""
     recipe = make_target("lint")
     assert "ruff check" in recipe and "mypy" in recipe and "terraform fmt" in recipe
     bin_dir = Path(sys.executable).parent

@@ -334,9 +334,12 @@ def test_defect_rates_are_realistic() -> None:
 
 
 def test_small_files_are_clean(tmp_path: Path) -> None:
-    sd.generate_extracts(tmp_path, days=2, rows_per_file=20, datasets=["orders", "customers"])
-    for path in tmp_path.glob("erp/orders/*.csv.gz"):
+    paths = sd.generate_extracts(tmp_path, days=2, rows_per_file=20, datasets=["orders", "customers"])
+    orders = [p for p in paths if p.name.endswith(".csv.gz")]
+    customers = [p for p in paths if p.name.endswith(".jsonl.gz")]
+    assert (len(orders), len(customers)) == (2, 2)
+    for path in orders:
         rows = _csv_rows(path)[1:]
         assert len(rows) == 20 and all(len(r) == 8 and r[0] and r[6] != "XXX" for r in rows)
-    for path in tmp_path.glob("crm/customers/*.jsonl.gz"):
+    for path in customers:
         assert len(_parsed(_json_lines(path))) == 20
