@@ -23,6 +23,7 @@ from lake_ingest import (
 from lake_ingest._contract_store import ContractStore, contract_item
 from lake_ingest._state import StateStore
 from lake_ingest.local.athena import LocalAthena
+from lake_ingest.local.aws_setup import bootstrap
 
 HEADER = ["ORDER_ID", "CUSTOMER_ID", "ORDER_TS", "ORDER_DATE", "STATUS", "AMOUNT", "CURRENCY", "UPDATED_AT"]
 
@@ -356,6 +357,23 @@ def test_a_type_change_against_the_catalog_fails_before_writing(spark, aws, depl
     assert query(aws, "SELECT order_id FROM sales.orders ORDER BY 1") == [(1,), (2,)]
 
 
+def test_an_encoding_java_does_not_know_stops_the_run_before_any_file_is_recorded(spark, aws, deployed, lake,
+                                                                                 settings):
+    """Python takes 'utf-8-sig', Java (which Spark reads with) does not: without this check every
+    file would be recorded failed, and stay so after the contract is corrected."""
+    doc = orders_doc()
+    doc["format"]["options"]["encoding"] = "utf-8-sig"
+    ContractStore(aws.dynamodb, settings.contracts_table).put([doc])
+    write_orders(lake, "orders_2026-11-01.csv.gz", [order(1)])
+    with pytest.raises(ContractError, match=r"(?s)dataset 'orders'.*format.options.encoding: 'utf-8-sig' is not an "
+                                            r"encoding Java knows"):
+        run_ingest(spark, "orders", "run-1", settings, aws)
+    assert ledger_states(aws, settings) == {}
+    doc["format"]["options"]["encoding"] = "ISO-8859-1"
+    ContractStore(aws.dynamodb, settings.contracts_table).put([doc])
+    assert run_ingest(spark, "orders", "run-2", settings, aws).rows_written == 1
+
+
 def test_regex_rules_are_compiled_by_java(spark, aws, deployed, lake, settings):
     """Patterns use Java's syntax, which Spark runs: a Unicode class works; Python's named-group
     syntax, which Java does not know, stops the run before it starts, naming the rule."""
@@ -457,6 +475,42 @@ def test_additive_schema_evolution_adds_nullable_columns(spark, aws, deployed, l
     columns = [c["Name"] for c in aws.glue.get_table(DatabaseName="sales", Name="customers")["Table"]
                ["StorageDescriptor"]["Columns"]]
     assert columns[-3:] == ["lake_source_file", "lake_ingested_at", "segment"]
+
+
+def test_json_keys_that_first_appear_late_in_a_file_are_read(spark, aws, deployed, lake, settings):
+    """The sniffer looks at the first 50 records; a key that appears only later is still read."""
+    early = [{k: v for k, v in customer(i).items() if k not in ("email", "loyaltyPoints")} for i in range(1, 56)]
+    write_customers(lake, "customers_2026-11-01.jsonl.gz", early + [customer(i) for i in range(56, 61)])
+    result = run_ingest(spark, "customers", "run-1", settings, aws)
+    assert (result.status, result.rows_written) == ("SUCCEEDED", 60)
+    rows = query(aws, "SELECT customer_id, email, loyalty_points FROM sales.customers WHERE customer_id IN (1, 56, 60) "
+                      "ORDER BY 1")
+    assert rows == [(1, None, None), (56, "c56@example.com", 5), (60, "c60@example.com", 5)]
+
+
+def test_empty_objects_on_s3_are_recorded_empty(spark, aws, settings, tmp_path):
+    """S3 refuses any byte range of a 0-byte object: the job must not ask for one."""
+    s3_settings = JobSettings(raw_uri="s3://lake-raw", curated_uri=settings.curated_uri,
+                              quarantine_uri=settings.quarantine_uri)
+    bootstrap(aws, s3_settings)
+    aws.s3.create_bucket(Bucket="lake-raw", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    aws.s3.put_object(Bucket="lake-raw", Key="erp/orders/orders_2026-11-01.csv.gz", Body=b"")
+    aws.s3.put_object(Bucket="lake-raw", Key="plant/meter_readings/readings_2026-11-01.parquet", Body=b"")
+    for dataset in ("orders", "meter_readings"):
+        result = run_ingest(spark, dataset, "run-1", s3_settings, aws)
+        assert (result.status, result.files_empty, result.files_failed) == ("SUCCEEDED", 1, 0), dataset
+    assert ledger_states(aws, s3_settings) == {"orders_2026-11-01.csv.gz": ("EMPTY", "file has 0 bytes")}
+
+
+def test_a_new_key_that_cannot_be_a_column_fails_its_file_only(spark, aws, deployed, lake, settings):
+    """Additive policy: a new camelCase key (as the CRM's keys are) cannot become a table column
+    as it is. Its file fails with the reason; the dataset's other files still go through."""
+    write_customers(lake, "customers_2026-11-01.jsonl.gz", [customer(1)])
+    write_customers(lake, "customers_2026-11-02.jsonl.gz", [customer(2, "2026-11-02", loyaltyTier="gold")])
+    result = run_ingest(spark, "customers", "run-1", settings, aws)
+    assert (result.status, result.files_ingested, result.files_failed, result.rows_written) == ("SUCCEEDED", 1, 1, 1)
+    state, reason = ledger_states(aws, settings, "customers")["customers_2026-11-02.jsonl.gz"]
+    assert state == "FAILED" and reason.startswith("new columns loyaltyTier are not usable table column names")
 
 
 def test_fail_rule_fails_the_run_and_leaves_nothing_visible(spark, aws, deployed, lake, settings):

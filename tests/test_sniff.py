@@ -106,6 +106,18 @@ def test_truncated_small_gzip_fails(orders):
     assert sniff(data, len(data), orders).status == OK
 
 
+def test_gzip_members_after_the_first_are_read(orders):
+    """``cat header.gz rows.gz`` is one valid gzip file to Hadoop: a first member that holds only
+    the header is not an empty file, and a cut in the last member is still found."""
+    data = gz(HEADER) + gz(ROW * 3)
+    assert sniff(data, len(data), orders).status == OK
+    assert sniff(gz("") + data, len(data) + len(gz("")), orders).status == OK
+    cut = data[:-12]
+    assert "truncated gzip stream" in sniff(cut, len(cut), orders).reason
+    header_only = gz(HEADER) + gz("")
+    assert sniff(header_only, len(header_only), orders).status == EMPTY
+
+
 def test_jsonl(contracts_dir):
     customers = load(contracts_dir, "customers")
     good = gz('{"customer_id": 1, "name": "A", "country": "DE", "updatedAt": "2026-11-01T00:00:00"}\n')

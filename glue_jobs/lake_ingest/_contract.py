@@ -28,6 +28,12 @@ JSONL_OPTIONS: dict[str, type] = {"encoding": str}
 
 _DECIMAL = re.compile(r"^decimal\((\d{1,2}),\s*(\d{1,2})\)$")
 _IDENT = re.compile(r"^[a-z_][a-z0-9_]{0,127}$")
+
+
+def is_column_name(name: str) -> bool:
+    """Whether ``name`` can be a table column as it is: a lower-case identifier."""
+    return bool(_IDENT.match(name))
+
 _DATASET_ID = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 
 

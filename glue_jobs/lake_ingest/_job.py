@@ -22,7 +22,14 @@ from pyspark.sql import types as T
 from . import _catalog as catalog
 from . import _metrics as metrics
 from ._aws import AwsClients
-from ._contract import INGESTED_AT_COL, RUN_ID_COL, SOURCE_FILE_COL, Contract, ContractError
+from ._contract import (
+    INGESTED_AT_COL,
+    RUN_ID_COL,
+    SOURCE_FILE_COL,
+    Contract,
+    ContractError,
+    is_column_name,
+)
 from ._contract_store import ContractStore
 from ._reader import (
     ReadGroup,
@@ -243,6 +250,7 @@ class _IngestRun:
         self.out_storage = storage or storage_for(settings.curated_uri, lambda: clients.s3)
         self.progress = on_progress or (lambda msg: None)
         self.result = RunResult(dataset_id, run_id)
+        self.extra: list[str] = []  # new columns admitted by an additive policy, once the run knows them
         self.started = time.monotonic()
 
     def say(self, msg: str) -> None:
@@ -344,8 +352,8 @@ class _IngestRun:
         contract = self.contract
         types: tuple[str, ...] = ()
         if contract.format.type == "parquet":
-            tail = self.storage.read_range(obj.uri, -8, 8)  # footer length and magic bytes
-            verdict = sniff_parquet(self.storage.read_range(obj.uri, 0, 4), tail, obj.size)
+            tail = self._read_range(obj, -8, 8)  # footer length and magic bytes
+            verdict = sniff_parquet(self._read_range(obj, 0, 4), tail, obj.size)
             if verdict.status == OK:
                 try:
                     schema = self._parquet_schema(obj, tail)
@@ -355,8 +363,12 @@ class _IngestRun:
                 verdict = check_columns([name for name, _ in schema], contract)
                 types = tuple(t for _, t in schema)
         else:
-            verdict = sniff(self.storage.read_range(obj.uri, 0, HEAD_BYTES), obj.size, contract)
+            verdict = sniff(self._read_range(obj, 0, HEAD_BYTES), obj.size, contract)
         return PlannedFile(obj, verdict.status, verdict.reason, verdict.columns, verdict.extra, types)
+
+    def _read_range(self, obj: ObjectInfo, start: int, length: int) -> bytes:
+        """Bytes of a listed object; none for an empty one, whose every range S3 refuses (416)."""
+        return self.storage.read_range(obj.uri, start, length) if obj.size else b""
 
     def _parquet_schema(self, obj: ObjectInfo, tail: bytes) -> tuple[tuple[str, str], ...]:
         """A Parquet file's columns and types from its footer (``tail``: its last 8 bytes), read
@@ -420,7 +432,8 @@ class _IngestRun:
             self.spark.sparkContext.setJobDescription(
                 f"{self.dataset_id}: read {len(group)} of {len(files)} files to find unreadable ones (read {reads})")
             try:
-                frame = read_files(self.spark, group_files([(p.obj.uri, p.columns, p.types) for p in group]),
+                frame = read_files(self.spark, group_files([(p.obj.uri, self._read_columns(p, self.extra), p.types)
+                                                            for p in group]),
                                    self.contract)
                 frame.write.format("noop").mode("overwrite").save()
                 return None
@@ -441,10 +454,10 @@ class _IngestRun:
         rejected rows (few) moved to the quarantine zone. Nothing of it is visible until the
         commit registers partitions."""
         contract, result, spark = self.contract, self.result, self.spark
-        extra = self._extra_columns(files)
+        extra = self.extra = self._extra_columns(files)
         for spec in (self._curated_spec(extra), self._quarantine_spec(extra)):
             catalog.check_table(self.clients.glue, spec)  # a conflict fails the run before any write
-        groups = group_files([(p.obj.uri, p.columns, p.types) for p in files])
+        groups = group_files([(p.obj.uri, self._read_columns(p, extra), p.types) for p in files])
         frame = read_files(spark, groups, contract)
         curated_root, quarantine_root = self._roots()
         run_root = self._run_prefix(curated_root)
@@ -492,6 +505,13 @@ class _IngestRun:
         if result.rows_quarantined:
             tables.append(self._table_commit(quarantine_root, self._quarantine_spec(extra), ()))
         return tables
+
+    def _read_columns(self, p: PlannedFile, extra: Sequence[str]) -> tuple[str, ...]:
+        """The columns to read from a file: those it holds; for JSON Lines also every column the
+        table has gained (a record may carry a key that the sniffed head did not show)."""
+        if self.contract.format.type != "jsonl":
+            return p.columns
+        return tuple(dict.fromkeys([*p.columns, *extra]))
 
     def _repeated_keys(self, groups: Sequence[ReadGroup]) -> dict[tuple[str, ...], DataFrame] | None:
         """For each key set of the de-duplication and the unique rules: the key values that occur
@@ -557,7 +577,7 @@ class _IngestRun:
             for name in p.extra:
                 if name not in extra:
                     extra.append(name)
-        bad = [n for n in extra if not re.match(r"^[a-z_][a-z0-9_]*$", n)]
+        bad = [n for n in extra if not is_column_name(n)]
         if bad:
             raise ValueError(f"new columns {bad} are not usable table column names (lower-case identifiers)")
         if extra:
@@ -664,13 +684,24 @@ class _IngestRun:
 
 
 def _check_patterns(spark: SparkSession, contract: Contract) -> None:
-    """Compile the contract's regex rules with Java's engine, which Spark matches with; the
-    contract check without a JVM uses Python's, whose syntax differs in places."""
+    """Compile the contract's regex rules with Java's engine, which Spark matches with, and look
+    up its text encoding among Java's, which Spark reads with; the contract check without a JVM
+    uses Python's, which differ in places (``utf-8-sig`` is Python's only)."""
     problems = []
+    jvm = spark.sparkContext._jvm
+    encoding = contract.format.encoding
+    if contract.format.type != "parquet":
+        try:
+            supported = jvm.java.nio.charset.Charset.isSupported(encoding)  # type: ignore[union-attr]
+        except (Py4JJavaError, CapturedException):  # an illegal charset name
+            supported = False
+        if not supported:
+            problems.append(f"format.options.encoding: '{encoding}' is not an encoding Java knows, and Spark "
+                            "reads text with Java's")
     for i, rule in enumerate(contract.rules):
         if rule.type == "regex":
             try:
-                spark.sparkContext._jvm.java.util.regex.Pattern.compile(rule.pattern)  # type: ignore[union-attr]
+                jvm.java.util.regex.Pattern.compile(rule.pattern)  # type: ignore[union-attr]
             except (Py4JJavaError, CapturedException) as exc:
                 problems.append(f"quality[{i}] ({rule.name}).pattern: Java's regex engine, which Spark uses, "
                                 f"cannot compile it: {_root_cause(exc)}")

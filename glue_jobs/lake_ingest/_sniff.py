@@ -9,7 +9,7 @@ import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ._contract import Contract
+from ._contract import Contract, is_column_name
 
 HEAD_BYTES = 256 * 1024
 GZIP_MAGIC = b"\x1f\x8b"
@@ -41,9 +41,13 @@ def sniff(head: bytes, size: int, contract: Contract) -> Sniff:
     if contract.format.compression == "gzip":
         if not head.startswith(GZIP_MAGIC):
             return Sniff(FAILED, "the contract says gzip but the file is not gzip-compressed")
-        try:
+        try:  # a gzip file may hold several members one after the other (cat a.gz b.gz); Hadoop reads them all
             inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
             data = inflater.decompress(head)
+            while inflater.eof and inflater.unused_data:
+                rest = inflater.unused_data
+                inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+                data += inflater.decompress(rest)
         except zlib.error as exc:
             return Sniff(FAILED, f"corrupt gzip stream: {exc}")
         if complete and not inflater.eof:
@@ -101,7 +105,9 @@ def parquet_footer_schema(footer: bytes) -> tuple[tuple[str, str], ...]:
 def check_columns(found: Sequence[str], contract: Contract, *, sparse: bool = False) -> Sniff:
     """Compare the columns a file holds with the contract and its schema-evolution policy.
 
-    ``sparse`` formats (JSON Lines) may leave out keys; their rows just get nulls.
+    ``sparse`` formats (JSON Lines) may leave out keys; their rows just get nulls. A key can also
+    first appear after the part of the file that was looked at, so the columns to read are then
+    every contract column, plus the new keys found.
     """
     expected = [c.source_name for c in contract.columns]
     known = set(expected)
@@ -115,12 +121,16 @@ def check_columns(found: Sequence[str], contract: Contract, *, sparse: bool = Fa
     extra = tuple(n for n in found if n not in known)
     if extra and contract.schema_evolution == "strict":
         return Sniff(FAILED, f"unexpected columns {', '.join(extra)} (schema_evolution: strict)")
+    unusable = [n for n in extra if not is_column_name(n)]
+    if unusable:  # failing the file, not the run: the dataset's other files still go through
+        return Sniff(FAILED, f"new columns {', '.join(unusable)} are not usable table column names (lower-case "
+                             "identifiers); declare them in the contract, with the file's name as their source")
     if not sparse:
         missing = [c for c in contract.columns if c.source_name not in found]
         required = [c.source_name for c in missing if not c.nullable or contract.schema_evolution == "strict"]
         if required:
             return Sniff(FAILED, f"missing columns {', '.join(required)}")
-    return Sniff(OK, columns=tuple(found), extra=extra)
+    return Sniff(OK, columns=tuple(expected) + extra if sparse else tuple(found), extra=extra)
 
 
 def _sniff_csv(text: str, complete: bool, contract: Contract) -> Sniff:
