@@ -13,6 +13,7 @@ import pytest
 
 from lake_ingest import AwsClients, run_ingest
 from lake_ingest import _job as job_module
+from lake_ingest._contract_store import ContractStore
 from lake_ingest._state import LOCK_ID, StateStore
 from lake_ingest.local.athena import LocalAthena
 from lake_ingest.local.aws_setup import bootstrap
@@ -156,6 +157,22 @@ def test_same_run_id_retry_replaces_its_own_partial_output(spark, aws, deployed,
     # and a retry after success is a no-op that reports the recorded result
     again = run_ingest(spark, "orders", "run-1", settings, aws)
     assert (again.status, again.rows_written) == ("SUCCEEDED", result.rows_written)
+
+
+def test_a_failing_attempt_leaves_what_another_attempt_of_its_run_id_committed(spark, aws, deployed, lake, settings):
+    """Two attempts of one run id (a start that was retried although it had started): the one that
+    fails after the other committed must not remove the committed files nor mark the run failed."""
+    generate_extracts(lake / "raw", days=1, rows_per_file=200, datasets=["orders"])
+    result = run_ingest(spark, "orders", "run-1", settings, aws)
+    written = sorted((lake / "curated").rglob("*.parquet"))
+    assert result.status == "SUCCEEDED" and written
+    late = job_module._IngestRun(spark, "orders", "run-1", settings, aws, None, None)
+    late.contract = ContractStore(aws.dynamodb, settings.contracts_table).get("orders")
+    late._fail(RuntimeError("the other attempt's executor was lost"))
+    assert sorted((lake / "curated").rglob("*.parquet")) == written
+    assert StateStore(aws.dynamodb, settings.ledger_table, settings.runs_table).get_run("orders", "run-1")[
+        "status"] == "SUCCEEDED"
+    assert visible(aws.glue, "SELECT count(*) FROM sales.orders")[0][0] == result.rows_written
 
 
 def test_run_id_pattern_allows_only_one_safe_path_segment():

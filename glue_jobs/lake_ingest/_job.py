@@ -664,6 +664,9 @@ class _IngestRun:
         return sum(self.out_storage.delete_prefix(self._run_prefix(r, run_id)) for r in (curated_root, quarantine_root))
 
     def _fail(self, exc: BaseException) -> None:
+        """Record the failure and remove what the run wrote, only while its record still says
+        RUNNING: a record that moved on belongs to another attempt of the same run id (a retry
+        that committed, or is committing), whose files must stay."""
         self.result.status = FAILED
         self.result.message = f"{type(exc).__name__}: {exc}"[:2000]
         self.result.seconds = round(time.monotonic() - self.started, 3)
@@ -672,11 +675,17 @@ class _IngestRun:
             logger.error("run %s failed while committing; the next run completes the commit", self.run_id)
             return
         try:
+            try:  # FAILED first, then clean: a death in between leaves a FAILED run that _recover cleans
+                self.state.update_run(self.dataset_id, self.run_id, {
+                    **_record(self.result), "status": FAILED, "ended_at": iso(utcnow()), "error": self.result.message,
+                }, expect_status=RUNNING)
+            except self.clients.dynamodb.exceptions.ConditionalCheckFailedException:
+                now = (self.state.get_run(self.dataset_id, self.run_id) or {}).get("status")
+                logger.error("run %s failed (%s), but its record says %s: another attempt of the same run id "
+                             "owns it, so nothing is removed", self.run_id, self.result.message, now)
+                return
             removed = self._clean_outputs(self.run_id)
-            self.state.update_run(self.dataset_id, self.run_id, {
-                **_record(self.result), "status": FAILED, "ended_at": iso(utcnow()), "error": self.result.message,
-                "cleaned": True,
-            })
+            self.state.update_run(self.dataset_id, self.run_id, {"cleaned": True})
             logger.error("run %s failed (%s); removed %d files it wrote", self.run_id, self.result.message, removed)
         finally:
             metrics.publish(self.clients.cloudwatch, self.settings.metrics_namespace, self.dataset_id,
