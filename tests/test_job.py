@@ -513,6 +513,19 @@ def test_a_new_key_that_cannot_be_a_column_fails_its_file_only(spark, aws, deplo
     assert state == "FAILED" and reason.startswith("new columns loyaltyTier are not usable table column names")
 
 
+def test_csv_with_comment_and_blank_lines_before_the_header(spark, aws, deployed, lake, settings):
+    doc = orders_doc()
+    doc["format"]["options"]["comment"] = "#"
+    ContractStore(aws.dynamodb, settings.contracts_table).put([doc])
+    path = lake / "raw" / "erp" / "orders" / "orders_2026-11-01.csv.gz"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = ["# export of 2026-11-01", "", ",".join(HEADER), ",".join(order(1)), "# end of part 1", ",".join(order(2))]
+    path.write_bytes(gzip.compress(("\n".join(lines) + "\n").encode(), mtime=0))
+    result = run_ingest(spark, "orders", "run-1", settings, aws)
+    assert (result.status, result.files_ingested, result.rows_read, result.rows_written) == ("SUCCEEDED", 1, 2, 2)
+    assert query(aws, "SELECT order_id FROM sales.orders ORDER BY 1") == [(1,), (2,)]
+
+
 def test_fail_rule_fails_the_run_and_leaves_nothing_visible(spark, aws, deployed, lake, settings):
     doc = orders_doc()
     doc["quality"][1]["action"] = "fail"  # amount_in_range

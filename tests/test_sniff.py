@@ -118,6 +118,21 @@ def test_gzip_members_after_the_first_are_read(orders):
     assert sniff(header_only, len(header_only), orders).status == EMPTY
 
 
+def test_leading_blank_and_comment_lines_are_skipped_as_spark_skips_them(contracts_dir, orders):
+    """Spark takes the first line that is neither blank nor a comment as the header."""
+    data = gz("\n  \n" + HEADER + ROW)
+    assert sniff(data, len(data), orders).status == OK
+    with open(contracts_dir / "orders.yaml") as fh:
+        doc = yaml.safe_load(fh)
+    doc["format"]["options"]["comment"] = "#"
+    commented = Contract.from_dict(doc)
+    data = gz("# export of 2026-11-01\n" + HEADER + "# a note between rows\n" + ROW)
+    assert sniff(data, len(data), commented).status == OK
+    assert sniff(data, len(data), orders).status == FAILED  # without the option the comment is the header
+    header_only = gz("# export of 2026-11-01\n" + HEADER + "# nothing today\n")
+    assert sniff(header_only, len(header_only), commented).status == EMPTY
+
+
 def test_jsonl(contracts_dir):
     customers = load(contracts_dir, "customers")
     good = gz('{"customer_id": 1, "name": "A", "country": "DE", "updatedAt": "2026-11-01T00:00:00"}\n')

@@ -136,6 +136,14 @@ def check_columns(found: Sequence[str], contract: Contract, *, sparse: bool = Fa
 def _sniff_csv(text: str, complete: bool, contract: Contract) -> Sniff:
     fmt = contract.format
     escape = None if fmt.escape == fmt.quote else fmt.escape
+    comment = fmt.options.get("comment")
+
+    def skipped(line: str) -> bool:  # as Spark's reader: blank lines, and comment lines when set
+        return not line.strip() or bool(comment and line.startswith(comment))
+
+    lines = text.splitlines(keepends=True)
+    start = next((i for i, line in enumerate(lines) if not skipped(line)), len(lines))
+    text = "".join(lines[start:])
     reader = csv.reader(io.StringIO(text), delimiter=fmt.delimiter, quotechar=fmt.quote,
                         escapechar=escape, doublequote=fmt.escape == fmt.quote)
     try:
@@ -148,7 +156,7 @@ def _sniff_csv(text: str, complete: bool, contract: Contract) -> Sniff:
                                  "(wrong delimiter?)")
         return Sniff(OK, columns=tuple(c.source_name for c in contract.columns))
     verdict = check_columns([h.strip() for h in first], contract)
-    if verdict.status == OK and complete and sum(1 for ln in text.splitlines() if ln.strip()) <= 1:
+    if verdict.status == OK and complete and sum(1 for ln in text.splitlines() if not skipped(ln)) <= 1:
         return Sniff(EMPTY, "file holds a header and no data rows")
     return verdict
 
