@@ -655,18 +655,23 @@ def _plan_args(directory: str, var_file: str = "") -> list[str]:
     ]
 
 
+def _plan_calls(terraform_var_file: str = "") -> list[list[str]]:
+    """The terraform calls of a plan build over infra/base, then terraform."""
+    return [
+        _init_args("infra/base"),
+        _plan_args("infra/base"),
+        _init_args("terraform"),
+        _plan_args("terraform", var_file=terraform_var_file),
+    ]
+
+
 def test_build_plan_runs_init_and_plan_in_each_directory_in_order(
     sandbox: Sandbox, buildspec: dict[str, Any]
 ) -> None:
     sandbox.make_repo("infra/base", "terraform")
     run = sandbox.run(_phase_script(buildspec, "build"), TF_ACTION="plan")
     assert run.returncode == 0, run.stderr
-    assert sandbox.calls("terraform") == [
-        _init_args("infra/base"),
-        _plan_args("infra/base"),
-        _init_args("terraform"),
-        _plan_args("terraform"),
-    ]
+    assert sandbox.calls("terraform") == _plan_calls()
     # The stack goes to the seed's region; Terraform ignores the variable if it has no aws_region.
     env_lines = Path(f"{sandbox.log}.env").read_text(encoding="utf-8").splitlines()
     assert env_lines == ["TF_VAR_aws_region=eu-central-1"] * 2
@@ -713,12 +718,7 @@ def test_build_passes_the_environments_settings_where_a_directory_has_them(
         )
     run = sandbox.run(_phase_script(buildspec, "build"), TF_ACTION="plan")
     assert run.returncode == 0, run.stderr
-    assert sandbox.calls("terraform") == [
-        _init_args("infra/base"),
-        _plan_args("infra/base"),
-        _init_args("terraform"),
-        _plan_args("terraform", var_file="environments/dev.tfvars"),
-    ]
+    assert sandbox.calls("terraform") == _plan_calls(terraform_var_file="environments/dev.tfvars")
     assert "settings: terraform/environments/dev.tfvars" in run.stdout
 
     sandbox.log.unlink()

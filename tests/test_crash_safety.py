@@ -128,7 +128,7 @@ def test_killed_process_mid_write_then_rerun(spark, lake, settings):
         assert store.ledger("orders") == {}
         lock = store.get_run("orders", LOCK_ID)
         assert lock["holder"] == "killed"
-        # while the lease lasts, nobody may take over (45 s: the kill comes after about 15 s here)
+        # while the lease lasts, nobody may take over (45 s leaves room for a slow start before the kill)
         assert time.time() < lock["expires_at"] - 2, "the lease ran out before the check: lengthen it"
         assert run_ingest(spark, "orders", "too-early", settings, aws).status == "LOCKED"
         time.sleep(max(0.0, lock["expires_at"] - time.time() + 1.1))  # the dead run's lease runs out

@@ -432,7 +432,7 @@ class _IngestRun:
             self.spark.sparkContext.setJobDescription(
                 f"{self.dataset_id}: read {len(group)} of {len(files)} files to find unreadable ones (read {reads})")
             try:
-                frame = read_files(self.spark, group_files([(p.obj.uri, self._read_columns(p, self.extra), p.types)
+                frame = read_files(self.spark, group_files([(p.obj.uri, self._read_columns(p), p.types)
                                                             for p in group]),
                                    self.contract)
                 frame.write.format("noop").mode("overwrite").save()
@@ -457,7 +457,7 @@ class _IngestRun:
         extra = self.extra = self._extra_columns(files)
         for spec in (self._curated_spec(extra), self._quarantine_spec(extra)):
             catalog.check_table(self.clients.glue, spec)  # a conflict fails the run before any write
-        groups = group_files([(p.obj.uri, self._read_columns(p, extra), p.types) for p in files])
+        groups = group_files([(p.obj.uri, self._read_columns(p), p.types) for p in files])
         frame = read_files(spark, groups, contract)
         curated_root, quarantine_root = self._roots()
         run_root = self._run_prefix(curated_root)
@@ -506,12 +506,13 @@ class _IngestRun:
             tables.append(self._table_commit(quarantine_root, self._quarantine_spec(extra), ()))
         return tables
 
-    def _read_columns(self, p: PlannedFile, extra: Sequence[str]) -> tuple[str, ...]:
+    def _read_columns(self, p: PlannedFile) -> tuple[str, ...]:
         """The columns to read from a file: those it holds; for JSON Lines also every column the
-        table has gained (a record may carry a key that the sniffed head did not show)."""
+        table has gained (``self.extra``: a record may carry a key that the sniffed head did not
+        show)."""
         if self.contract.format.type != "jsonl":
             return p.columns
-        return tuple(dict.fromkeys([*p.columns, *extra]))
+        return tuple(dict.fromkeys([*p.columns, *self.extra]))
 
     def _repeated_keys(self, groups: Sequence[ReadGroup]) -> dict[tuple[str, ...], DataFrame] | None:
         """For each key set of the de-duplication and the unique rules: the key values that occur
