@@ -58,6 +58,46 @@ def test_repository_contracts_load(contracts_dir):
         (lambda d: d["columns"][0].update(dictionary="no"), "columns[0] (order_id).dictionary: must be true or false"),
         (lambda d: d["columns"][2].update(type="string"),
          "columns[2] (order_ts).format: only date and timestamp columns take a format"),
+        # names the job uses for its working columns
+        (lambda d: d["columns"].append({"name": "_typed_status", "type": "string"}),
+         "'_typed_status' must be a lower-case identifier starting with a letter"),
+        (lambda d: d["columns"].append({"name": "x", "type": "string", "source": "_corrupt_record"}),
+         "columns[8] (x).source: '_corrupt_record' is a name the job uses itself"),
+        (lambda d: d["columns"].append({"name": "x", "type": "string", "source": "Lake_Source_File"}),
+         "columns[8] (x).source: 'Lake_Source_File' is a name the job uses itself"),
+        # Spark compares names without regard to case
+        (lambda d: d["columns"].append({"name": "x", "type": "string", "source": "status"}),
+         "columns[8] (x).source: source column 'status' is mapped twice (names are compared without regard to case)"),
+        (lambda d: d["columns"].append({"name": "x", "type": "string", "source": ["X"]}),
+         "columns[8] (x).source: must be a non-empty string"),
+        (lambda d: d["columns"][2].update(format=20240101),
+         "columns[2] (order_ts).format: must be a Spark datetime pattern in quotes"),
+        # reader options Spark and the sniffer take as one character
+        (lambda d: d["format"]["options"].update(comment="//"), "format.options.comment: must be one character, got '//'"),
+        (lambda d: d["format"]["options"].update(delimiter="||"), "format.options.delimiter: must be one character"),
+        (lambda d: d["format"]["options"].update(quote="''"), "format.options.quote: must be one character"),
+        # encodings Spark cannot split into lines before decoding
+        (lambda d: d["format"]["options"].update(encoding="cp037"),
+         "format.options.encoding: 'cp037' does not store ASCII text as ASCII bytes"),
+        (lambda d: d["format"]["options"].update(encoding="UTF-16"),
+         "unless a CSV contract sets multiline: true"),
+        # allowed values that would not convert to the column's type would switch the rule off
+        (lambda d: d["quality"][0].update(values=["NEW", None]),
+         "quality[0] (status_known).values: None: null matches no row"),
+        (lambda d: d["quality"][0].update(values=["NEW", False]),
+         "quality[0] (status_known).values: False: must be quoted text for a string column, got bool"),
+        (lambda d: d["quality"].append({"name": "r", "type": "allowed_values", "column": "customer_id",
+                                        "values": [1, "x"], "action": "reject"}),
+         "quality[3] (r).values: 'x': must be a whole number for a bigint column"),
+        (lambda d: d["quality"].append({"name": "r", "type": "allowed_values", "column": "amount",
+                                        "values": [1.5, 1.255], "action": "reject"}),
+         "quality[3] (r).values: 1.255: has more than 2 decimal places"),
+        (lambda d: d["quality"].append({"name": "r", "type": "allowed_values", "column": "order_date",
+                                        "values": ["2024-12-24", "24/12/2024"], "action": "reject"}),
+         "quality[3] (r).values: '24/12/2024': is not an ISO date"),
+        # range bounds that are not finite, or too large for Spark's literals
+        (lambda d: d["quality"][1].update(min=float("nan")), "quality[1] (amount_in_range).min: must be a finite number"),
+        (lambda d: d["quality"][1].update(max=2**63), "quality[1] (amount_in_range).max: must fit in a 64-bit integer"),
     ],
 )
 def test_invalid_contracts_name_dataset_and_field(orders_doc, mutate, expected):
@@ -81,7 +121,7 @@ def test_all_problems_reported_at_once(orders_doc):
         "columns[0] (order_id).type: unknown type 'nope' (expected one of string, boolean, smallint, int, bigint, "
         "float, double, date, timestamp, decimal(p,s))",
         "partition_by: 'ghost' is not a column",
-        "target.table: must be a lower-case identifier ([a-z_][a-z0-9_]*)",
+        "target.table: must be a lower-case identifier starting with a letter ([a-z][a-z0-9_]*)",
     ]
 
 
@@ -141,3 +181,70 @@ def test_java_only_regex_syntax_is_left_to_the_job(contracts_dir):
                                    "action": "warn"}]
         assert Contract.from_dict({**doc, "quality": rules}).rules[-1].pattern == pattern
 
+
+
+def test_a_multiline_csv_may_use_any_encoding(orders_doc):
+    """A multiline CSV file is decoded whole, so UTF-16 works there (and nowhere else)."""
+    doc = copy.deepcopy(orders_doc)
+    doc["format"]["options"].update(encoding="UTF-16", multiline=True)
+    assert Contract.from_dict(doc).format.encoding == "UTF-16"
+    doc = {**copy.deepcopy(orders_doc), "format": {"type": "jsonl", "options": {"encoding": "UTF-16"}}}
+    with pytest.raises(ContractError, match="'UTF-16' does not store ASCII text as ASCII bytes"):
+        Contract.from_dict(doc)
+
+
+def test_allowed_values_of_each_type_that_pass(orders_doc):
+    doc = copy.deepcopy(orders_doc)
+    doc["quality"] += [
+        {"name": "a", "type": "allowed_values", "column": "customer_id", "values": [1, 2**62], "action": "warn"},
+        {"name": "b", "type": "allowed_values", "column": "amount", "values": [1, 2.5, "0.10"], "action": "warn"},
+        {"name": "c", "type": "allowed_values", "column": "order_date", "values": ["2024-12-24"], "action": "warn"},
+        {"name": "d", "type": "allowed_values", "column": "order_ts", "values": ["2024-12-24 10:00:00"],
+         "action": "warn"},
+    ]
+    rules = Contract.from_dict(doc).rules
+    assert [r.values for r in rules[-4:]] == [(1, 2**62), (1, 2.5, "0.10"), ("2024-12-24",), ("2024-12-24 10:00:00",)]
+
+
+def test_yaml_that_parsers_read_differently_is_refused(tmp_path, contracts_dir):
+    """``NO`` is false for PyYAML and for Terraform's yamldecode, ``Y`` only for yamldecode,
+    and ``010`` is 8 for one and 10 for the other: the local and deployed contracts would differ."""
+    text = (contracts_dir / "orders.yaml").read_text()
+    (tmp_path / "orders.yaml").write_text(text.replace("values: [EUR, USD, GBP]", "values: [EUR, NO, Y, 010]"))
+    with pytest.raises(ContractError) as info:
+        load_contract_files(tmp_path)
+    assert [p.split(": ", 1)[1].split(" is read")[0] for p in info.value.problems] == [
+        "line 40: NO", "line 40: Y", "line 40: 010"]
+    assert "quote it ('NO')" in info.value.problems[0]
+    assert info.value.dataset_id == "orders"
+    quoted = text.replace("values: [EUR, USD, GBP]", "values: [EUR, 'NO', \"Y\", '010']")
+    (tmp_path / "orders.yaml").write_text(quoted)
+    (doc,) = load_contract_files(tmp_path)
+    assert doc["quality"][2]["values"] == ["EUR", "NO", "Y", "010"]
+
+
+def test_repeated_yaml_keys_are_refused(tmp_path, contracts_dir):
+    text = (contracts_dir / "orders.yaml").read_text()
+    (tmp_path / "orders.yaml").write_text(text + "quality:\n  - {name: x, type: not_null, column: status, action: warn}\n")
+    with pytest.raises(ContractError, match=r"orders\.yaml: line \d+: key 'quality' appears twice in one mapping"):
+        load_contract_files(tmp_path)
+
+
+def test_two_contracts_may_not_write_one_table(tmp_path, orders_doc):
+    """Runs of both (with one run id, as the state machine gives) would delete each other's rows."""
+    other = {**copy.deepcopy(orders_doc), "dataset_id": "orders_us"}
+    (tmp_path / "orders.yaml").write_text(yaml.safe_dump(orders_doc))
+    (tmp_path / "orders_us.yaml").write_text(yaml.safe_dump(other))
+    with pytest.raises(ContractError) as info:
+        load_contract_files(tmp_path)
+    assert info.value.problems == ["target: orders_us and orders both write sales.orders; every dataset needs a "
+                                   "table of its own", "target: orders_us and orders both write sales.orders_quarantine; "
+                                   "every dataset needs a table of its own"]
+    # nor may one dataset's table be another's quarantine table
+    other["target"]["table"] = "orders_quarantine"
+    (tmp_path / "orders_us.yaml").write_text(yaml.safe_dump(other))
+    with pytest.raises(ContractError, match="orders_us and orders both write sales.orders_quarantine"):
+        load_contract_files(tmp_path)
+    other["target"]["table"] = "orders_us"
+    (tmp_path / "orders_us.yaml").write_text(yaml.safe_dump(other))
+    assert [d["dataset_id"] for d in load_contract_files(tmp_path)] == ["orders", "orders_us"]

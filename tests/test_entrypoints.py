@@ -31,6 +31,32 @@ def test_parse_ignores_glue_extras(settings):
         parse_job_args(["--run_id", "r1"])
 
 
+@pytest.mark.parametrize(("extra", "message"), [
+    (["--ledger-table", "prod-ledger"], "unknown argument --ledger-table: did you mean --ledger_table?"),
+    (["--ledger_tabel", "prod-ledger"], "unknown argument --ledger_tabel"),
+    (["--max", "3"], "unknown argument --max"),  # no abbreviations
+    (["--lock_lease_seconds", "0"], "--lock_lease_seconds must be at least 30"),
+    (["--max_files_per_run", "0"], "--max_files_per_run must be at least 1"),
+])
+def test_parse_refuses_what_would_silently_change_a_setting(settings, capsys, extra, message):
+    with pytest.raises(SystemExit) as info:
+        parse_job_args([*job_argv(settings), *extra])
+    assert info.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("dataset", "run_id", "message"), [
+    ("", "r1", "--dataset_id '' must match"),
+    ("Orders", "r1", "--dataset_id 'Orders' must match"),
+    ("orders", "a/b", "--run_id 'a/b' must match"),
+    ("orders", "12:30", "--run_id '12:30' must match"),
+])
+def test_bad_ids_are_refused_before_spark_starts(settings, capsys, dataset, run_id, message):
+    with pytest.raises(SystemExit):
+        parse_job_args(job_argv(settings, run_id=run_id, dataset=dataset))
+    assert message in capsys.readouterr().err
+
+
 def test_entry_script_imports_awsglue_only_inside_main():
     source = ENTRY.read_text()
     top_level = source.split("def main(")[0]

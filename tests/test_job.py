@@ -359,13 +359,13 @@ def test_a_type_change_against_the_catalog_fails_before_writing(spark, aws, depl
 
 def test_an_encoding_java_does_not_know_stops_the_run_before_any_file_is_recorded(spark, aws, deployed, lake,
                                                                                  settings):
-    """Python takes 'utf-8-sig', Java (which Spark reads with) does not: without this check every
+    """Python takes 'hp_roman8', Java (which Spark reads with) does not: without this check every
     file would be recorded failed, and stay so after the contract is corrected."""
     doc = orders_doc()
-    doc["format"]["options"]["encoding"] = "utf-8-sig"
+    doc["format"]["options"]["encoding"] = "hp_roman8"
     ContractStore(aws.dynamodb, settings.contracts_table).put([doc])
     write_orders(lake, "orders_2026-11-01.csv.gz", [order(1)])
-    with pytest.raises(ContractError, match=r"(?s)dataset 'orders'.*format.options.encoding: 'utf-8-sig' is not an "
+    with pytest.raises(ContractError, match=r"(?s)dataset 'orders'.*format.options.encoding: 'hp_roman8' is not an "
                                             r"encoding Java knows"):
         run_ingest(spark, "orders", "run-1", settings, aws)
     assert ledger_states(aws, settings) == {}
@@ -414,6 +414,51 @@ def test_a_failure_no_file_causes_fails_the_run(spark, aws, deployed, lake, sett
     record = StateStore(aws.dynamodb, settings.ledger_table, settings.runs_table).get_run("orders", "run-1")
     assert record["status"] == "FAILED" and "executor lost" in record["error"]
     assert ledger_states(aws, settings) == {}
+
+
+def test_datetime_patterns_spark_refuses_stop_the_run_before_it_starts(spark, aws, deployed, lake, settings):
+    """A pattern Spark cannot parse with would fail the run after the lock and a whole read, with
+    a message that names no column; it is refused up front, naming the column."""
+    doc = orders_doc()
+    doc["columns"][2]["format"] = "YYYY-MM-dd HH:mm:ss"  # week-based year: not for parsing in Spark 3
+    doc["columns"][3]["format"] = "yyyy-MM-dd b"
+    ContractStore(aws.dynamodb, settings.contracts_table).put([doc])
+    write_orders(lake, "orders_2026-11-01.csv.gz", [order(1)])
+    with pytest.raises(ContractError) as info:
+        run_ingest(spark, "orders", "run-1", settings, aws)
+    assert [p.split(": Spark cannot use ")[0] for p in info.value.problems] == [
+        "columns[2] (order_ts).format", "columns[3] (order_date).format"]
+    assert "Unknown pattern letter: b" in info.value.problems[1]
+    assert StateStore(aws.dynamodb, settings.ledger_table, settings.runs_table).get_run("orders", "run-1") is None
+
+
+def test_a_reader_spark_refuses_before_reading_fails_the_run_not_the_files(spark, aws, deployed, lake, settings,
+                                                                          monkeypatch):
+    """An error Spark raises while setting up the read of text files is the contract's, not the
+    files': the run fails and no file is recorded, so the files are read once the contract is
+    right (before, every file was recorded failed, for good)."""
+    from pyspark.sql import types as T
+
+    from lake_ingest import _job
+
+    write_orders(lake, "orders_2026-11-01.csv.gz", [order(1)])
+    write_orders(lake, "orders_2026-11-02.csv.gz", [order(2, day="2026-11-02")])
+
+    def refused(spark_, groups, contract):  # what Spark says of two columns that differ in case only
+        schema = T.StructType([T.StructField(n, T.StringType()) for n in ("v", "V")])
+        return spark_.read.schema(schema).csv([g.paths[0] for g in groups])
+
+    real = _job.read_files
+    monkeypatch.setattr(_job, "read_files", refused)
+    with pytest.raises(ContractError, match=r"(?s)dataset 'orders'.*format: Spark refuses the contract's reader "
+                                            r"settings before reading any file: .*COLUMN_ALREADY_EXISTS"):
+        run_ingest(spark, "orders", "run-1", settings, aws)
+    assert ledger_states(aws, settings) == {}
+    record = StateStore(aws.dynamodb, settings.ledger_table, settings.runs_table).get_run("orders", "run-1")
+    assert record["status"] == "FAILED"
+    monkeypatch.setattr(_job, "read_files", real)
+    result = run_ingest(spark, "orders", "run-2", settings, aws)
+    assert (result.files_ingested, result.rows_written) == (2, 2)
 
 
 def test_missing_and_invalid_contracts(spark, aws, deployed, settings):

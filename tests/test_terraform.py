@@ -17,7 +17,8 @@ import hcl2
 import pytest
 import yaml
 
-from lake_ingest import JobSettings, contract_item
+from lake_ingest import ContractError, JobSettings, contract_item
+from lake_ingest._contract_store import check_targets
 from lake_ingest._args import build_parser, parse_job_args
 from lake_ingest._metrics import METRICS
 from lake_ingest.local.aws_setup import TABLE_KEYS
@@ -373,7 +374,7 @@ def test_glue_job_arguments_are_the_ones_the_job_parses() -> None:
     argv = ["--dataset_id", "orders", "--run_id", "r1"]
     for key in sorted(args):
         option = options.get(key[2:])
-        argv += [key, "1" if option is not None and option.type is int else "x"]
+        argv += [key, "3600" if option is not None and option.type is int else "x"]
     settings = parse_job_args(argv).settings
     assert settings.raw_uri == "x"
 
@@ -466,6 +467,31 @@ def test_item_expression_has_the_emulated_shape() -> None:
 def test_contract_item_matches_the_job(path: Path) -> None:
     doc = yaml.safe_load(path.read_text(encoding="utf-8"))
     assert_same_item(terraform_item_emulated(doc), contract_item(doc), path.name)
+
+
+def test_contracts_sharing_a_table_stop_the_plan() -> None:
+    """The deployment refuses what the loader refuses: two contracts writing one table."""
+    text = (MODULES / "dynamodb_state" / "main.tf").read_text(encoding="utf-8")
+    tables = expression_after(text, r"\bcontract_tables\s*=\s*flatten")
+    assert re.sub(r"\s+", "", tables) == (
+        '([forcinvalues(local.contracts):["${c.target.database}.${c.target.table}",'
+        '"${c.target.database}.${c.target.table}_quarantine"]])')
+    item = text[text.index('resource "aws_dynamodb_table_item" "contract"'):]
+    assert "condition     = length(distinct(local.contract_tables)) == length(local.contract_tables)" in item
+
+    def plan_passes(docs: list[dict[str, Any]]) -> bool:  # the two expressions above, in Python
+        names = [f"{d['target']['database']}.{d['target']['table']}{q}" for d in docs for q in ("", "_quarantine")]
+        return len(set(names)) == len(names)
+
+    docs = [yaml.safe_load(p.read_text(encoding="utf-8")) for p in contract_paths()]
+    assert plan_passes(docs)
+    check_targets(docs)
+    for table in ("orders", "orders_quarantine"):
+        twin = {**docs[0], "dataset_id": "twin", "target": {"database": "sales", "table": table}}
+        other = next(d for d in docs if d["target"] == {"database": "sales", "table": "orders"})
+        assert not plan_passes([other, twin])
+        with pytest.raises(ContractError, match="every dataset needs a table of its own"):
+            check_targets([other, twin])
 
 
 @needs_terraform

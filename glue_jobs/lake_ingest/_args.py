@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 
-from ._job import JobSettings
+from ._contract import DATASET_ID_PATTERN
+from ._job import RUN_ID_PATTERN, JobSettings
 
 #: Arguments the orchestration passes on every run (Glue style: ``--name value``).
 REQUIRED_ARGS = ("dataset_id", "run_id")
+#: The shortest dataset lock lease: a lease shorter than a run lets a second run in beside it.
+MIN_LOCK_LEASE_SECONDS = 30
+#: Glue's own arguments are dashed or capitalised (``--job-bookmark-option``, ``--JOB_ID``); an
+#: unknown argument in this job's style is a mistake, not one of Glue's.
+_OUR_STYLE = re.compile(r"^--[a-z][a-z0-9_]*$")
 
 
 @dataclass(frozen=True)
@@ -25,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="lake-ingest",
         description="Ingest the new raw files of one dataset into the curated zone.",
+        allow_abbrev=False,
     )
     p.add_argument("--dataset_id", required=True, help="contract to run (its id in the contracts table)")
     p.add_argument("--run_id", required=True, help="id of this run, e.g. the Step Functions execution name")
@@ -41,9 +49,29 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def parse_job_args(argv: Sequence[str]) -> JobArgs:
-    """Parse ``--name value`` arguments; unknown ones (Glue adds its own) are ignored."""
-    ns, _unknown = build_parser().parse_known_args(list(argv))
+    """Parse ``--name value`` arguments. Glue adds arguments of its own, which are ignored; an
+    unknown argument written like this job's (``--ledger-table`` for ``--ledger_table``, a
+    misspelt name) is an error, so that a setting is never silently left at its default."""
+    parser = build_parser()
+    ns, unknown = parser.parse_known_args(list(argv))
+    ours = {a.dest for a in parser._actions}
+    for arg in unknown:
+        name = arg.split("=", 1)[0]
+        if not name.startswith("--"):
+            continue
+        guess = name[2:].replace("-", "_")
+        if guess in ours:
+            parser.error(f"unknown argument {name}: did you mean --{guess}?")
+        if _OUR_STYLE.match(name):
+            parser.error(f"unknown argument {name}")
     settings = JobSettings(**{f.name: getattr(ns, f.name) for f in fields(JobSettings)})
-    if settings.lock_lease_seconds < 0 or settings.max_files_per_run < 1:
-        raise SystemExit("lock_lease_seconds must be >= 0 and max_files_per_run >= 1")
+    if settings.lock_lease_seconds < MIN_LOCK_LEASE_SECONDS:
+        parser.error(f"--lock_lease_seconds must be at least {MIN_LOCK_LEASE_SECONDS} (it should match the Glue "
+                     "job's timeout: a shorter lease lets a second run in beside a live one)")
+    if settings.max_files_per_run < 1:
+        parser.error("--max_files_per_run must be at least 1")
+    if not DATASET_ID_PATTERN.match(ns.dataset_id):
+        parser.error(f"--dataset_id '{ns.dataset_id}' must match {DATASET_ID_PATTERN.pattern}")
+    if not RUN_ID_PATTERN.match(ns.run_id):
+        parser.error(f"--run_id '{ns.run_id}' must match {RUN_ID_PATTERN.pattern}")
     return JobArgs(ns.dataset_id, ns.run_id, settings, ns.aws_endpoint_url, ns.log_level)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import decimal
 import fnmatch
+import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -27,14 +30,34 @@ CSV_OPTIONS: dict[str, type] = {"delimiter": str, "header": bool, "quote": str, 
 JSONL_OPTIONS: dict[str, type] = {"encoding": str}
 
 _DECIMAL = re.compile(r"^decimal\((\d{1,2}),\s*(\d{1,2})\)$")
-_IDENT = re.compile(r"^[a-z_][a-z0-9_]{0,127}$")
+#: Table, database and column names: lower case, starting with a letter (the job's own working
+#: columns start with '_', so no contract column can shadow one).
+_IDENT = re.compile(r"^[a-z][a-z0-9_]{0,127}$")
+IDENT_TEXT = "a lower-case identifier starting with a letter ([a-z][a-z0-9_]*)"
+#: Source names the job's reader uses itself (compared in lower case, as Spark compares names).
+RESERVED_SOURCE_PREFIXES = ("_lake", "_typed_", "_corrupt_record", LINEAGE_PREFIX)
+#: Reader options that Spark and the sniffer take as one character.
+SINGLE_CHAR_OPTIONS = ("delimiter", "quote", "escape", "comment")
+_INT_RANGES = {"smallint": 2**15, "int": 2**31, "bigint": 2**63}
+#: Text that every ASCII-compatible encoding stores as the same bytes as ASCII.
+_ASCII_PROBE = "az AZ 09 ,;|\t\"'\\{}[]:-.#\r\n"
 
 
 def is_column_name(name: str) -> bool:
-    """Whether ``name`` can be a table column as it is: a lower-case identifier."""
+    """Whether ``name`` can be a table column as it is: a lower-case identifier starting with a letter."""
     return bool(_IDENT.match(name))
 
-_DATASET_ID = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+
+def ascii_compatible(encoding: str) -> bool:
+    """Whether an encoding stores ASCII text as ASCII bytes (UTF-8, ISO-8859-1, windows-1252...,
+    not UTF-16 or EBCDIC). Spark splits text files into lines before decoding them, so only
+    such encodings can be read line by line."""
+    try:
+        return _ASCII_PROBE.encode(encoding) == _ASCII_PROBE.encode("ascii")
+    except (LookupError, UnicodeError):
+        return False
+
+DATASET_ID_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 
 
 #: Java regex syntax that Python's ``re`` does not know: Unicode classes and ``(?<name>...)`` groups.
@@ -245,7 +268,7 @@ class _Parser:
              "partition_by", "deduplicate", "target", "quality", "schema_evolution"},
             ("dataset_id", "source", "format", "columns", "target"),
         )
-        if "dataset_id" in d and not (isinstance(d["dataset_id"], str) and _DATASET_ID.match(d["dataset_id"])):
+        if "dataset_id" in d and not (isinstance(d["dataset_id"], str) and DATASET_ID_PATTERN.match(d["dataset_id"])):
             self.err("dataset_id", "must match [a-z][a-z0-9_]* (at most 63 characters)")
         version = d.get("version", 1)
         if not isinstance(version, int) or isinstance(version, bool) or version < 1:
@@ -282,7 +305,7 @@ class _Parser:
         target = self.section(d.get("target", {}), "target", {"database", "table"}, ("database", "table"))
         for key in ("database", "table"):
             if key in target and not (isinstance(target[key], str) and _IDENT.match(target[key])):
-                self.err(f"target.{key}", "must be a lower-case identifier ([a-z_][a-z0-9_]*)")
+                self.err(f"target.{key}", f"must be {IDENT_TEXT}")
         rules = self._rules(d.get("quality", []), by_name)
         evolution = d.get("schema_evolution", "strict")
         if evolution not in EVOLUTION_POLICIES:
@@ -332,11 +355,21 @@ class _Parser:
                 self.err(f"format.options.{key}", f"must be a {allowed[key].__name__}")
             elif allowed[key] is str and not value:
                 self.err(f"format.options.{key}", "must not be empty")
+            elif key in SINGLE_CHAR_OPTIONS and len(value) != 1:
+                self.err(f"format.options.{key}", f"must be one character, got {value!r}")
         if "encoding" in options and isinstance(options["encoding"], str):
+            encoding = options["encoding"]
             try:
-                "x".encode(options["encoding"])
+                "x".encode(encoding)
             except LookupError:
-                self.err("format.options.encoding", f"unknown encoding '{options['encoding']}'")
+                self.err("format.options.encoding", f"unknown encoding '{encoding}'")
+            else:
+                whole_files = ftype == "csv" and options.get("multiline") is True
+                if not whole_files and not ascii_compatible(encoding):
+                    self.err("format.options.encoding",
+                             f"'{encoding}' does not store ASCII text as ASCII bytes (as UTF-16 and EBCDIC do not); "
+                             "Spark splits such files into lines before decoding them"
+                             + (", unless a CSV contract sets multiline: true" if ftype == "csv" else ""))
         nulls = f.get("null_values", [""])
         if not isinstance(nulls, list) or not all(isinstance(v, str) for v in nulls):
             self.err("format.null_values", "must be a list of strings")
@@ -356,7 +389,7 @@ class _Parser:
                              ("name", "type"))
             name = c.get("name")
             if not isinstance(name, str) or not _IDENT.match(name):
-                self.err(f"{where}.name", f"'{name}' must be a lower-case identifier ([a-z_][a-z0-9_]*)")
+                self.err(f"{where}.name", f"'{name}' must be {IDENT_TEXT}")
                 continue
             where = f"columns[{i}] ({name})"
             if name.startswith(LINEAGE_PREFIX):
@@ -374,13 +407,22 @@ class _Parser:
             source = c.get("source")
             if source is not None and (not isinstance(source, str) or not source):
                 self.err(f"{where}.source", "must be a non-empty string")
+                source = None
             source_name = source or name
-            if source_name in seen_sources:
-                self.err(f"{where}.source", f"source column '{source_name}' is mapped twice")
-            seen_sources.add(source_name)
+            # Spark compares column names without regard to case
+            if source_name.lower() in seen_sources:
+                self.err(f"{where}.source", f"source column '{source_name}' is mapped twice "
+                                            "(names are compared without regard to case)")
+            elif source is not None and source.lower().startswith(RESERVED_SOURCE_PREFIXES):
+                self.err(f"{where}.source", f"'{source}' is a name the job uses itself (names starting with "
+                                            + ", ".join(f"'{r}'" for r in RESERVED_SOURCE_PREFIXES) + ")")
+            seen_sources.add(source_name.lower())
             fmt = c.get("format")
             if fmt is not None and ctype not in ("date", "timestamp"):
                 self.err(f"{where}.format", "only date and timestamp columns take a format")
+            elif fmt is not None and (not isinstance(fmt, str) or not fmt.strip()):
+                self.err(f"{where}.format", "must be a Spark datetime pattern in quotes, such as 'dd/MM/yyyy'")
+                fmt = None
             dictionary = c.get("dictionary")
             if dictionary is not None and not isinstance(dictionary, bool):
                 self.err(f"{where}.dictionary", "must be true or false")
@@ -443,6 +485,12 @@ class _Parser:
                     self.err(f"{where}.values", "must be a non-empty list")
                 else:
                     values = tuple(v)
+                    for col in cols[:1]:
+                        if col in by_name:
+                            for value in v:
+                                problem = _value_problem(value, by_name[col].type)
+                                if problem:
+                                    self.err(f"{where}.values", f"{value!r}: {problem}")
             lo, hi = r.get("min"), r.get("max")
             if rtype == "range":
                 if lo is None and hi is None:
@@ -450,7 +498,12 @@ class _Parser:
                 for key, v in (("min", lo), ("max", hi)):
                     if v is not None and (isinstance(v, bool) or not isinstance(v, int | float)):
                         self.err(f"{where}.{key}", "must be a number")
-                if isinstance(lo, int | float) and isinstance(hi, int | float) and lo > hi:
+                    elif isinstance(v, float) and not math.isfinite(v):
+                        self.err(f"{where}.{key}", f"must be a finite number, got {v}")
+                    elif isinstance(v, int) and not -(2**63) <= v < 2**63:
+                        self.err(f"{where}.{key}", "must fit in a 64-bit integer (write it as a decimal number)")
+                if (isinstance(lo, int | float) and isinstance(hi, int | float) and not isinstance(lo, bool)
+                        and not isinstance(hi, bool) and lo > hi):
                     self.err(where, f"min {lo} is greater than max {hi}")
                 for col in cols:
                     if col in by_name and by_name[col].type in ("string", "boolean", "date", "timestamp"):
@@ -470,3 +523,53 @@ class _Parser:
             rules.append(Rule(name=name, type=str(rtype), columns=cols, action=str(action), values=values,
                               min=lo, max=hi, pattern=pattern))
         return tuple(rules)
+
+
+def _value_problem(value: Any, ctype: str) -> str | None:
+    """Why ``value`` cannot be an allowed value of a ``ctype`` column as written (None: it can).
+
+    Every value must convert to the column's type exactly: a value that does not would make the
+    rule compare with null and pass every row. Text and dates must be quoted, which also keeps
+    YAML from reading ``NO`` as false or ``2024-12-24`` as a date.
+    """
+    if value is None:
+        return "null matches no row; use a not_null rule for missing values"
+    if ctype == "string":
+        return None if isinstance(value, str) else f"must be quoted text for a string column, got {type(value).__name__}"
+    if ctype == "boolean":
+        return None if isinstance(value, bool) else "must be true or false for a boolean column"
+    if isinstance(value, bool):
+        return f"true/false is not a {ctype} value"
+    if ctype in _INT_RANGES:
+        limit = _INT_RANGES[ctype]
+        if not isinstance(value, int):
+            return f"must be a whole number for a {ctype} column"
+        return None if -limit <= value < limit else f"does not fit in a {ctype} column"
+    if ctype in ("float", "double"):
+        if not isinstance(value, int | float) or not math.isfinite(value):
+            return f"must be a finite number for a {ctype} column"
+        return None
+    if ctype.startswith("decimal"):
+        precision, scale = (int(x) for x in ctype[len("decimal("):-1].split(","))
+        try:
+            number = decimal.Decimal(str(value)) if isinstance(value, int | float | str) else None
+        except decimal.InvalidOperation:
+            number = None
+        if number is None or not number.is_finite():
+            return f"must be a number for a {ctype} column"
+        exponent = number.as_tuple().exponent
+        if isinstance(exponent, int) and -exponent > scale and number != number.quantize(decimal.Decimal(1).scaleb(-scale)):
+            return f"has more than {scale} decimal places"
+        if abs(number) >= decimal.Decimal(10) ** (precision - scale):
+            return f"does not fit in {ctype}"
+        return None
+    if not isinstance(value, str):
+        return f"must be quoted ISO text for a {ctype} column, e.g. '2024-12-24'"
+    try:
+        if ctype == "date":
+            dt.date.fromisoformat(value)
+        else:
+            dt.datetime.fromisoformat(value)
+    except ValueError:
+        return f"is not an ISO {ctype}"
+    return None

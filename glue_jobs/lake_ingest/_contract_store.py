@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -39,13 +40,19 @@ def contract_item(doc: dict[str, Any]) -> dict[str, Any]:
 
 
 def load_contract_files(directory: str | Path) -> list[dict[str, Any]]:
-    """Read and validate every ``*.yaml`` contract in a directory, sorted by file name."""
-    import yaml  # only the loader needs PyYAML; the job reads JSON from DynamoDB
+    """Read and validate every ``*.yaml`` contract in a directory, sorted by file name.
 
+    Besides each contract's own checks, the files are refused when a key appears twice in a
+    mapping (YAML keeps the last one silently), when a value is written so that YAML parsers
+    read it differently (see ``ambiguous_scalars``), and when two contracts write one table.
+    """
     docs = []
     for path in sorted(Path(directory).glob("*.yaml")):
-        with open(path, encoding="utf-8") as fh:
-            doc = yaml.safe_load(fh)
+        text = path.read_text(encoding="utf-8")
+        problems = yaml_problems(text)
+        if problems:
+            raise ContractError(path.stem, [f"{path.name}: {p}" for p in problems])
+        doc = _yaml().safe_load(text)
         try:
             contract = Contract.from_dict(doc)
         except ContractError as exc:
@@ -53,7 +60,78 @@ def load_contract_files(directory: str | Path) -> list[dict[str, Any]]:
         if path.stem != contract.dataset_id:
             raise ContractError(contract.dataset_id, [f"{path.name}: file name must be {contract.dataset_id}.yaml"])
         docs.append(doc)
+    check_targets(docs)
     return docs
+
+
+def check_targets(docs: Iterable[dict[str, Any]]) -> None:
+    """Refuse contracts that write the same table (or one's table is another's quarantine table).
+
+    Each run owns the prefix ``lake_run_id=<run>`` of its tables and clears it when it starts; two
+    datasets that share a table and a run id (the state machine gives every dataset of one
+    execution the same) would delete each other's committed rows.
+    """
+    owners: dict[tuple[str, str], str] = {}
+    problems, first = [], ""
+    for doc in docs:
+        contract = Contract.from_dict(doc)
+        for table in (contract.table, contract.quarantine_table):
+            key = (contract.database, table)
+            other = owners.get(key)
+            if other is not None and other != contract.dataset_id:
+                problems.append(f"target: {contract.dataset_id} and {other} both write {key[0]}.{key[1]}; "
+                                "every dataset needs a table of its own")
+                first = first or contract.dataset_id
+            owners.setdefault(key, contract.dataset_id)
+    if problems:
+        raise ContractError(first, problems)
+
+
+#: Plain (unquoted) scalars that YAML 1.1 parsers, such as PyYAML and Terraform's ``yamldecode``,
+#: read as booleans, octal or base-60 numbers, and YAML 1.2 parsers as text or decimals; and the
+#: one-letter booleans that some 1.1 parsers take and others do not.
+_AMBIGUOUS = re.compile(
+    r"^(?:y|Y|n|N|yes|Yes|YES|no|No|NO|on|On|ON|off|Off|OFF"  # booleans in 1.1 only
+    r"|[-+]?0[0-9_]+"  # octal in 1.1, decimal in 1.2
+    r"|[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?"  # base 60 in 1.1
+    r")$"
+)
+
+
+def yaml_problems(text: str) -> list[str]:
+    """Keys repeated within a mapping, and unquoted values that YAML parsers read differently
+    (``NO`` is false for PyYAML and for the deployment's ``yamldecode``; ``Y`` only for the
+    latter; ``010`` is 8 for one and 10 for the other): each must be quoted to mean text."""
+    yaml = _yaml()
+    problems: list[tuple[int, int, str]] = []
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        return [f"not valid YAML: {exc}"]
+    stack = [root] if root is not None else []
+    while stack:
+        node = stack.pop()
+        if isinstance(node, yaml.MappingNode):
+            seen: set[str] = set()
+            for key, value in node.value:
+                if key.value in seen:
+                    problems.append((key.start_mark.line, key.start_mark.column,
+                                     f"key '{key.value}' appears twice in one mapping"))
+                seen.add(key.value)
+                stack.append(value)
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend(node.value)
+        elif isinstance(node, yaml.ScalarNode) and node.style is None and _AMBIGUOUS.match(node.value):
+            problems.append((node.start_mark.line, node.start_mark.column,
+                             f"{node.value} is read as text by some YAML parsers and as a boolean or number by "
+                             f"others; quote it ('{node.value}'), or write true, false or a plain number"))
+    return [f"line {line + 1}: {text}" for line, _, text in sorted(problems)]
+
+
+def _yaml() -> Any:
+    import yaml  # only the loader needs PyYAML; the job reads JSON from DynamoDB
+
+    return yaml
 
 
 class ContractStore:
@@ -64,6 +142,9 @@ class ContractStore:
         self.table = table
 
     def put(self, docs: Iterable[dict[str, Any]]) -> int:
+        """Write contract items (each validated, and no two writing one table)."""
+        docs = list(docs)
+        check_targets(docs)
         count = 0
         for doc in docs:
             self.ddb.put_item(TableName=self.table, Item=contract_item(doc))

@@ -435,6 +435,15 @@ class _IngestRun:
                 frame = read_files(self.spark, group_files([(p.obj.uri, self._read_columns(p), p.types)
                                                             for p in group]),
                                    self.contract)
+            except (Py4JJavaError, CapturedException) as exc:
+                # A text reader with a given schema reads no data before it runs: only a missing
+                # file is the files' fault; anything else is the contract's, for every file.
+                if self.contract.format.type != "parquet" and _error_class(exc) != "PATH_NOT_FOUND":
+                    raise ContractError(self.dataset_id, [
+                        f"format: Spark refuses the contract's reader settings before reading any file: "
+                        f"{_root_cause(exc)}"]) from exc
+                return f"cannot be read: {_root_cause(exc)}"
+            try:
                 frame.write.format("noop").mode("overwrite").save()
                 return None
             except (Py4JJavaError, CapturedException) as exc:
@@ -696,7 +705,7 @@ class _IngestRun:
 def _check_patterns(spark: SparkSession, contract: Contract) -> None:
     """Compile the contract's regex rules with Java's engine, which Spark matches with, and look
     up its text encoding among Java's, which Spark reads with; the contract check without a JVM
-    uses Python's, which differ in places (``utf-8-sig`` is Python's only)."""
+    uses Python's, which differ in places (``hp_roman8`` is Python's only)."""
     problems = []
     jvm = spark.sparkContext._jvm
     encoding = contract.format.encoding
@@ -708,6 +717,7 @@ def _check_patterns(spark: SparkSession, contract: Contract) -> None:
         if not supported:
             problems.append(f"format.options.encoding: '{encoding}' is not an encoding Java knows, and Spark "
                             "reads text with Java's")
+    problems += _datetime_format_problems(spark, contract)
     for i, rule in enumerate(contract.rules):
         if rule.type == "regex":
             try:
@@ -717,6 +727,29 @@ def _check_patterns(spark: SparkSession, contract: Contract) -> None:
                                 f"cannot compile it: {_root_cause(exc)}")
     if problems:
         raise ContractError(contract.dataset_id, problems)
+
+
+def _datetime_format_problems(spark: SparkSession, contract: Contract) -> list[str]:
+    """The date and timestamp patterns Spark refuses (an unknown letter, a pattern Spark 3 no
+    longer parses such as ``YYYY``), found by converting a constant with each: one small Spark
+    job for all of them, and one per pattern only when that fails."""
+    formats = {i: c.format for i, c in enumerate(contract.columns) if c.format}
+
+    def refused(patterns: Sequence[str]) -> str | None:
+        try:
+            spark.range(1).select(*[F.try_to_timestamp(F.lit("2000-01-01"), F.lit(f)) for f in patterns]).collect()
+            return None
+        except (Py4JJavaError, CapturedException) as exc:
+            return _root_cause(exc)
+
+    if not formats or refused(list(formats.values())) is None:
+        return []
+    out = []
+    for i, pattern in formats.items():
+        reason = refused([pattern])
+        if reason:
+            out.append(f"columns[{i}] ({contract.columns[i].name}).format: Spark cannot use '{pattern}': {reason}")
+    return out
 
 
 def find_failing(items: Sequence[_T], fails: Callable[[Sequence[_T]], str | None]) -> list[tuple[_T, str]]:
@@ -770,6 +803,15 @@ def _root_cause(exc: BaseException) -> str:
             pass
     line = next((ln.strip() for ln in text.splitlines() if ln.strip()), type(exc).__name__)
     return line[:300]
+
+
+def _error_class(exc: BaseException) -> str | None:
+    """Spark's error class of an exception (``PATH_NOT_FOUND``...), when it has one."""
+    getter = getattr(exc, "getErrorClass", None)
+    try:
+        return getter() if getter else None
+    except Exception:  # the JVM is gone
+        return None
 
 
 def _count(n: int, noun: str) -> str:

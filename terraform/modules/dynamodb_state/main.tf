@@ -14,6 +14,14 @@ locals {
     for f in fileset(var.contracts_dir, "*.yaml") :
     trimsuffix(f, ".yaml") => yamldecode(file("${var.contracts_dir}/${f}"))
   }
+
+  # Every table a contract writes: its own and its quarantine table. Two datasets writing one
+  # table would delete each other's rows (a run clears its run id's prefix of its tables).
+  contract_tables = flatten([
+    for c in values(local.contracts) : [
+      "${c.target.database}.${c.target.table}", "${c.target.database}.${c.target.table}_quarantine"
+    ]
+  ])
 }
 
 resource "aws_dynamodb_table" "this" {
@@ -70,6 +78,10 @@ resource "aws_dynamodb_table_item" "contract" {
     precondition {
       condition     = each.value.dataset_id == each.key
       error_message = "Contract file ${each.key}.yaml must hold dataset_id ${each.key} (the job's loader has the same rule)."
+    }
+    precondition {
+      condition     = length(distinct(local.contract_tables)) == length(local.contract_tables)
+      error_message = "Two contracts write the same table, or one's table is another's quarantine table; every dataset needs a table of its own (the job's loader has the same rule)."
     }
   }
 }
