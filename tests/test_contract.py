@@ -243,7 +243,7 @@ def test_two_contracts_may_not_write_one_table(tmp_path, orders_doc):
     # nor may one dataset's table be another's quarantine table
     other["target"]["table"] = "orders_quarantine"
     (tmp_path / "orders_us.yaml").write_text(yaml.safe_dump(other))
-    with pytest.raises(ContractError, match="orders_us and orders both write sales.orders_quarantine"):
+    with pytest.raises(ContractError, match=r"orders_us and orders both write sales\.orders_quarantine"):
         load_contract_files(tmp_path)
     other["target"]["table"] = "orders_us"
     (tmp_path / "orders_us.yaml").write_text(yaml.safe_dump(other))

@@ -18,8 +18,8 @@ import pytest
 import yaml
 
 from lake_ingest import ContractError, JobSettings, contract_item
-from lake_ingest._contract_store import check_targets
 from lake_ingest._args import build_parser, parse_job_args
+from lake_ingest._contract_store import check_targets
 from lake_ingest._metrics import METRICS
 from lake_ingest.local.aws_setup import TABLE_KEYS
 

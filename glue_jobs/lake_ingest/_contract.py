@@ -355,7 +355,7 @@ class _Parser:
                 self.err(f"format.options.{key}", f"must be a {allowed[key].__name__}")
             elif allowed[key] is str and not value:
                 self.err(f"format.options.{key}", "must not be empty")
-            elif key in SINGLE_CHAR_OPTIONS and len(value) != 1:
+            elif key in SINGLE_CHAR_OPTIONS and len(str(value)) != 1:
                 self.err(f"format.options.{key}", f"must be one character, got {value!r}")
         if "encoding" in options and isinstance(options["encoding"], str):
             encoding = options["encoding"]
