@@ -278,6 +278,22 @@ def test_raw_file_names_with_glob_characters_colons_and_spaces(spark, aws, deplo
     assert [sources[i] for i in (1, 2, 3, 4, 99)] == [*names, "orders_1.csv.gz"]
 
 
+def test_a_lake_whose_path_holds_glob_characters(spark, aws, tmp_path):
+    """The zones' own paths may hold '[x]': the staged rejected and pending rows are read back
+    as the directories they are, not as patterns."""
+    lake = tmp_path / "lake [x]"
+    settings = JobSettings(raw_uri=str(lake / "raw"), curated_uri=str(lake / "curated"),
+                           quarantine_uri=str(lake / "quarantine"), lock_lease_seconds=600)
+    bootstrap(aws, settings)
+    write_orders(lake, "orders_2026-11-01.csv.gz",
+                 [order(1), order(2, status="LOST"), order(3), order(3, updated="11:00:00", amount="12.00")])
+    result = run_ingest(spark, "orders", "run-1", settings, aws)
+    # quarantined: the unknown status and the superseded version of order 3
+    assert (result.status, result.rows_written, result.rows_quarantined) == ("SUCCEEDED", 2, 2)
+    assert query(aws, "SELECT order_id, amount FROM sales.orders ORDER BY 1") == [(1, Decimal("10.00")),
+                                                                                 (3, Decimal("12.00"))]
+
+
 @pytest.mark.parametrize("multiline", [True, False])
 def test_quoted_line_breaks(spark, aws, deployed, lake, settings, multiline):
     """With ``multiline: true`` a quoted field may hold a line break, and the record, its key

@@ -263,3 +263,23 @@ def test_format_table() -> None:
     ]
     assert format_table(["x"], []).splitlines()[-1] == "(0 rows)"
     assert LocalAthena.format_table(["x"], [(1,)]).endswith("(1 row)")
+
+
+def test_complex_columns_no_file_backs_keep_their_type(glue: Any, tmp_path: Path) -> None:
+    """An empty quarantine table (its rows expired, or none yet) and files written before a
+    complex column was added: UNNEST and field access still work, as in Athena."""
+    violations = "array<struct<rule:string,action:string,detail:string>>"
+    glue.create_database(DatabaseInput={"Name": "q"})
+    _create_table(glue, "q", "empty", tmp_path / "none", [{"Name": "lake_violations", "Type": violations}], [])
+    older = tmp_path / "older"
+    older.mkdir()
+    pq.write_table(pa.table({"code": ["DE"]}), older / "a.parquet")
+    _create_table(glue, "q", "older", older, [{"Name": "code", "Type": "string"},
+                                              {"Name": "tags", "Type": "map<string,array<int>>"},
+                                              {"Name": "lake_violations", "Type": violations}], [])
+    athena = LocalAthena(glue)
+    assert athena.query("SELECT v.rule, count(*) FROM q.empty, UNNEST(lake_violations) AS t(v) GROUP BY 1") == []
+    assert athena.query("SELECT code, tags, lake_violations[1].rule FROM q.older") == [("DE", None, None)]
+    assert [(r[0], r[1]) for r in athena.query("DESCRIBE q.older")] == [
+        ("code", "VARCHAR"), ("tags", "MAP(VARCHAR, INTEGER[])"),
+        ("lake_violations", 'STRUCT("rule" VARCHAR, "action" VARCHAR, detail VARCHAR)[]')]

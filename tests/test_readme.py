@@ -54,12 +54,12 @@ def test_documented_job_flags_exist():
 def test_demo_runs_twice_and_the_second_run_adds_nothing(tmp_path):
     cmd = [sys.executable, "-m", "lake_ingest.local.demo", "--lake-dir", str(tmp_path / "lake"),
            "--days", "2", "--rows-per-file", "400"]
-    (tmp_path / "lake" / "stale").mkdir(parents=True)  # --fresh (make demo-fresh) starts from nothing
+    (tmp_path / "lake" / "raw" / "stale").mkdir(parents=True)  # --fresh (make demo-fresh) starts from nothing
     assert "--fresh" in make_target("demo-fresh")
     env = {"PATH": "/usr/bin:/bin", "LAKE_SPARK_DRIVER_MEMORY": "1g", "HOME": str(tmp_path)}
     first = subprocess.run([*cmd, "--fresh"], capture_output=True, text=True, timeout=300, env=env,
                            check=True).stdout
-    assert not (tmp_path / "lake" / "stale").exists()
+    assert not (tmp_path / "lake" / "raw" / "stale").exists()
     for dataset in ("orders", "customers", "meter_readings"):
         assert re.search(rf"^{dataset}\s+\| SUCCEEDED \|\s+2 \|\s+0 \|", first, re.M), first
     assert "country | status" in first and "Nothing new" not in first

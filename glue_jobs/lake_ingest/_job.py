@@ -38,6 +38,7 @@ from ._reader import (
     parquet_schema,
     read_files,
     read_key_columns,
+    spark_paths,
     write_parquet,
 )
 from ._sniff import FAILED as SNIFF_FAILED
@@ -572,7 +573,8 @@ class _IngestRun:
     def _read_staged(self, root: str, schema: T.StructType) -> DataFrame:
         """Staged rows of one ``lake_valid`` state, read with the schema they were written with
         (no footer is read to infer it)."""
-        return self.spark.read.schema(T.StructType([f for f in schema.fields if f.name != VALID_COL])).parquet(root)
+        fields = [f for f in schema.fields if f.name != VALID_COL]
+        return self.spark.read.schema(T.StructType(fields)).parquet(*spark_paths([root]))
 
     def _extra_columns(self, files: Sequence[PlannedFile]) -> list[str]:
         """New columns admitted by an additive policy, plus those the table already gained."""

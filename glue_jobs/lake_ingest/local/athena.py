@@ -66,6 +66,44 @@ def duckdb_type(hive_type: str) -> str | None:
     return None
 
 
+def duckdb_null_type(hive_type: str) -> str:
+    """The DuckDB type of a column that no file backs (a typed NULL): complex Hive types
+    (``array<struct<rule:string>>``) become DuckDB's (``STRUCT("rule" VARCHAR)[]``), so that
+    UNNEST and field access work on an empty table as they would in Athena."""
+    t = hive_type.strip()
+    simple = duckdb_type(t)
+    if simple is not None:
+        return simple
+    lower = t.lower()
+    if lower.startswith("array<") and t.endswith(">"):
+        return f"{duckdb_null_type(t[6:-1])}[]"
+    if lower.startswith("map<") and t.endswith(">"):
+        key, value = _split_top_level(t[4:-1])
+        return f"MAP({duckdb_null_type(key)}, {duckdb_null_type(value)})"
+    if lower.startswith("struct<") and t.endswith(">"):
+        fields = []
+        for field in _split_top_level(t[7:-1]):
+            name, _, ftype = field.partition(":")
+            fields.append(f"{quote_ident(name.strip())} {duckdb_null_type(ftype)}")
+        return f"STRUCT({', '.join(fields)})"
+    return "VARCHAR"
+
+
+def _split_top_level(text: str) -> list[str]:
+    """Split at the commas that are not inside angle brackets or parentheses."""
+    parts, depth, start = [], 0, 0
+    for i, ch in enumerate(text):
+        if ch in "<(":
+            depth += 1
+        elif ch in ">)":
+            depth -= 1
+        elif ch == "," and depth == 0:
+            parts.append(text[start:i])
+            start = i + 1
+    parts.append(text[start:])
+    return [p.strip() for p in parts]
+
+
 def quote_ident(name: str) -> str:
     """Quote an identifier for DuckDB SQL."""
     return '"' + name.replace('"', '""') + '"'
@@ -258,7 +296,7 @@ class LocalAthena:
         for col, hive_type in columns:
             target = duckdb_type(hive_type)
             if col.lower() not in present:  # added after these files were written
-                items.append(f"CAST(NULL AS {target or 'VARCHAR'}) AS {quote_ident(col)}")
+                items.append(f"CAST(NULL AS {duckdb_null_type(hive_type)}) AS {quote_ident(col)}")
             elif target is None:
                 items.append(quote_ident(col))
             else:
@@ -327,7 +365,7 @@ def _is_parquet(sd: Mapping[str, Any], params: Mapping[str, Any]) -> bool:
 
 def _empty_select(columns: Sequence[tuple[str, str]], keys: Sequence[tuple[str, str]]) -> str:
     items = [
-        f"CAST(NULL AS {duckdb_type(t) or 'VARCHAR'}) AS {quote_ident(n)}"
+        f"CAST(NULL AS {duckdb_null_type(t)}) AS {quote_ident(n)}"
         for n, t in [*columns, *keys]
     ]
     return f"SELECT {', '.join(items) or '1 AS _'} WHERE false"

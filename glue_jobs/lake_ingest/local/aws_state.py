@@ -42,7 +42,10 @@ def save_state(clients: AwsClients, path: str | Path, tables: list[str]) -> None
                 "partitions": [{k: p[k] for k in _PARTITION_INPUT_KEYS if k in p} for p in parts],
             })
         state["glue"].append(entry)
-    Path(path).write_text(json.dumps(state, default=str))
+    target = Path(path)
+    partial = target.with_name(target.name + ".partial")
+    partial.write_text(json.dumps(state, default=str))
+    partial.replace(target)  # atomic: a run stopped while saving leaves the previous state whole
     logger.info("saved the emulated account to %s", path)
 
 
@@ -51,7 +54,10 @@ def load_state(clients: AwsClients, path: str | Path) -> bool:
     p = Path(path)
     if not p.exists():
         return False
-    state = json.loads(p.read_text())
+    try:
+        state = json.loads(p.read_text())
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{p} is not a saved state ({exc}); start over with --fresh (make demo-fresh)") from None
     ddb, glue = clients.dynamodb, clients.glue
     for table, items in state["dynamodb"].items():
         for i in range(0, len(items), 25):

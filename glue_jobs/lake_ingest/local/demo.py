@@ -24,9 +24,12 @@ from .athena import LocalAthena, format_table
 from .aws_setup import CONTRACTS_DIR, bootstrap
 from .aws_state import load_state, save_state
 from .orchestration import DEFINITION_FILE, LocalPipeline, emulated_services, run_execution
-from .sample_data import generate_extracts
+from .sample_data import ExtractConflict, generate_extracts
 
 logger = logging.getLogger(__name__)
+
+#: The status shown for a dataset that has no run record for the demo's run id.
+NO_RECORD = "NOT RUN"
 
 EXAMPLE_SQL = """
 SELECT c.country,
@@ -41,16 +44,17 @@ ORDER BY revenue DESC
 LIMIT 8
 """.strip()
 
-QUARANTINE_SQL = """
-SELECT 'orders' AS dataset, v.rule, count(*) AS rows
-FROM sales.orders_quarantine, UNNEST(lake_violations) AS t(v) GROUP BY 1, 2
-UNION ALL
-SELECT 'customers', v.rule, count(*) FROM sales.customers_quarantine, UNNEST(lake_violations) AS t(v) GROUP BY 1, 2
-UNION ALL
-SELECT 'meter_readings', v.rule, count(*) FROM plant.meter_readings_quarantine, UNNEST(lake_violations) AS t(v)
-GROUP BY 1, 2
-ORDER BY 1, 3 DESC
-""".strip()
+def quarantine_sql(tables: Sequence[str]) -> str | None:
+    """The rules that rejected rows, per dataset, over the quarantine tables the catalog lists (a
+    dataset that never rejected a row has none); None when there is no such table."""
+    parts = [f"SELECT '{name.split('.', 1)[1].removesuffix('_quarantine')}' AS dataset, v.rule, count(*) AS rows "
+             f"FROM {name}, UNNEST(lake_violations) AS t(v) GROUP BY 1, 2"
+             for name in sorted(tables) if name.endswith("_quarantine")]
+    return "\nUNION ALL\n".join(parts) + "\nORDER BY 1, 3 DESC" if parts else None
+
+
+#: What ``--fresh`` may delete in the lake directory: the demo's own files and nothing else.
+LAKE_ENTRIES = ("raw", "curated", "quarantine", "_emulated_aws_state.json")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -97,19 +101,25 @@ def _orchestrated(spark: SparkSession, clients: AwsClients, settings: JobSetting
         execution = run_execution(clients, pipeline.state_machine_arn, {"trigger": "schedule"}, name=run_id,
                                   on_event=on_event)
     state = StateStore(clients.dynamodb, settings.ledger_table, settings.runs_table)
+    # A failed execution has no output: its datasets are those the schedule plans, every enabled one.
+    planned = ([item["dataset_id"] for item in execution.output["results"]] if execution.output
+               else ContractStore(clients.dynamodb, settings.contracts_table).dataset_ids())
     results = []
-    for item in execution.output["results"] if execution.output else []:
-        record = state.get_run(item["dataset_id"], run_id) or {}
-        results.append(RunResult.from_record(record, dataset_id=item["dataset_id"], run_id=run_id,
-                                             status=record.get("status", item["status"])))
+    for dataset_id in planned:
+        record = state.get_run(dataset_id, run_id) or {}
+        # no record: the run did not start (the dataset was locked, or the execution stopped first)
+        results.append(RunResult.from_record(record, dataset_id=dataset_id, run_id=run_id,
+                                             status=record.get("status", NO_RECORD)))
     if execution.status != "SUCCEEDED":
         _say(f"       execution {execution.status}: {execution.cause}")
+        results.append(RunResult("(execution)", run_id, status=execution.status))
     return results
 
 
 def run_demo(root: Path, days: int, rows_per_file: int, seed: int, sql: str,
              step_functions: bool = False) -> list[RunResult]:
-    """Everything the demo does, for tests and notebooks as well as the command."""
+    """Everything the demo does, for tests and notebooks as well as the command. Returns a result
+    per dataset, plus one named ``(execution)`` or ``(query)`` for a failed execution or query."""
     from moto import mock_aws
 
     for var, value in (("AWS_ACCESS_KEY_ID", "local"), ("AWS_SECRET_ACCESS_KEY", "local"),
@@ -140,8 +150,14 @@ def run_demo(root: Path, days: int, rows_per_file: int, seed: int, sql: str,
                 datasets = []
             for dataset_id in datasets:
                 t0 = time.monotonic()
-                result = run_ingest(spark, dataset_id, run_id, settings, clients,
-                                    on_progress=_prefixed(dataset_id))
+                try:
+                    result = run_ingest(spark, dataset_id, run_id, settings, clients,
+                                        on_progress=_prefixed(dataset_id))
+                except Exception as exc:  # one failed dataset does not stop the others (as in the state machine)
+                    _prefixed(dataset_id)(f"FAILED: {type(exc).__name__}: {str(exc).splitlines()[0][:300]}")
+                    record = StateStore(clients.dynamodb, settings.ledger_table,
+                                        settings.runs_table).get_run(dataset_id, run_id) or {}
+                    result = RunResult.from_record(record, dataset_id=dataset_id, run_id=run_id, status="FAILED")
                 result.seconds = round(time.monotonic() - t0, 2)
                 results.append(result)
         finally:
@@ -153,30 +169,53 @@ def run_demo(root: Path, days: int, rows_per_file: int, seed: int, sql: str,
              "seconds"],
             [[r.dataset_id, r.status, r.files_ingested, r.files_skipped, r.files_failed, r.files_empty, r.rows_read,
               r.rows_written, r.rows_quarantined, f"{r.seconds:.1f}"] for r in results]))
-        if all(r.rows_read == 0 and r.files_failed == 0 and r.files_empty == 0 for r in results):
+        if all(r.status == "SUCCEEDED" and r.rows_read == 0 and r.files_failed == 0 and r.files_empty == 0
+               for r in results):
             _say("\nNothing new to ingest: every raw file is already in the ledger.")
         _say("\n== 4/4  SQL over the curated tables (DuckDB reading the partitions the Glue catalog lists,"
              " as Athena would)")
         with LocalAthena(clients.glue) as athena:
-            for query in (sql, QUARANTINE_SQL):
+            rejected = quarantine_sql(athena.tables())
+            for query in (sql, rejected):
+                if query is None:
+                    _say("\nNo quarantine table yet: no run has rejected a row.")
+                    continue
                 _say("\n" + query)
-                header, rows = athena.query_with_header(query)
+                try:
+                    header, rows = athena.query_with_header(query)
+                except Exception as exc:  # a table a failed dataset never created, a mistake in --sql
+                    _say(f"query failed: {type(exc).__name__}: {str(exc).splitlines()[0]}")
+                    results.append(RunResult("(query)", run_id, status="FAILED"))
+                    continue
                 _say(format_table(header, rows))
     return results
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.days < 1 or args.rows_per_file < 1:
+        parser.error("--days and --rows-per-file must be at least 1")
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     root = Path(args.lake_dir).resolve()
     if args.fresh and root.exists():
-        shutil.rmtree(root)
+        others = sorted(p.name for p in root.iterdir() if p.name not in LAKE_ENTRIES)
+        if others:
+            parser.error(f"--fresh deletes only a lake the demo made; {root} also holds {', '.join(others[:5])}"
+                         + (" ..." if len(others) > 5 else ""))
+        for name in LAKE_ENTRIES:
+            path = root / name
+            if path.is_dir():
+                shutil.rmtree(path)
+            elif path.exists():
+                path.unlink()
     root.mkdir(parents=True, exist_ok=True)
-    if args.days < 1 or args.rows_per_file < 1:
-        _say("--days and --rows-per-file must be at least 1")
+    try:
+        results = run_demo(root, args.days, args.rows_per_file, args.seed, args.sql, args.step_functions)
+    except ExtractConflict as exc:
+        _say(f"lake-demo: {exc}")
         return 2
-    results = run_demo(root, args.days, args.rows_per_file, args.seed, args.sql, args.step_functions)
-    return 0 if all(r.status == "SUCCEEDED" for r in results) else 1
+    return 0 if results and all(r.status == "SUCCEEDED" for r in results) else 1
 
 
 if __name__ == "__main__":

@@ -176,10 +176,36 @@ def generate_extracts(
             path = root / extract_key(dataset_id, day)
             path.parent.mkdir(parents=True, exist_ok=True)
             rng = random.Random(f"{seed}/{dataset_id}/{day.isoformat()}")
-            rows = writers[dataset_id](path, rng, index, day)
+            fresh = path.with_name(f".{path.name}.new")
+            rows = writers[dataset_id](fresh, rng, index, day)
+            _settle(fresh, path)
             logger.info("wrote %s (%d rows, %.1f KiB)", path, rows, path.stat().st_size / 1024)
             written.append(path)
     return written
+
+
+def _settle(fresh: Path, path: Path) -> None:
+    """Move a generated file into place. The raw zone is the system of record: an extract that is
+    already there is kept as it is when the new one has the same bytes, and never replaced by
+    different ones (other knobs or seed): the ledger would take it for a new delivery and the
+    lake would hold both versions of its rows."""
+    if not path.exists():
+        fresh.replace(path)
+        return
+    same = path.stat().st_size == fresh.stat().st_size and path.read_bytes() == fresh.read_bytes()
+    fresh.unlink()
+    if not same:
+        raise ExtractConflict(path)
+
+
+class ExtractConflict(ValueError):
+    """A raw extract exists with other bytes than the ones these arguments generate."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(f"{path} exists with other content than these --days/--rows-per-file/--seed generate; "
+                         "the raw zone is never overwritten: use the knobs it was made with, or start over "
+                         "with --fresh (make demo-fresh)")
+        self.path = path
 
 
 # --------------------------------------------------------------------------------------------

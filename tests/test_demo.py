@@ -1,0 +1,137 @@
+"""The local demo's own behaviour: what --fresh may delete, extracts never overwritten, a failed
+dataset or execution reported and the exit code, the saved state, the quarantine query."""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+
+import pytest
+
+from lake_ingest import RunResult
+from lake_ingest.local import demo
+from lake_ingest.local.aws_state import load_state, save_state
+from lake_ingest.local.orchestration import Execution
+from lake_ingest.local.sample_data import ExtractConflict, generate_extracts
+
+
+def test_fresh_refuses_a_directory_the_demo_did_not_make(tmp_path, capsys):
+    lake = tmp_path / "lake"
+    (lake / "src").mkdir(parents=True)
+    (lake / "src" / "important.txt").write_text("x")
+    (lake / "raw").mkdir()
+    with pytest.raises(SystemExit) as info:
+        demo.main(["--lake-dir", str(lake), "--fresh"])
+    assert info.value.code == 2
+    assert f"--fresh deletes only a lake the demo made; {lake} also holds src" in capsys.readouterr().err
+    assert (lake / "src" / "important.txt").read_text() == "x" and (lake / "raw").is_dir()
+
+
+def test_arguments_are_checked_before_anything_is_deleted(tmp_path, capsys):
+    lake = tmp_path / "lake"
+    (lake / "raw").mkdir(parents=True)
+    with pytest.raises(SystemExit):
+        demo.main(["--lake-dir", str(lake), "--fresh", "--days", "0"])
+    assert "--days and --rows-per-file must be at least 1" in capsys.readouterr().err
+    assert (lake / "raw").is_dir()
+
+
+def test_extracts_are_never_overwritten_with_other_bytes(tmp_path):
+    first = generate_extracts(tmp_path, days=1, rows_per_file=120, seed=7, datasets=["orders"])
+    before = [(p.read_bytes(), p.stat().st_mtime_ns) for p in first]
+    assert generate_extracts(tmp_path, days=1, rows_per_file=120, seed=7, datasets=["orders"]) == first
+    assert [(p.read_bytes(), p.stat().st_mtime_ns) for p in first] == before  # the same bytes: left as they are
+    with pytest.raises(ExtractConflict, match=r"orders_2026-11-01\.csv\.gz exists with other content than these "
+                                              r"--days/--rows-per-file/--seed generate; the raw zone is never "
+                                              r"overwritten"):
+        generate_extracts(tmp_path, days=1, rows_per_file=120, seed=8, datasets=["orders"])
+    assert [p.read_bytes() for p in first] == [b for b, _ in before]
+    assert sorted(p.name for p in first[0].parent.iterdir()) == [first[0].name]  # no temporary file left
+
+
+class _NoSpark:
+    def stop(self):
+        pass
+
+
+def _fake_job(monkeypatch, failing: set[str]):
+    calls = []
+
+    def run_ingest(spark, dataset_id, run_id, settings, clients, on_progress=None):
+        calls.append(dataset_id)
+        if dataset_id in failing:
+            raise RuntimeError(f"{dataset_id} broke")
+        return RunResult(dataset_id, run_id, status="SUCCEEDED")
+
+    monkeypatch.setattr(demo, "run_ingest", run_ingest)
+    monkeypatch.setattr(demo, "local_spark", lambda *a, **k: _NoSpark())
+    monkeypatch.setattr(demo, "generate_extracts", lambda *a, **k: [])
+    return calls
+
+
+def test_a_failed_dataset_does_not_stop_the_others(tmp_path, monkeypatch, capsys):
+    calls = _fake_job(monkeypatch, failing={"customers"})
+    results = demo.run_demo(tmp_path, 1, 10, 7, "SELECT 1 AS one")
+    assert calls == ["customers", "meter_readings", "orders"]
+    assert [(r.dataset_id, r.status) for r in results] == [
+        ("customers", "FAILED"), ("meter_readings", "SUCCEEDED"), ("orders", "SUCCEEDED")]
+    out = capsys.readouterr().out
+    assert "[customers] FAILED: RuntimeError: customers broke" in out
+    assert "No quarantine table yet: no run has rejected a row." in out and "Nothing new" not in out
+    # the example query needs tables that no run created: reported, and the exit code says so
+    assert demo.main(["--lake-dir", str(tmp_path / "other"), "--days", "1"]) == 1
+    assert "query failed: CatalogException: Catalog Error: Table with name orders does not exist!" in (
+        capsys.readouterr().out)
+
+
+def test_a_failed_execution_reports_every_planned_dataset_and_fails(tmp_path, monkeypatch, capsys):
+    """A Fail state leaves no output: the datasets come from the contracts, their status from the
+    run records (none: the run never started), and the exit code is 1."""
+    _fake_job(monkeypatch, failing=set())
+
+    @contextlib.contextmanager
+    def no_services(*a, **k):
+        yield
+
+    def failed_execution(clients, arn, payload, name=None, on_event=None, **k):
+        from lake_ingest._state import StateStore
+
+        settings = demo._settings(tmp_path)
+        state = StateStore(clients.dynamodb, settings.ledger_table, settings.runs_table)
+        state.start_run("orders", name, {})
+        state.update_run("orders", name, {"status": "FAILED", "error": "schema conflict"})
+        return Execution(arn=arn, status="FAILED", output=None, error="IngestFailed",
+                         cause="orders failed", history=[])
+
+    monkeypatch.setattr(demo, "emulated_services", no_services)
+    monkeypatch.setattr(demo, "run_execution", failed_execution)
+    results = demo.run_demo(tmp_path, 1, 10, 7, "SELECT 1 AS one", step_functions=True)
+    assert [(r.dataset_id, r.status) for r in results] == [
+        ("customers", demo.NO_RECORD), ("meter_readings", demo.NO_RECORD), ("orders", "FAILED"),
+        ("(execution)", "FAILED")]
+    assert "execution FAILED: orders failed" in capsys.readouterr().out
+
+
+def test_the_state_is_saved_whole_or_not_at_all(tmp_path, aws, deployed, settings):
+    state = tmp_path / "state.json"
+    save_state(aws, state, [settings.contracts_table])
+    assert load_state(aws, state) and not list(tmp_path.glob("*.partial"))
+    state.write_text(state.read_text()[:40])  # as a run stopped while writing it would have left it
+    with pytest.raises(ValueError, match=r"state\.json is not a saved state .*; start over with --fresh"):
+        load_state(aws, state)
+
+
+def test_quarantine_query_covers_the_quarantine_tables_that_exist():
+    assert demo.quarantine_sql(["sales.orders", "sales.customers"]) is None
+    sql = demo.quarantine_sql(["sales.orders", "sales.orders_quarantine", "plant.meter_readings_quarantine"])
+    assert sql == (
+        "SELECT 'meter_readings' AS dataset, v.rule, count(*) AS rows FROM plant.meter_readings_quarantine, "
+        "UNNEST(lake_violations) AS t(v) GROUP BY 1, 2\nUNION ALL\n"
+        "SELECT 'orders' AS dataset, v.rule, count(*) AS rows FROM sales.orders_quarantine, "
+        "UNNEST(lake_violations) AS t(v) GROUP BY 1, 2\nORDER BY 1, 3 DESC")
+
+
+def test_lake_entries_are_what_the_demo_writes():
+    settings = demo._settings(Path("/lake"))
+    zones = {Path(u).name for u in (settings.raw_uri, settings.curated_uri, settings.quarantine_uri)}
+    assert zones | {"_emulated_aws_state.json"} == set(demo.LAKE_ENTRIES)
