@@ -207,6 +207,30 @@ def test_planner_matches_like_the_job(key):
         assert planner.source_matches(doc["source"], "other-bucket", key, "raw-bucket") is False
 
 
+@pytest.mark.parametrize(("event", "message"), [
+    ({"dataset_ids": "orders"}, "dataset_ids must be a non-empty list of dataset ids, got 'orders'"),
+    ({"dataset_ids": []}, "dataset_ids must be a non-empty list of dataset ids, got []"),
+    ({"dataset_ids": ["orders", "nope"]}, "dataset_ids names datasets without a contract: nope"),
+    ({"trigger": "s3", "bucket": "lake-raw", "object_key": ""}, "an S3 trigger needs the object's key"),
+    ({"trigger": "s3", "bucket": "lake-raw", "object_key": None}, "an S3 trigger needs the object's key"),
+    ({"trigger": "s3", "object_key": 5}, "got 5"),
+    (["orders"], "the execution input must be a JSON object, got list"),
+    ("orders", "the execution input must be a JSON object, got str"),
+])
+def test_planner_refuses_inputs_it_cannot_act_on(aws, deployed, settings, monkeypatch, event, message):
+    """Before, these planned nothing (and the execution ended 'Done'), everything, or failed with
+    an AttributeError."""
+    planner = _planner()
+    monkeypatch.setenv("CONTRACTS_TABLE", settings.contracts_table)
+    monkeypatch.setenv("RAW_BUCKET", "lake-raw")
+    with pytest.raises(planner.BadTrigger) as info:
+        planner.handler(event)
+    assert message in str(info.value)
+    assert planner.handler({"dataset_ids": ["orders"]})["datasets"] == ["orders"]
+    assert planner.handler(None)["datasets"] == planner.handler({})["datasets"] == [
+        "customers", "meter_readings", "orders"]
+
+
 def test_planner_reads_contracts_from_dynamodb(aws, deployed, settings, monkeypatch):
     planner = _planner()
     monkeypatch.setenv("CONTRACTS_TABLE", settings.contracts_table)

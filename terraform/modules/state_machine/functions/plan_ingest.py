@@ -50,9 +50,38 @@ def _contracts(table: str, dynamodb: Any) -> list[dict[str, Any]]:
     return sorted(out, key=lambda c: c["dataset_id"])
 
 
-def plan(event: dict[str, Any], table: str, raw_bucket: str, dynamodb: Any) -> dict[str, Any]:
+class BadTrigger(ValueError):
+    """An execution input the planner cannot act on; the execution fails with this message."""
+
+
+def _checked(event: Any, known: list[str]) -> dict[str, Any]:
+    """The trigger event, refused when it is not one the state machine's triggers send (or a
+    manual start could mean): the execution fails with the reason rather than planning nothing,
+    or everything, by accident."""
+    if event is None:
+        return {}
+    if not isinstance(event, dict):
+        raise BadTrigger(f"the execution input must be a JSON object, got {type(event).__name__}")
+    if event.get("trigger") == "s3" or "object_key" in event:
+        key = event.get("object_key")
+        if not isinstance(key, str) or not key:
+            raise BadTrigger(f"an S3 trigger needs the object's key as a non-empty string, got {key!r}")
+        if not isinstance(event.get("bucket", ""), str):
+            raise BadTrigger("bucket must be a string")
+    if "dataset_ids" in event:
+        ids = event["dataset_ids"]
+        if not isinstance(ids, list) or not ids or not all(isinstance(d, str) for d in ids):
+            raise BadTrigger(f"dataset_ids must be a non-empty list of dataset ids, got {ids!r}")
+        unknown = sorted(set(ids) - set(known))
+        if unknown:
+            raise BadTrigger(f"dataset_ids names datasets without a contract: {', '.join(unknown)}")
+    return event
+
+
+def plan(event: Any, table: str, raw_bucket: str, dynamodb: Any) -> dict[str, Any]:
     """The datasets to run for one trigger event (see the module docstring)."""
     contracts = _contracts(table, dynamodb)
+    event = _checked(event, [c["dataset_id"] for c in contracts])
     key = event.get("object_key")
     if key:
         bucket = event.get("bucket", raw_bucket)
@@ -61,11 +90,11 @@ def plan(event: dict[str, Any], table: str, raw_bucket: str, dynamodb: Any) -> d
     else:
         ids = [c["dataset_id"] for c in contracts]
         logger.info("%s trigger -> %s", event.get("trigger", "manual"), ids)
-    if event.get("dataset_ids"):
+    if "dataset_ids" in event:
         ids = [d for d in ids if d in set(event["dataset_ids"])]
     return {"datasets": ids, "trigger": event.get("trigger", "manual"), "object_key": key}
 
 
-def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
-    return plan(event or {}, os.environ["CONTRACTS_TABLE"], os.environ["RAW_BUCKET"],
+def handler(event: Any, context: Any = None) -> dict[str, Any]:
+    return plan(event, os.environ["CONTRACTS_TABLE"], os.environ["RAW_BUCKET"],
                 boto3.client("dynamodb"))
