@@ -30,9 +30,9 @@ output "glue_job_role_arn" {
   value       = module.glue_ingest_job.role_arn
 }
 
-output "glue_job_log_group_name" {
-  description = "Log group of the job's continuous logging."
-  value       = module.glue_ingest_job.log_group_name
+output "glue_job_log_group_names" {
+  description = "Log groups of the job: error (driver, Spark and the job's own log) and output (stdout, stderr)."
+  value       = module.glue_ingest_job.log_group_names
 }
 
 output "glue_security_group_id" {

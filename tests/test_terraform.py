@@ -49,8 +49,7 @@ STATE_MACHINE_INPUTS = {
 GLUE_SPECIAL_ARGUMENTS = {
     "--TempDir", "--extra-py-files", "--extra-jars", "--extra-files", "--additional-python-modules",
     "--python-modules-installer-option", "--job-language", "--job-bookmark-option", "--enable-metrics",
-    "--enable-observability-metrics", "--enable-continuous-cloudwatch-log", "--continuous-log-logGroup",
-    "--continuous-log-logStreamPrefix", "--continuous-log-conversionPattern", "--enable-continuous-log-filter",
+    "--enable-observability-metrics", "--custom-logGroup-prefix", "--custom-logStream-prefix",
     "--enable-auto-scaling", "--enable-spark-ui", "--spark-event-logs-path", "--enable-glue-datacatalog",
     "--enable-job-insights", "--datalake-formats", "--conf", "--user-jars-first",
 }

@@ -53,21 +53,26 @@ locals {
     "--max_files_per_run"  = tostring(var.max_files_per_run)
   }
   glue_arguments = {
-    "--extra-py-files"                   = var.extra_py_files
-    "--TempDir"                          = var.temp_dir
-    "--enable-auto-scaling"              = tostring(var.enable_auto_scaling)
-    "--job-bookmark-option"              = "job-bookmark-disable" # the job keeps its own file ledger
-    "--enable-metrics"                   = "true"
-    "--enable-observability-metrics"     = "true"
-    "--enable-continuous-cloudwatch-log" = "true"
-    "--continuous-log-logGroup"          = aws_cloudwatch_log_group.this.name
+    "--extra-py-files"               = var.extra_py_files
+    "--TempDir"                      = var.temp_dir
+    "--enable-auto-scaling"          = tostring(var.enable_auto_scaling)
+    "--job-bookmark-option"          = "job-bookmark-disable" # the job keeps its own file ledger
+    "--enable-metrics"               = "true"
+    "--enable-observability-metrics" = "true"
+    # Glue 5 logs in real time to <prefix>/error (driver, Spark, the job's logger) and
+    # <prefix>/output (stdout, stderr); the continuous-logging arguments are for Glue 4 and earlier.
+    "--custom-logGroup-prefix" = local.log_group_prefix
   }
+  log_group_prefix = "/aws-glue/jobs/${var.name}"
 }
 
 # --------------------------------------------------------------------------- logs and encryption
 
+# Created here, so that they carry the retention and the key (Glue would create them without).
 resource "aws_cloudwatch_log_group" "this" {
-  name              = "/aws-glue/jobs/${var.name}"
+  for_each = toset(["error", "output"])
+
+  name              = "${local.log_group_prefix}/${each.key}"
   retention_in_days = var.log_retention_days
   kms_key_id        = var.kms_key_arn
   tags              = var.tags

@@ -43,9 +43,9 @@ output "security_configuration_name" {
   value       = aws_glue_security_configuration.this.name
 }
 
-output "log_group_name" {
-  description = "Log group of the job's continuous logging."
-  value       = aws_cloudwatch_log_group.this.name
+output "log_group_names" {
+  description = "Log groups of the job: error (driver, Spark and the job's own log) and output (stdout, stderr)."
+  value       = { for k, g in aws_cloudwatch_log_group.this : k => g.name }
 }
 
 output "default_arguments" {

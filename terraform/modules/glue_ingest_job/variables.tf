@@ -87,7 +87,7 @@ variable "max_files_per_run" {
 }
 
 variable "log_retention_days" {
-  description = "Retention of the job's continuous-logging log group, in days."
+  description = "Retention of the job's two log groups, in days."
   type        = number
   default     = 365
 }
