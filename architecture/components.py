@@ -170,8 +170,8 @@ COMPONENTS: list[Component] = [
     ),
     Component(
         "AWS Lambda", "diagrams.aws.compute.Lambda", (DATA_PLANE,),
-        "The planner: turns the trigger (schedule or S3 object event) into the list of enabled "
-        "datasets to ingest.",
+        "The planner: turns the trigger (schedule or S3 object event) into the list of datasets "
+        "to ingest (a disabled one is listed too, and the state machine skips it visibly).",
         (TerraformResource("aws_lambda_function"),),
     ),
     Component(
@@ -247,8 +247,10 @@ COMPONENTS: list[Component] = [
     ),
     Component(
         "AWS Systems Manager Parameter Store", f"{_MGMT}.SystemsManagerParameterStore", _BOTH,
-        "Settings as SecureString parameters: the lake's bucket URIs, table, job and workgroup "
-        "names; the build's repository URL, branch, directories and Terraform version.",
+        "Settings: the lake's bucket URIs, table, job and workgroup names as SecureString "
+        "parameters (Terraform); the build's repository URL, branch, directories and Terraform "
+        "version as String parameters (CloudFormation cannot create SecureString ones; none is a "
+        "secret).",
         (TerraformResource("aws_ssm_parameter"), CloudFormationResource("AWS::SSM::Parameter")),
     ),
     Component(

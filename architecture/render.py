@@ -152,7 +152,7 @@ def data_plane(out_dir: Path) -> Path:
         edge_attr=_EDGE,
     ):
         with Cluster("On-premise site", graph_attr=_ON_PREMISE):
-            exports = Server("ERP / CRM / plant\nfile exports\n(SFTP / agent)")
+            exports = Server("ERP / CRM / plant\nfile exports\n(upload agent)")
             onprem_db = SQL("on-premise\ndatabase")
             customer_gw = VPCCustomerGateway("customer gateway\n(VPN router)")
 
@@ -212,7 +212,7 @@ def data_plane(out_dir: Path) -> Path:
 
         # How the data crosses into AWS; the on-premise site stays one column at the left.
         exports >> Edge(style="invis", minlen="0", weight="100") >> customer_gw
-        exports >> _data_flow("HTTPS (TLS) PutObject\nover internet or VPN") >> raw
+        exports >> _data_flow("HTTPS (TLS) PutObject\nto the regional endpoint") >> raw
         onprem_db >> _beside("JDBC (TLS)", color="#1A73E8", weight="100") >> customer_gw
         customer_gw >> Edge(label="IPsec / private line", color="#1A73E8", penwidth="2.2",
                             weight="10") >> vpn
@@ -237,7 +237,7 @@ def data_plane(out_dir: Path) -> Path:
         ingest_job >> _data_flow("bad rows") >> quarantine
 
         # State, catalog and secrets.
-        planner >> _state("scan enabled") >> contracts
+        planner >> _state("scan contracts") >> contracts
         fan_out >> _state("get contract") >> contracts
         ingest_job >> _state("contract") >> contracts
         contracts - _state() - contract_items - _state() - contract_attrs
