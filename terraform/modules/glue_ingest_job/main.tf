@@ -440,7 +440,7 @@ resource "aws_glue_job" "this" {
   number_of_workers      = var.number_of_workers
   execution_class        = var.execution_class
   timeout                = var.timeout_minutes
-  max_retries            = 0 # the state machine retries; a run is idempotent and resumes a half-done commit
+  max_retries            = 0 # a failed run is recorded and alerted; the next trigger reruns it (runs are idempotent)
   security_configuration = aws_glue_security_configuration.this.name
   connections            = [aws_glue_connection.network.name] # the JDBC connection is for code that reads the database
 
