@@ -176,7 +176,7 @@ def test_java_only_regex_syntax_is_left_to_the_job(contracts_dir):
     """Spark matches with Java's regex engine. Python's cannot compile Unicode classes or
     ``(?<name>...)`` groups, so those patterns pass here and the job compiles them with Java."""
     doc = yaml.safe_load((contracts_dir / "orders.yaml").read_text())
-    for pattern in (r"^\p{Lu}{3}$", r"^(?<code>[A-Z]{3})$"):
+    for pattern in (r"^\p{Lu}{3}$", r"^(?<code>[A-Z]{3})$", r"^[A-Z]{3}\z", r"^\Q1.5\E$", r"^\h*x$", r"\R"):
         rules = [*doc["quality"], {"name": "r", "type": "regex", "column": "currency", "pattern": pattern,
                                    "action": "warn"}]
         assert Contract.from_dict({**doc, "quality": rules}).rules[-1].pattern == pattern

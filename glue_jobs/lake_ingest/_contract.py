@@ -60,8 +60,9 @@ def ascii_compatible(encoding: str) -> bool:
 DATASET_ID_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 
 
-#: Java regex syntax that Python's ``re`` does not know: Unicode classes and ``(?<name>...)`` groups.
-_JAVA_ONLY_REGEX = re.compile(r"\\[pP]\{|\(\?<[A-Za-z]")
+#: Java regex syntax that Python's ``re`` does not know: Unicode classes, ``(?<name>...)`` groups,
+#: and the escapes ``\z``, ``\Q...\E``, ``\h``, ``\H``, ``\R``, ``\X``, ``\G``, ``\e`` and ``\cX``.
+_JAVA_ONLY_REGEX = re.compile(r"\\[pP]\{|\(\?<[A-Za-z]|\\[zQEhHRXGec]")
 
 
 class ContractError(ValueError):
