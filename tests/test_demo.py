@@ -121,6 +121,35 @@ def test_the_state_is_saved_whole_or_not_at_all(tmp_path, aws, deployed, setting
         load_state(aws, state)
 
 
+def test_saved_state_holds_no_lock_and_is_saved_after_each_dataset(tmp_path, monkeypatch):
+    """A lock saved by a run stopped mid-way would block its dataset for the lease; and a demo
+    killed after its first dataset keeps that dataset's ledger."""
+    import json
+
+    from lake_ingest._state import LOCK_ID, StateStore
+
+    saved_runs: list[int] = []
+
+    def run_ingest(spark, dataset_id, run_id, settings, clients, on_progress=None):
+        state = StateStore(clients.dynamodb, settings.ledger_table, settings.runs_table)
+        stuck = state.dataset_lock(dataset_id, "stopped-run", 7200)
+        stuck.__enter__()  # held, as by a run that never got to release it
+        state.start_run(dataset_id, run_id, {})
+        saved = tmp_path / "_emulated_aws_state.json"
+        saved_runs.append(len(json.loads(saved.read_text())["dynamodb"][settings.runs_table])
+                          if saved.exists() else 0)
+        return RunResult(dataset_id, run_id, status="SUCCEEDED")
+
+    _fake_job(monkeypatch, failing=set())
+    monkeypatch.setattr(demo, "run_ingest", run_ingest)
+    demo.run_demo(tmp_path, 1, 10, 7, "SELECT 1 AS one")
+    assert saved_runs == [0, 1, 2]  # each dataset found the ones before it saved
+    state = json.loads((tmp_path / "_emulated_aws_state.json").read_text())
+    runs = state["dynamodb"][demo._settings(tmp_path).runs_table]
+    assert sorted(i["dataset_id"]["S"] for i in runs) == ["customers", "meter_readings", "orders"]
+    assert not [i for i in runs if i["run_id"]["S"] == LOCK_ID]
+
+
 def test_quarantine_query_covers_the_quarantine_tables_that_exist():
     assert demo.quarantine_sql(["sales.orders", "sales.customers"]) is None
     sql = demo.quarantine_sql(["sales.orders", "sales.orders_quarantine", "plant.meter_readings_quarantine"])

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from .._aws import AwsClients
+from .._state import LOCK_ID
 
 logger = logging.getLogger(__name__)
 
@@ -28,11 +29,15 @@ def _pages(client: Any, op: str, key: str, **kwargs: Any) -> list[dict[str, Any]
 
 
 def save_state(clients: AwsClients, path: str | Path, tables: list[str]) -> None:
-    """Write every item of ``tables`` and every Glue database, table and partition to ``path``."""
+    """Write every item of ``tables`` and every Glue database, table and partition to ``path``.
+
+    Dataset locks are left out: no run outlives the process that saves, and a lock saved by a
+    run stopped mid-way (Ctrl-C during an execution) would block its dataset for the lease."""
     ddb, glue = clients.dynamodb, clients.glue
     state: dict[str, Any] = {"dynamodb": {}, "glue": []}
     for table in tables:
-        state["dynamodb"][table] = _pages(ddb, "scan", "Items", TableName=table)
+        state["dynamodb"][table] = [item for item in _pages(ddb, "scan", "Items", TableName=table)
+                                    if item.get("run_id", {}).get("S") != LOCK_ID]
     for db in _pages(glue, "get_databases", "DatabaseList"):
         entry: dict[str, Any] = {"Name": db["Name"], "Description": db.get("Description", ""), "tables": []}
         for t in _pages(glue, "get_tables", "TableList", DatabaseName=db["Name"]):

@@ -141,6 +141,7 @@ def run_demo(root: Path, days: int, rows_per_file: int, seed: int, sql: str,
             _say(f"       restored ledger, runs and catalog of earlier runs from {state_file.name}")
         spark = local_spark("lake-demo", progress_bar=sys.stdout.isatty())
         run_id = "demo-" + dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S")
+        tables = [settings.contracts_table, settings.ledger_table, settings.runs_table]
         results: list[RunResult] = []
         try:
             datasets = ContractStore(clients.dynamodb, settings.contracts_table).dataset_ids()
@@ -160,9 +161,11 @@ def run_demo(root: Path, days: int, rows_per_file: int, seed: int, sql: str,
                     result = RunResult.from_record(record, dataset_id=dataset_id, run_id=run_id, status="FAILED")
                 result.seconds = round(time.monotonic() - t0, 2)
                 results.append(result)
+                # after each dataset: a killed demo keeps what the datasets before it did
+                save_state(clients, state_file, tables)
         finally:
             spark.stop()
-            save_state(clients, state_file, [settings.contracts_table, settings.ledger_table, settings.runs_table])
+            save_state(clients, state_file, tables)
         _say()
         _say(format_table(
             ["dataset", "status", "files new", "skipped", "failed", "empty", "rows in", "written", "quarantined",
