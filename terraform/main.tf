@@ -217,7 +217,10 @@ module "athena" {
   source = "./modules/athena"
 
   name                           = local.name
+  region                         = var.aws_region
   results_bucket_name            = module.s3_zones.athena_results_bucket_name
+  readable_bucket_names          = { curated = module.s3_zones.curated_bucket_name, quarantine = module.s3_zones.quarantine_bucket_name }
+  glue_database_names            = local.glue_databases
   kms_key_arn                    = aws_kms_key.this.arn
   bytes_scanned_cutoff_per_query = var.athena_bytes_scanned_cutoff
   tags                           = local.tags

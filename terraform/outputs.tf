@@ -109,6 +109,11 @@ output "athena_workgroup_name" {
   value       = module.athena.workgroup_name
 }
 
+output "athena_query_policy_arn" {
+  description = "Managed policy to attach to analysts: query the lake through the workgroup, read only."
+  value       = module.athena.query_policy_arn
+}
+
 output "sns_topic_arn" {
   description = "SNS topic of the alerts (subscribe more endpoints here)."
   value       = module.sns_alerts.topic_arn

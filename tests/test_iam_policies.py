@@ -264,3 +264,56 @@ def test_the_planner_role_allows_its_calls_and_no_more(aws: AwsClients, deployed
     runtime = {"logs:*": "the function's own log group", "kms:Decrypt": "the table and the environment are "
                "encrypted with the lake key", "xray:*": "active tracing"}
     assert not sorted(g for g in granted if g not in actions and not allows(set(runtime), g))
+
+
+ATHENA_TF = REPO / "terraform" / "modules" / "athena" / "main.tf"
+
+
+def _query_statements() -> list[dict[str, Any]]:
+    with open(ATHENA_TF, encoding="utf-8") as fh:
+        parsed = hcl2.load(fh)
+    docs = [body for data in parsed.get("data", []) for kind, documents in data.items()
+            if _unquote(kind) == "aws_iam_policy_document"
+            for name, body in documents.items() if _unquote(name) == "query"]
+    assert len(docs) == 1, "the athena module defines the analysts' query policy once"
+    return list(_statements(docs[0]))
+
+
+def test_the_analysts_policy_reads_the_lake_and_writes_only_query_results() -> None:
+    writes = {"s3:PutObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"}
+    for st in _query_statements():
+        actions = {_unquote(a) for a in st["actions"]}
+        resources = [_unquote(r) for r in st["resources"]] if isinstance(st["resources"], list) else [st["resources"]]
+        text = " ".join(resources)
+        assert "*" not in [r.strip() for r in resources], st["sid"]
+        assert not [a for a in actions if a.startswith("glue:") and not a.startswith(("glue:Get", "glue:BatchGet"))]
+        assert not {"s3:DeleteObject", "s3:*", "athena:*", "glue:*", "kms:*"} & actions, st["sid"]
+        if actions & writes:  # writes go to the workgroup's result prefix only
+            assert resources == ["${local.results_arn}/results/*"], st["sid"]
+        if any(a.startswith("athena:") for a in actions):
+            assert resources == ["${aws_athena_workgroup.this.arn}"], st["sid"]
+        if "kms:Decrypt" in actions:
+            assert resources == ["${var.kms_key_arn}"] and "kms:GenerateDataKey" in actions
+        assert "raw" not in text.lower(), f"{st['sid']}: analysts do not read the raw zone"
+
+
+def test_the_analysts_policy_allows_the_catalog_calls_a_query_makes(aws: AwsClients, deployed) -> None:
+    """The catalog calls of the local Athena stand-in (databases, tables, partitions), recorded,
+    are among the policy's catalog actions."""
+    from lake_ingest.local.athena import LocalAthena
+
+    sd = {"Columns": [{"Name": "amount", "Type": "decimal(12,2)"}], "Location": "/nowhere/orders",
+          "InputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat",
+          "SerdeInfo": {"SerializationLibrary": "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"}}
+    aws.glue.create_table(DatabaseName="sales", TableInput={
+        "Name": "orders", "StorageDescriptor": sd, "PartitionKeys": [{"Name": "order_date", "Type": "date"}],
+        "Parameters": {"classification": "parquet"}})
+    aws.glue.create_partition(DatabaseName="sales", TableName="orders", PartitionInput={
+        "Values": ["2026-11-01"], "StorageDescriptor": {**sd, "Location": "/nowhere/orders/order_date=2026-11-01"}})
+    clients, actions = recording_clients()
+    with LocalAthena(clients.glue) as athena:
+        assert "sales.orders" in athena.tables()
+    granted = {_unquote(a) for st in _query_statements() for a in st["actions"]}
+    assert {"glue:GetDatabases", "glue:GetTables", "glue:GetPartitions"} <= actions
+    assert {a for a in actions if a.startswith("glue:")} == actions
+    assert sorted(a for a in actions if not allows(granted, a)) == []

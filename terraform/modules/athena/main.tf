@@ -29,3 +29,88 @@ resource "aws_athena_workgroup" "this" {
 
   tags = var.tags
 }
+
+# ------------------------------------------------------------------ who may query
+
+data "aws_caller_identity" "current" {}
+
+data "aws_partition" "current" {}
+
+locals {
+  glue_arn = "arn:${data.aws_partition.current.partition}:glue:${var.region}:${data.aws_caller_identity.current.account_id}"
+  readable = {
+    for zone, bucket in var.readable_bucket_names : zone => "arn:${data.aws_partition.current.partition}:s3:::${bucket}"
+  }
+  results_arn = "arn:${data.aws_partition.current.partition}:s3:::${var.results_bucket_name}"
+}
+
+# What an analyst needs to query the lake through this workgroup, and nothing more: run queries
+# in this workgroup only, read the catalog of the lake's databases, read the curated (and, for
+# data stewards, quarantine) objects, write and read results under results/, and use the lake
+# key for both. Attach it to the analysts' group, role or permission set; no principal of this
+# stack uses it.
+data "aws_iam_policy_document" "query" {
+  statement {
+    sid = "QueryInThisWorkgroup"
+    actions = [
+      "athena:StartQueryExecution",
+      "athena:StopQueryExecution",
+      "athena:GetQueryExecution",
+      "athena:GetQueryResults",
+      "athena:GetQueryResultsStream",
+      "athena:ListQueryExecutions",
+      "athena:BatchGetQueryExecution",
+      "athena:GetWorkGroup",
+    ]
+    resources = [aws_athena_workgroup.this.arn]
+  }
+
+  statement {
+    sid = "ReadLakeCatalog"
+    actions = [
+      "glue:GetDatabase",
+      "glue:GetDatabases",
+      "glue:GetTable",
+      "glue:GetTables",
+      "glue:GetPartition",
+      "glue:GetPartitions",
+      "glue:BatchGetPartition",
+    ]
+    resources = concat(
+      ["${local.glue_arn}:catalog"],
+      [for d in var.glue_database_names : "${local.glue_arn}:database/${d}"],
+      [for d in var.glue_database_names : "${local.glue_arn}:table/${d}/*"],
+    )
+  }
+
+  statement {
+    sid       = "ListLakeAndResultBuckets"
+    actions   = ["s3:ListBucket", "s3:GetBucketLocation"]
+    resources = concat(values(local.readable), [local.results_arn])
+  }
+
+  statement {
+    sid       = "ReadLakeObjects"
+    actions   = ["s3:GetObject"]
+    resources = [for arn in values(local.readable) : "${arn}/*"]
+  }
+
+  statement {
+    sid       = "WriteAndReadResults"
+    actions   = ["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"]
+    resources = ["${local.results_arn}/results/*"]
+  }
+
+  statement {
+    sid       = "UseTheLakeKey"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+    resources = [var.kms_key_arn]
+  }
+}
+
+resource "aws_iam_policy" "query" {
+  name        = "${var.name}-athena-query"
+  description = "Query the data lake through the ${var.name} Athena workgroup (read only, results in the workgroup's location)."
+  policy      = data.aws_iam_policy_document.query.json
+  tags        = var.tags
+}

@@ -13,6 +13,21 @@ variable "kms_key_arn" {
   type        = string
 }
 
+variable "region" {
+  description = "AWS region of the Glue Data Catalog the query policy reads."
+  type        = string
+}
+
+variable "readable_bucket_names" {
+  description = "Buckets the query policy may read, by zone (the curated zone, and the quarantine zone for data stewards)."
+  type        = map(string)
+}
+
+variable "glue_database_names" {
+  description = "Glue databases whose tables the query policy may read."
+  type        = list(string)
+}
+
 variable "bytes_scanned_cutoff_per_query" {
   description = "Athena cancels a query that scans more bytes than this (at least 10 MB)."
   type        = number
