@@ -302,17 +302,20 @@ def test_the_analysts_policy_allows_the_catalog_calls_a_query_makes(aws: AwsClie
     are among the policy's catalog actions."""
     from lake_ingest.local.athena import LocalAthena
 
+    import uuid
+
+    table = f"orders_{uuid.uuid4().hex[:8]}"  # the emulated account may be shared with the recorded runs
     sd = {"Columns": [{"Name": "amount", "Type": "decimal(12,2)"}], "Location": "/nowhere/orders",
           "InputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat",
           "SerdeInfo": {"SerializationLibrary": "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"}}
     aws.glue.create_table(DatabaseName="sales", TableInput={
-        "Name": "orders", "StorageDescriptor": sd, "PartitionKeys": [{"Name": "order_date", "Type": "date"}],
+        "Name": table, "StorageDescriptor": sd, "PartitionKeys": [{"Name": "order_date", "Type": "date"}],
         "Parameters": {"classification": "parquet"}})
-    aws.glue.create_partition(DatabaseName="sales", TableName="orders", PartitionInput={
+    aws.glue.create_partition(DatabaseName="sales", TableName=table, PartitionInput={
         "Values": ["2026-11-01"], "StorageDescriptor": {**sd, "Location": "/nowhere/orders/order_date=2026-11-01"}})
     clients, actions = recording_clients()
     with LocalAthena(clients.glue) as athena:
-        assert "sales.orders" in athena.tables()
+        assert f"sales.{table}" in athena.tables()
     granted = {_unquote(a) for st in _query_statements() for a in st["actions"]}
     assert {"glue:GetDatabases", "glue:GetTables", "glue:GetPartitions"} <= actions
     assert {a for a in actions if a.startswith("glue:")} == actions
