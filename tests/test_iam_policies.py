@@ -300,9 +300,9 @@ def test_the_analysts_policy_reads_the_lake_and_writes_only_query_results() -> N
 def test_the_analysts_policy_allows_the_catalog_calls_a_query_makes(aws: AwsClients, deployed) -> None:
     """The catalog calls of the local Athena stand-in (databases, tables, partitions), recorded,
     are among the policy's catalog actions."""
-    from lake_ingest.local.athena import LocalAthena
-
     import uuid
+
+    from lake_ingest.local.athena import LocalAthena
 
     table = f"orders_{uuid.uuid4().hex[:8]}"  # the emulated account may be shared with the recorded runs
     sd = {"Columns": [{"Name": "amount", "Type": "decimal(12,2)"}], "Location": "/nowhere/orders",
