@@ -283,3 +283,22 @@ def test_complex_columns_no_file_backs_keep_their_type(glue: Any, tmp_path: Path
     assert [(r[0], r[1]) for r in athena.query("DESCRIBE q.older")] == [
         ("code", "VARCHAR"), ("tags", "MAP(VARCHAR, INTEGER[])"),
         ("lake_violations", 'STRUCT("rule" VARCHAR, "action" VARCHAR, detail VARCHAR)[]')]
+
+
+def test_databases_duckdb_keeps_for_itself_are_left_out_with_a_warning(glue: Any, tmp_path: Path,
+                                                                       caplog: pytest.LogCaptureFixture) -> None:
+    """`temp`, `system` and `memory` are DuckDB catalogs, `information_schema` a system schema:
+    the other databases stay queryable."""
+    location = tmp_path / "t"
+    location.mkdir()
+    pq.write_table(pa.table({"code": ["DE"]}), location / "a.parquet")
+    for database in ("temp", "information_schema", "ref"):
+        glue.create_database(DatabaseInput={"Name": database})
+        _create_table(glue, database, "countries", location, [{"Name": "code", "Type": "string"}], [])
+    with caplog.at_level("WARNING"):
+        athena = LocalAthena(glue)
+        tables = athena.tables()
+    assert "ref.countries" in tables and not [t for t in tables if t.split(".")[0] in ("temp", "information_schema")]
+    assert athena.query("SELECT code FROM ref.countries") == [("DE",)]
+    left_out = sorted(r.getMessage().split(" is left out")[0] for r in caplog.records if "is left out" in r.getMessage())
+    assert left_out == ["Glue database information_schema", "Glue database temp"]

@@ -214,7 +214,16 @@ class LocalAthena:
             names = [d["Name"] for d in _paginate(self.glue, "get_databases", "DatabaseList")]
         tables: list[str] = []
         for database in names:
-            self._con.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_ident(database)}")
+            try:
+                # a name DuckDB also uses for a catalog is ambiguous in every query: find out now
+                self._con.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_ident(database)}")
+                self._con.execute(f"CREATE OR REPLACE VIEW {quote_ident(database)}._lake_probe AS SELECT 1 AS x")
+                self._con.execute(f"SELECT x FROM {quote_ident(database)}._lake_probe")
+                self._con.execute(f"DROP VIEW {quote_ident(database)}._lake_probe")
+            except duckdb.Error as exc:  # system, temp, memory, information_schema, pg_catalog
+                logger.warning("Glue database %s is left out: DuckDB keeps the name for itself (%s)",
+                               database, str(exc).splitlines()[0])
+                continue
             for table in _paginate(self.glue, "get_tables", "TableList", DatabaseName=database):
                 sql = self._view_sql(database, table)
                 if sql is None:
