@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from lake_ingest import (
+    Contract,
     ContractError,
     ContractNotFound,
     DataQualityError,
@@ -23,7 +24,7 @@ from lake_ingest import (
 from lake_ingest._contract_store import ContractStore, contract_item
 from lake_ingest._state import StateStore
 from lake_ingest.local.athena import LocalAthena
-from lake_ingest.local.aws_setup import bootstrap
+from lake_ingest.local.aws_setup import CONTRACTS_DIR, bootstrap
 
 HEADER = ["ORDER_ID", "CUSTOMER_ID", "ORDER_TS", "ORDER_DATE", "STATUS", "AMOUNT", "CURRENCY", "UPDATED_AT"]
 
@@ -572,6 +573,87 @@ def test_a_new_key_that_cannot_be_a_column_fails_its_file_only(spark, aws, deplo
     assert (result.status, result.files_ingested, result.files_failed, result.rows_written) == ("SUCCEEDED", 1, 1, 1)
     state, reason = ledger_states(aws, settings, "customers")["customers_2026-11-02.jsonl.gz"]
     assert state == "FAILED" and reason.startswith("new columns loyaltyTier are not usable table column names")
+
+
+@pytest.mark.parametrize(("key", "clash"), [
+    ("full_name", "a contract column"),  # the contract's column name, read from another source
+    ("signupdate", "a source in another case"),  # Spark compares names without regard to case
+    ("lake_source_file", "a column the job adds"),
+])
+def test_a_new_key_that_clashes_fails_its_file_only(spark, aws, deployed, lake, settings, key, clash):
+    """Before, each of these failed the whole run, and every run after it."""
+    contract = Contract.from_dict(yaml.safe_load((CONTRACTS_DIR / "customers.yaml").read_text()))
+    assert key in {c.name for c in contract.columns} | {c.source_name.lower() for c in contract.columns} | {
+        "lake_source_file"}, clash
+    write_customers(lake, "customers_2026-11-01.jsonl.gz", [customer(1)])
+    write_customers(lake, "customers_2026-11-02.jsonl.gz", [customer(2, "2026-11-02", **{key: "x"})])
+    result = run_ingest(spark, "customers", "run-1", settings, aws)
+    assert (result.status, result.files_ingested, result.files_failed, result.rows_written) == ("SUCCEEDED", 1, 1, 1)
+    state, reason = ledger_states(aws, settings, "customers")["customers_2026-11-02.jsonl.gz"]
+    assert (state, reason) == ("FAILED", f"new columns {key} clash with a contract column, a source name (names "
+                                         "are compared without regard to case) or a column the job adds")
+
+
+def test_dates_before_the_gregorian_calendar_are_written_as_they_are(spark, aws, deployed, lake, settings):
+    """An ERP's placeholder 0001-01-01 (and any date before 1582-10-15): Spark refused to write
+    it, which failed every run of the dataset."""
+    write_orders(lake, "orders_2026-11-01.csv.gz", [order(1), order(2, day="0001-01-01"), order(3, day="1500-03-01")])
+    result = run_ingest(spark, "orders", "run-1", settings, aws)
+    assert (result.status, result.rows_written) == ("SUCCEEDED", 3)
+    assert query(aws, "SELECT order_id, order_date, CAST(order_ts AS VARCHAR) FROM sales.orders ORDER BY 1") == [
+        (1, dt.date(2026, 11, 1), "2026-11-01 09:00:00"), (2, dt.date(1, 1, 1), "0001-01-01 09:00:00"),
+        (3, dt.date(1500, 3, 1), "1500-03-01 09:00:00")]
+
+
+def test_a_unique_rule_ignores_rows_with_a_null_key(spark, aws, deployed, lake, settings):
+    """As SQL's UNIQUE: a null equals nothing, so rows without a currency are not repeats."""
+    doc = orders_doc()
+    doc["quality"].append({"name": "unique_currency", "type": "unique", "column": "currency", "action": "reject"})
+    ContractStore(aws.dynamodb, settings.contracts_table).put([doc])
+    write_orders(lake, "orders_2026-11-01.csv.gz",
+                 [order(1, currency="EUR"), order(2, currency=""), order(3, currency=""), order(4, currency="USD"),
+                  order(5, currency="USD")])
+    result = run_ingest(spark, "orders", "run-1", settings, aws)
+    assert result.rule_violations.get("unique_currency") == 2
+    assert query(aws, "SELECT order_id FROM sales.orders ORDER BY 1") == [(1,), (2,), (3,)]
+
+
+def test_a_file_removed_before_its_check_is_left_for_later(spark, aws, deployed, lake, settings, monkeypatch):
+    """Between the listing and the first read of a file: it is gone, not failed, and the run goes on."""
+    from lake_ingest import _job
+
+    write_orders(lake, "orders_2026-11-01.csv.gz", [order(1)])
+    doomed = write_orders(lake, "orders_2026-11-02.csv.gz", [order(2, day="2026-11-02")])
+    original = _job._IngestRun._checked
+
+    def remove_then_check(self, obj):
+        if obj.key.endswith("11-02.csv.gz"):
+            doomed.unlink()
+        return original(self, obj)
+
+    monkeypatch.setattr(_job._IngestRun, "_checked", remove_then_check)
+    progress: list[str] = []
+    result = run_ingest(spark, "orders", "run-1", settings, aws, on_progress=progress.append)
+    assert (result.status, result.files_ingested, result.files_failed, result.files_pending) == ("SUCCEEDED", 1, 0, 1)
+    assert "erp/orders/orders_2026-11-02.csv.gz: removed since it was listed; left for a later run" in progress
+    assert list(ledger_states(aws, settings)) == ["orders_2026-11-01.csv.gz"]
+
+
+def test_s3_keys_with_url_characters_and_a_zone_that_is_a_key_prefix(spark, aws, settings):
+    """'#' and '?' are part of an S3 key, not a URL fragment or query; and a zone given as
+    s3://bucket/raw lists below raw/ only, not raw-archive/ beside it."""
+    from lake_ingest._storage import S3Storage
+
+    aws.s3.create_bucket(Bucket="lake", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    for key in ("raw/erp/orders/orders_#1?.csv.gz", "raw-archive/erp/orders/orders_old.csv.gz", "rawx.csv"):
+        aws.s3.put_object(Bucket="lake", Key=key, Body=b"abc")
+    storage = S3Storage(aws.s3)
+    listed = [o.key for o in storage.list("s3://lake/raw")]
+    assert listed == ["erp/orders/orders_#1?.csv.gz"]
+    assert storage.read_range("s3://lake/raw/erp/orders/orders_#1?.csv.gz", 0, 2) == b"ab"
+    with pytest.raises(FileNotFoundError):
+        storage.read_range("s3://lake/raw/erp/orders/nope.csv.gz", 0, 2)
+    assert storage.delete_prefix("s3://lake/raw/erp") == 1 and [o.key for o in storage.list("s3://lake/raw")] == []
 
 
 def test_csv_with_comment_and_blank_lines_before_the_header(spark, aws, deployed, lake, settings):

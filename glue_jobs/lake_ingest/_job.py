@@ -186,6 +186,12 @@ def configure_spark(spark: SparkSession) -> None:
         "spark.sql.session.timeZone": "UTC",
         "spark.sql.legacy.timeParserPolicy": "CORRECTED",
         "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
+        # Dates and times before 1582-10-15 (an ERP's 0001-01-01) are written as they are, in the
+        # proleptic Gregorian calendar that Athena (Trino) reads; Spark would refuse to write them.
+        "spark.sql.parquet.datetimeRebaseModeInWrite": "CORRECTED",
+        "spark.sql.parquet.int96RebaseModeInWrite": "CORRECTED",
+        "spark.sql.parquet.datetimeRebaseModeInRead": "CORRECTED",
+        "spark.sql.parquet.int96RebaseModeInRead": "CORRECTED",
         "spark.sql.sources.partitionOverwriteMode": "static",
         # The transforms write some expressions as SQL text with backslash escapes in strings.
         "spark.sql.parser.escapedStringLiterals": "false",
@@ -350,6 +356,15 @@ class _IngestRun:
         return planned
 
     def _check(self, obj: ObjectInfo) -> PlannedFile:
+        """The file's verdict from its first bytes (or Parquet footer); a file removed since the
+        listing is gone, not failed, so that a later run looks at it again."""
+        try:
+            return self._checked(obj)
+        except FileNotFoundError:
+            self.say(f"{obj.key}: removed since it was listed; left for a later run")
+            return PlannedFile(obj, GONE, "removed since it was listed")
+
+    def _checked(self, obj: ObjectInfo) -> PlannedFile:
         contract = self.contract
         types: tuple[str, ...] = ()
         if contract.format.type == "parquet":
@@ -358,6 +373,8 @@ class _IngestRun:
             if verdict.status == OK:
                 try:
                     schema = self._parquet_schema(obj, tail)
+                except FileNotFoundError:
+                    raise
                 except Exception as exc:
                     msg = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
                     return PlannedFile(obj, SNIFF_FAILED, f"unreadable Parquet footer: {msg}")

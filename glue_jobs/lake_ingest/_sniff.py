@@ -9,7 +9,7 @@ import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ._contract import Contract, is_column_name
+from ._contract import RESERVED_SOURCE_PREFIXES, Contract, is_column_name
 
 HEAD_BYTES = 256 * 1024
 GZIP_MAGIC = b"\x1f\x8b"
@@ -125,6 +125,12 @@ def check_columns(found: Sequence[str], contract: Contract, *, sparse: bool = Fa
     if unusable:  # failing the file, not the run: the dataset's other files still go through
         return Sniff(FAILED, f"new columns {', '.join(unusable)} are not usable table column names (lower-case "
                              "identifiers); declare them in the contract, with the file's name as their source")
+    # Spark compares names without regard to case, and the job adds columns of its own
+    taken = {n.lower() for n in expected} | {c.name.lower() for c in contract.columns}
+    clashing = [n for n in extra if n.lower() in taken or n.lower().startswith(RESERVED_SOURCE_PREFIXES)]
+    if clashing:
+        return Sniff(FAILED, f"new columns {', '.join(clashing)} clash with a contract column, a source name (names "
+                             "are compared without regard to case) or a column the job adds")
     if not sparse:
         missing = [c for c in contract.columns if c.source_name not in found]
         required = [c.source_name for c in missing if not c.nullable or contract.schema_evolution == "strict"]

@@ -33,7 +33,10 @@ class Storage(Protocol):
         only those whose key passes ``keep`` when it is given."""
         ...
 
-    def read_range(self, uri: str, start: int, length: int) -> bytes: ...
+    def read_range(self, uri: str, start: int, length: int) -> bytes:
+        """Bytes of an object (a negative ``start`` counts from its end); FileNotFoundError when
+        it is gone."""
+        ...
 
     def delete_prefix(self, uri: str) -> int: ...
 
@@ -101,7 +104,9 @@ class S3Storage:
     def list(self, root: str, prefix: str = "", etags: bool = True,
              keep: Callable[[str], bool] | None = None) -> Iterator[ObjectInfo]:
         bucket, root_key = _split_s3(root)
-        full_prefix = join(root_key, prefix) if root_key else prefix
+        root_key = root_key.rstrip("/")
+        # below the root as a folder: a root s3://lake/raw must not list s3://lake/raw-archive/...
+        full_prefix = (f"{root_key}/{prefix}" if root_key else prefix)
         if prefix.endswith("/") and not full_prefix.endswith("/"):
             full_prefix += "/"
         paginator = self.s3.get_paginator("list_objects_v2")
@@ -119,7 +124,10 @@ class S3Storage:
         if length <= 0:
             return b""
         rng = f"bytes=-{-start}" if start < 0 else f"bytes={start}-{start + length - 1}"
-        resp = self.s3.get_object(Bucket=bucket, Key=key, Range=rng)
+        try:
+            resp = self.s3.get_object(Bucket=bucket, Key=key, Range=rng)
+        except self.s3.exceptions.NoSuchKey:  # removed since it was listed: as a local file would
+            raise FileNotFoundError(uri) from None
         return bytes(resp["Body"].read())
 
     def delete_prefix(self, uri: str) -> int:
@@ -145,8 +153,10 @@ def storage_for(uri: str, s3_client_factory: Any = None) -> Storage:
 
 
 def _split_s3(uri: str) -> tuple[str, str]:
-    parsed = urlparse(uri)
-    return parsed.netloc, parsed.path.lstrip("/")
+    """Bucket and key of ``s3://bucket/key``. Not ``urlparse``: an object key may hold '#' and
+    '?', which a URL parser takes for a fragment and a query."""
+    bucket, _, key = uri.split("://", 1)[1].partition("/")
+    return bucket, key.lstrip("/")
 
 
 def _local_path(uri: str) -> str:

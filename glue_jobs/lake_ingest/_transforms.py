@@ -114,6 +114,10 @@ def _any(conditions: Sequence[SparkColumn]) -> SparkColumn:
     return reduce(lambda a, b: a | b, conditions) if conditions else F.lit(False)
 
 
+def _all(conditions: Sequence[SparkColumn]) -> SparkColumn:
+    return reduce(lambda a, b: a & b, conditions) if conditions else F.lit(True)
+
+
 def null_markers(df: DataFrame, columns: Sequence[str], markers: Sequence[str]) -> DataFrame:
     """Turn the contract's null markers (``''``, ``'NULL'``, ...) into real nulls in string columns."""
     if not markers:
@@ -331,14 +335,17 @@ def deduplicate(df: DataFrame, contract: Contract, all_checks: Sequence[Check]) 
 
 
 def check_unique(df: DataFrame, contract: Contract, all_checks: Sequence[Check]) -> DataFrame:
-    """Flag every row of a key that appears more than once among the valid rows."""
+    """Flag every row of a key that appears more than once among the valid rows. A row with a
+    null in the key is never a repeat, as in SQL's UNIQUE (a null equals nothing)."""
     rules = {r.name: r for r in contract.rules if r.type == "unique"}
     out = df
     for i, check in enumerate(all_checks):
         if check.rule in rules:
             rejected = _rejected(all_checks)
-            window = Window.partitionBy(rejected, *[_typed(c) for c in rules[check.rule].columns])
-            out = out.withColumn(_mask(i), _set_bit(i, ~rejected & (F.count(F.lit(1)).over(window) > 1)))
+            columns = rules[check.rule].columns
+            complete = _all([_typed(c).isNotNull() for c in columns])
+            window = Window.partitionBy(rejected, *[_typed(c) for c in columns])
+            out = out.withColumn(_mask(i), _set_bit(i, ~rejected & complete & (F.count(F.lit(1)).over(window) > 1)))
     return out
 
 
