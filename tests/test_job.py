@@ -550,6 +550,29 @@ def test_json_keys_that_first_appear_late_in_a_file_are_read(spark, aws, deploye
     assert rows == [(1, None, None), (56, "c56@example.com", 5), (60, "c60@example.com", 5)]
 
 
+@pytest.mark.parametrize("policy", ["additive", "strict"])
+def test_a_new_json_key_that_first_appears_late_follows_the_policy(spark, aws, deployed, lake, settings, policy):
+    """A key that no contract column reads, first seen after the records the sniffer looks at:
+    added under the additive policy (its values were dropped without a word), and its file
+    refused under strict (it was ingested without the key)."""
+    doc = yaml.safe_load((CONTRACTS_DIR / "customers.yaml").read_text())
+    doc["schema_evolution"] = policy
+    ContractStore(aws.dynamodb, settings.contracts_table).put([doc])
+    records = [customer(i) for i in range(1, 60)] + [customer(60, segment="gold")]
+    write_customers(lake, "customers_2026-11-01.jsonl.gz", records)
+    write_customers(lake, "customers_2026-11-02.jsonl.gz", [customer(61, "2026-11-02")])
+    result = run_ingest(spark, "customers", "run-1", settings, aws)
+    if policy == "additive":
+        assert (result.status, result.files_ingested, result.rows_written) == ("SUCCEEDED", 2, 61)
+        assert query(aws, "SELECT customer_id, segment FROM sales.customers WHERE customer_id IN (1, 60, 61) "
+                          "ORDER BY 1") == [(1, None), (60, "gold"), (61, None)]
+    else:
+        assert (result.status, result.files_ingested, result.files_failed, result.rows_written) == (
+            "SUCCEEDED", 1, 1, 1)
+        assert ledger_states(aws, settings, "customers")["customers_2026-11-01.jsonl.gz"] == (
+            "FAILED", "unexpected columns segment (schema_evolution: strict)")
+
+
 def test_empty_objects_on_s3_are_recorded_empty(spark, aws, settings, tmp_path):
     """S3 refuses any byte range of a 0-byte object: the job must not ask for one."""
     s3_settings = JobSettings(raw_uri="s3://lake-raw", curated_uri=settings.curated_uri,

@@ -350,10 +350,41 @@ class _IngestRun:
         self.say(f"{len(objects)} files match, {result.files_skipped} already in the ledger, {len(new)} to ingest"
                  + (f" ({result.files_pending} left for the next run)" if result.files_pending else ""))
         planned = [self._check(o) for o in new]
+        if contract.format.type == "jsonl":
+            planned = self._with_every_key(planned)
         for p in planned:
             if p.verdict != OK:
                 self.say(f"{p.obj.key}: {p.verdict} ({p.reason})")
         return planned
+
+    def _with_every_key(self, planned: list[PlannedFile]) -> list[PlannedFile]:
+        """JSON Lines: judge each file by every key of every record, not only those of the
+        records the sniffer read. A key that first appears further down is a new column like any
+        other (added under the additive policy, refused under strict); unseen, its values would
+        be dropped without a word. One Spark pass lists the keys of all the files."""
+        ok = [p for p in planned if p.verdict == OK]
+        if not ok:
+            return planned
+        self.spark.sparkContext.setJobDescription(f"{self.dataset_id}: list the keys of {len(ok)} JSON Lines files")
+        try:
+            rows = (self.spark.read.text(spark_paths([p.obj.uri for p in ok]))
+                    .select(F.input_file_name().alias("file"), F.explode(F.json_object_keys("value")).alias("key"))
+                    .distinct().collect())
+        finally:
+            self.spark.sparkContext.setJobDescription(None)  # type: ignore[arg-type]
+        keys: dict[str, set[str]] = {}
+        for row in rows:
+            keys.setdefault(_path_key(row["file"]), set()).add(row["key"])
+        out = []
+        for p in planned:
+            found = keys.get(_path_key(p.obj.uri), set())
+            unseen = sorted(found - set(p.columns))
+            if p.verdict == OK and unseen:
+                verdict = check_columns([*p.columns, *unseen], self.contract, sparse=True)
+                p = replace(p, verdict=verdict.status, reason=verdict.reason, columns=verdict.columns,
+                            extra=verdict.extra)
+            out.append(p)
+        return out
 
     def _check(self, obj: ObjectInfo) -> PlannedFile:
         """The file's verdict from its first bytes (or Parquet footer); a file removed since the
@@ -824,6 +855,15 @@ def _root_cause(exc: BaseException) -> str:
             pass
     line = next((ln.strip() for ln in text.splitlines() if ln.strip()), type(exc).__name__)
     return line[:300]
+
+
+def _path_key(path: str) -> str:
+    """A file's path as Spark reports it (``file:///tmp/a%20b.gz``) and as listed (``/tmp/a b.gz``),
+    in one form for comparing them."""
+    text = unquote(path)
+    if text.startswith("file:"):
+        text = text[len("file:"):]
+    return text.lstrip("/")
 
 
 def _error_class(exc: BaseException) -> str | None:
