@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -60,3 +61,12 @@ def contracts_dir() -> Path:
 def deployed(aws: AwsClients, settings: JobSettings):
     """The emulated account with tables, databases and the repository's contracts loaded."""
     return bootstrap(aws, settings)
+
+
+def metric_sum(aws: AwsClients, settings: JobSettings, name: str, dataset: str = "orders") -> float:
+    """The sum of a CloudWatch metric of a dataset over the last hour (tests import it)."""
+    now = dt.datetime.now(dt.UTC)
+    stats = aws.cloudwatch.get_metric_statistics(
+        Namespace=settings.metrics_namespace, MetricName=name, Dimensions=[{"Name": "DatasetId", "Value": dataset}],
+        Statistics=["Sum"], StartTime=now - dt.timedelta(hours=1), EndTime=now + dt.timedelta(hours=1), Period=3600)
+    return sum(p["Sum"] for p in stats["Datapoints"])

@@ -11,6 +11,7 @@ import time
 
 import pytest
 
+from conftest import metric_sum
 from lake_ingest import AwsClients, run_ingest
 from lake_ingest import _job as job_module
 from lake_ingest._contract_store import ContractStore
@@ -85,6 +86,9 @@ def test_crash_during_commit_is_completed_by_the_next_run(spark, aws, deployed, 
     ledger = StateStore(aws.dynamodb, settings.ledger_table, settings.runs_table).ledger("orders")
     assert sorted(e.state for e in ledger.values()) == ["INGESTED"] * 3
     assert visible(aws.glue, "SELECT count(*) FROM sales.orders")[0][0] == first_rows
+    # the failure raised the alarm's metric, with the rows that became visible, counted once
+    assert metric_sum(aws, settings, "RunFailed") == 1
+    assert metric_sum(aws, settings, "RowsWritten") == first_rows
 
 
 def _free_port() -> int:

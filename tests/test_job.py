@@ -13,6 +13,7 @@ from urllib.parse import unquote
 import pytest
 import yaml
 
+from conftest import metric_sum
 from lake_ingest import (
     Contract,
     ContractError,
@@ -44,15 +45,6 @@ def write_orders(lake: Path, name: str, rows, header=HEADER, sep=",", encoding="
 def orders_doc() -> dict:
     """The orders contract as its YAML file holds it, to change in a test."""
     return yaml.safe_load((Path(__file__).parents[1] / "glue_jobs/contracts/orders.yaml").read_text())
-
-
-def metric_sum(aws, settings, name, dataset="orders") -> float:
-    """The sum of a CloudWatch metric of a dataset over the last hour."""
-    now = dt.datetime.now(dt.UTC)
-    stats = aws.cloudwatch.get_metric_statistics(
-        Namespace=settings.metrics_namespace, MetricName=name, Dimensions=[{"Name": "DatasetId", "Value": dataset}],
-        Statistics=["Sum"], StartTime=now - dt.timedelta(hours=1), EndTime=now + dt.timedelta(hours=1), Period=3600)
-    return sum(p["Sum"] for p in stats["Datapoints"])
 
 
 def query(aws, sql):

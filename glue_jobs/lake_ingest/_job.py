@@ -732,7 +732,11 @@ class _IngestRun:
         self.result.seconds = round(time.monotonic() - self.started, 3)
         record = self.state.get_run(self.dataset_id, self.run_id) or {}
         if record.get("status") == COMMITTING:
+            # The failure is reported (RunFailed raises the alarm) with the run's counts: its rows
+            # become visible when the next run completes the commit, which publishes nothing more.
             logger.error("run %s failed while committing; the next run completes the commit", self.run_id)
+            metrics.publish(self.clients.cloudwatch, self.settings.metrics_namespace, self.dataset_id,
+                            self.result.counts(), succeeded=False)
             return
         try:
             try:  # FAILED first, then clean: a death in between leaves a FAILED run that _recover cleans
