@@ -374,7 +374,7 @@ class _IngestRun:
             self.spark.sparkContext.setJobDescription(None)  # type: ignore[arg-type]
         keys: dict[str, set[str]] = {}
         for row in rows:
-            keys.setdefault(_path_key(row["file"]), set()).add(row["key"])
+            keys.setdefault(_path_key(unquote(row["file"])), set()).add(row["key"])
         out = []
         for p in planned:
             found = keys.get(_path_key(p.obj.uri), set())
@@ -862,11 +862,10 @@ def _root_cause(exc: BaseException) -> str:
 
 
 def _path_key(path: str) -> str:
-    """A file's path as Spark reports it (``file:///tmp/a%20b.gz``) and as listed (``/tmp/a b.gz``),
-    in one form for comparing them."""
-    text = unquote(path)
-    if text.startswith("file:"):
-        text = text[len("file:"):]
+    """A file's path as listed (``/tmp/a b.gz``, ``s3://b/k``), or as Spark reports it once
+    unquoted (``file:///tmp/a b.gz``), in one form for comparing them. Only Spark's form is
+    URL-encoded: a listed name may hold '%41' as it is."""
+    text = path[len("file:"):] if path.startswith("file:") else path
     return text.lstrip("/")
 
 
