@@ -95,12 +95,6 @@ def test_repository_contracts_load(contracts_dir):
         (lambda d: d["quality"].append({"name": "r", "type": "allowed_values", "column": "order_date",
                                         "values": ["2024-12-24", "24/12/2024"], "action": "reject"}),
          "quality[3] (r).values: '24/12/2024': is not an ISO date"),
-        # Spark decompresses by the file name's extension, whatever the contract says
-        (lambda d: d["source"].update(pattern="orders_*.csv"),
-         "format.compression: gzip files must be named *.gz (Spark decompresses by the extension); "
-         "source.pattern 'orders_*.csv' does not end in .gz"),
-        (lambda d: d["format"].update(compression="none"),
-         "format.compression: source.pattern 'orders_*.csv.gz' ends in .gz, which Spark decompresses"),
         # range bounds that are not finite, or too large for Spark's literals
         (lambda d: d["quality"][1].update(min=float("nan")), "quality[1] (amount_in_range).min: must be a finite number"),
         (lambda d: d["quality"][1].update(max=2**63), "quality[1] (amount_in_range).max: must fit in a 64-bit integer"),

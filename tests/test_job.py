@@ -566,6 +566,70 @@ def test_a_new_json_key_that_first_appears_late_follows_the_policy(spark, aws, d
             "FAILED", "unexpected columns segment (schema_evolution: strict)")
 
 
+def test_a_json_lines_file_cut_short_fails_alone_in_the_key_listing(spark, aws, deployed, lake, settings):
+    """The key listing reads every new file to the end: a file cut short fails there, alone,
+    with the cause, and the others go through."""
+    from lake_ingest._sniff import HEAD_BYTES
+
+    rng = random.Random(3)
+    write_customers(lake, "customers_2026-11-01.jsonl.gz", [customer(1)])
+    big = [customer(100 + i, note=f"{rng.getrandbits(256):x}") for i in range(12_000)]
+    write_customers(lake, "customers_2026-11-02.jsonl.gz", big)
+    cut = lake / "raw" / "crm" / "customers" / "customers_2026-11-02.jsonl.gz"
+    whole = cut.read_bytes()
+    assert len(whole) > 2 * HEAD_BYTES
+    cut.write_bytes(whole[: len(whole) * 2 // 3])
+    progress: list[str] = []
+    result = run_ingest(spark, "customers", "run-1", settings, aws, on_progress=progress.append)
+    assert (result.status, result.files_ingested, result.files_failed, result.rows_written) == ("SUCCEEDED", 1, 1, 1)
+    state, reason = ledger_states(aws, settings, "customers")[cut.name]
+    assert state == "FAILED" and reason.startswith("cannot be read to the end") and "Unexpected end of input" in reason
+    assert any(m.startswith("listing the keys failed (java.io.EOFException") for m in progress)
+
+
+def test_late_json_keys_are_found_with_a_relative_raw_zone(spark, aws, lake, monkeypatch):
+    """A local raw zone given as a relative path (as in the README's command line) is listed as
+    such, while Spark names files by absolute path: they are matched all the same."""
+    monkeypatch.chdir(lake.parent)
+    settings = JobSettings(raw_uri="lake/raw", curated_uri="lake/curated", quarantine_uri="lake/quarantine",
+                           lock_lease_seconds=600)
+    bootstrap(aws, settings)
+    doc = yaml.safe_load((CONTRACTS_DIR / "customers.yaml").read_text())
+    ContractStore(aws.dynamodb, settings.contracts_table).put([{**doc, "schema_evolution": "strict"}])
+    write_customers(lake, "customers_2026-11-01.jsonl.gz", [customer(i) for i in range(1, 60)] + [customer(60, x=1)])
+    result = run_ingest(spark, "customers", "run-1", settings, aws)
+    assert (result.status, result.files_failed, result.rows_written) == ("SUCCEEDED", 1, 0)
+
+
+def test_gzip_is_told_by_the_name_as_spark_does(spark, aws, deployed, lake, settings):
+    """Spark decompresses by the extension: gzip content under another name was read as garbage
+    and recorded ingested. Such a file now fails alone with the reason."""
+    doc = orders_doc()
+    doc["source"]["pattern"] = "orders_*"
+    ContractStore(aws.dynamodb, settings.contracts_table).put([doc])
+    write_orders(lake, "orders_2026-11-01.csv.gz", [order(1)])
+    write_orders(lake, "orders_2026-11-02.csv", [order(2, day="2026-11-02")])  # gzip content, no .gz
+    result = run_ingest(spark, "orders", "run-1", settings, aws)
+    assert (result.status, result.files_ingested, result.files_failed, result.rows_written) == ("SUCCEEDED", 1, 1, 1)
+    assert ledger_states(aws, settings)["orders_2026-11-02.csv"] == (
+        "FAILED", "the contract says gzip, but the name does not end in .gz, and Spark decompresses by the extension")
+
+
+def test_json_lines_in_latin_1(spark, aws, deployed, lake, settings):
+    """Spark needs the line separator spelt out for JSON in an encoding other than UTF-8; without
+    it every file failed."""
+    doc = yaml.safe_load((CONTRACTS_DIR / "customers.yaml").read_text())
+    doc["format"]["options"] = {"encoding": "ISO-8859-1"}
+    ContractStore(aws.dynamodb, settings.contracts_table).put([doc])
+    path = lake / "raw" / "crm" / "customers" / "customers_2026-11-01.jsonl.gz"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = [json.dumps(customer(1, name="Jürgen Müller"), ensure_ascii=False), json.dumps(customer(2))]
+    path.write_bytes(gzip.compress(("\r\n".join(lines) + "\r\n").encode("latin-1"), mtime=0))
+    result = run_ingest(spark, "customers", "run-1", settings, aws)
+    assert (result.status, result.files_failed, result.rows_written) == ("SUCCEEDED", 0, 2)
+    assert query(aws, "SELECT full_name FROM sales.customers ORDER BY customer_id") == [("Jürgen Müller",), ("C2",)]
+
+
 def test_empty_objects_on_s3_are_recorded_empty(spark, aws, settings, tmp_path):
     """S3 refuses any byte range of a 0-byte object: the job must not ask for one."""
     s3_settings = JobSettings(raw_uri="s3://lake-raw", curated_uri=settings.curated_uri,

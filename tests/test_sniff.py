@@ -79,8 +79,7 @@ def test_bad_encoding(orders):
 
 def test_latin1_contract_accepts_latin1(contracts_dir):
     contract = load(contracts_dir, "orders", format={"type": "csv", "compression": "none",
-                                                     "options": {"encoding": "ISO-8859-1", "delimiter": ";"}},
-                    source={"prefix": "erp/orders/", "pattern": "orders_*.csv"})
+                                                     "options": {"encoding": "ISO-8859-1", "delimiter": ";"}})
     text = HEADER.replace(",", ";") + ROW.replace(",", ";").replace("EUR", "Müller")
     data = text.encode("latin-1")
     assert sniff(data, len(data), contract).status == OK

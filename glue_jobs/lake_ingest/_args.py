@@ -17,6 +17,8 @@ MIN_LOCK_LEASE_SECONDS = 30
 #: Glue's own arguments are dashed or capitalised (``--job-bookmark-option``, ``--JOB_ID``); an
 #: unknown argument in this job's style is a mistake, not one of Glue's.
 _OUR_STYLE = re.compile(r"^--[a-z][a-z0-9_]*$")
+#: Glue's own parameters that happen to look like this job's.
+GLUE_LOWER_CASE = {"--conf", "--class"}
 
 
 @dataclass(frozen=True)
@@ -62,7 +64,7 @@ def parse_job_args(argv: Sequence[str]) -> JobArgs:
         guess = name[2:].replace("-", "_")
         if guess in ours:
             parser.error(f"unknown argument {name}: did you mean --{guess}?")
-        if _OUR_STYLE.match(name):
+        if _OUR_STYLE.match(name) and name not in GLUE_LOWER_CASE:
             parser.error(f"unknown argument {name}")
     settings = JobSettings(**{f.name: getattr(ns, f.name) for f in fields(JobSettings)})
     if settings.lock_lease_seconds < MIN_LOCK_LEASE_SECONDS:

@@ -343,17 +343,7 @@ class _Parser:
             self.err("format.compression", f"'{compression}' is not one of {', '.join(COMPRESSIONS)}")
         elif ftype == "parquet" and compression != "none":
             self.err("format.compression", "Parquet files carry their own compression; use 'none'")
-        else:
-            # Spark chooses the decompression by the file name's extension, not by the contract
-            pattern = doc.get("pattern") if isinstance(doc := self.doc.get("source"), Mapping) else None
-            if isinstance(pattern, str) and ftype in ("csv", "jsonl"):
-                gz = pattern.lower().endswith(".gz")
-                if compression == "gzip" and not gz:
-                    self.err("format.compression", f"gzip files must be named *.gz (Spark decompresses by the "
-                                                   f"extension); source.pattern '{pattern}' does not end in .gz")
-                elif compression == "none" and gz:
-                    self.err("format.compression", f"source.pattern '{pattern}' ends in .gz, which Spark "
-                                                   "decompresses: set compression: gzip")
+
         options_by_format: dict[str, dict[str, type]] = {"csv": CSV_OPTIONS, "jsonl": JSONL_OPTIONS}
         allowed = options_by_format.get(str(ftype), {})
         options = f.get("options", {}) or {}

@@ -6,6 +6,7 @@ import datetime as dt
 import importlib.util
 import json
 import logging
+import os
 import re
 import time
 from collections.abc import Callable, Sequence
@@ -361,28 +362,57 @@ class _IngestRun:
         """JSON Lines: judge each file by every key of every record, not only those of the
         records the sniffer read. A key that first appears further down is a new column like any
         other (added under the additive policy, refused under strict); unseen, its values would
-        be dropped without a word. One Spark pass lists the keys of all the files."""
+        be dropped without a word. One Spark pass lists the keys of all the files. A file that
+        cannot be read to the end fails alone (found as in ``_unreadable``), one removed since
+        the listing is left for later. UTF-8 (and ASCII) files only: Spark's text reader decodes
+        UTF-8, so files in other encodings keep the keys the sniffer read."""
         ok = [p for p in planned if p.verdict == OK]
-        if not ok:
+        if not ok or self.contract.format.encoding.lower().replace("-", "") not in ("utf8", "usascii", "ascii"):
             return planned
-        self.spark.sparkContext.setJobDescription(f"{self.dataset_id}: list the keys of {len(ok)} JSON Lines files")
+        description = f"{self.dataset_id}: list the keys of {len(ok)} JSON Lines files"
+
+        def keys_of(group: Sequence[PlannedFile]) -> list[Any]:
+            self.spark.sparkContext.setJobDescription(description)
+            try:
+                frame = self.spark.read.text(spark_paths([p.obj.uri for p in group]))
+                return (frame.select(F.input_file_name().alias("file"),
+                                     F.explode(F.json_object_keys("value")).alias("key")).distinct().collect())
+            finally:
+                self.spark.sparkContext.setJobDescription(None)  # type: ignore[arg-type]
+
+        def fails(group: Sequence[PlannedFile]) -> str | None:
+            try:
+                keys_of(group)
+                return None
+            except (Py4JJavaError, CapturedException) as exc:
+                return f"cannot be read to the end: {_root_cause(exc)}"
+
         try:
-            rows = (self.spark.read.text(spark_paths([p.obj.uri for p in ok]))
-                    .select(F.input_file_name().alias("file"), F.explode(F.json_object_keys("value")).alias("key"))
-                    .distinct().collect())
-        finally:
-            self.spark.sparkContext.setJobDescription(None)  # type: ignore[arg-type]
+            rows = keys_of(ok)
+            broken: dict[str, str] = {}
+        except (Py4JJavaError, CapturedException) as exc:
+            self.say(f"listing the keys failed ({_root_cause(exc)}); reading the files again, in halves")
+            broken = {p.obj.key: reason for p, reason in find_failing(ok, fails)}
+            if not broken:
+                raise
+            rows = keys_of([p for p in ok if p.obj.key not in broken])
+        still_there = self._unchanged({p.obj.key: p.obj.size for p in ok if p.obj.key in broken}) if broken else set()
         keys: dict[str, set[str]] = {}
         for row in rows:
             keys.setdefault(_path_key(unquote(row["file"])), set()).add(row["key"])
         out = []
         for p in planned:
-            found = keys.get(_path_key(p.obj.uri), set())
-            unseen = sorted(found - set(p.columns))
-            if p.verdict == OK and unseen:
-                verdict = check_columns([*p.columns, *unseen], self.contract, sparse=True)
-                p = replace(p, verdict=verdict.status, reason=verdict.reason, columns=verdict.columns,
-                            extra=verdict.extra)
+            if p.verdict == OK and p.obj.key in broken:
+                p = replace(p, verdict=SNIFF_FAILED if p.obj.key in still_there else GONE, reason=broken[p.obj.key])
+            elif p.verdict == OK:
+                found = keys.get(_path_key(p.obj.uri))
+                if found is None:
+                    raise RuntimeError(f"the key listing named no file {p.obj.uri}")
+                unseen = sorted(found - set(p.columns))
+                if unseen:
+                    verdict = check_columns([*p.columns, *unseen], self.contract, sparse=True)
+                    p = replace(p, verdict=verdict.status, reason=verdict.reason, columns=verdict.columns,
+                                extra=verdict.extra)
             out.append(p)
         return out
 
@@ -397,6 +427,15 @@ class _IngestRun:
 
     def _checked(self, obj: ObjectInfo) -> PlannedFile:
         contract = self.contract
+        if contract.format.type != "parquet":
+            # Spark (Hadoop) picks the decompression by the name's extension, not by the contract
+            named_gz = obj.key.endswith(".gz")
+            if contract.format.compression == "gzip" and not named_gz:
+                return PlannedFile(obj, SNIFF_FAILED, "the contract says gzip, but the name does not end in .gz, "
+                                                      "and Spark decompresses by the extension")
+            if contract.format.compression == "none" and named_gz:
+                return PlannedFile(obj, SNIFF_FAILED, "the name ends in .gz, which Spark decompresses, but the "
+                                                      "contract says compression: none")
         types: tuple[str, ...] = ()
         if contract.format.type == "parquet":
             tail = self._read_range(obj, -8, 8)  # footer length and magic bytes
@@ -862,11 +901,14 @@ def _root_cause(exc: BaseException) -> str:
 
 
 def _path_key(path: str) -> str:
-    """A file's path as listed (``/tmp/a b.gz``, ``s3://b/k``), or as Spark reports it once
-    unquoted (``file:///tmp/a b.gz``), in one form for comparing them. Only Spark's form is
-    URL-encoded: a listed name may hold '%41' as it is."""
-    text = path[len("file:"):] if path.startswith("file:") else path
-    return text.lstrip("/")
+    """A file's path as listed (``/tmp/a b.gz``, a relative ``lake/raw/a.gz``, ``s3://b/k``), or
+    as Spark reports it once unquoted (``file:///tmp/a b.gz``), in one form for comparing them.
+    Only Spark's form is URL-encoded: a listed name may hold '%41' as it is."""
+    if path.startswith("file:"):
+        path = "/" + path[len("file:"):].lstrip("/")
+    elif "://" not in path:
+        path = os.path.abspath(path)
+    return path.lstrip("/")
 
 
 def _error_class(exc: BaseException) -> str | None:

@@ -74,7 +74,10 @@ def read_group(spark: SparkSession, group: ReadGroup, contract: Contract) -> Dat
             csv = csv.option("multiLine", True)
         out = csv.csv(spark_paths(group.paths))
     else:
-        out = reader.option("encoding", fmt.encoding).json(spark_paths(group.paths))
+        json = reader.option("encoding", fmt.encoding)
+        if fmt.encoding.lower().replace("-", "") not in ("utf8", "usascii", "ascii"):
+            json = json.option("lineSep", "\n")  # Spark requires it for other encodings; a CR is JSON whitespace
+        out = json.json(spark_paths(group.paths))
     return out
 
 
