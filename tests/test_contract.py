@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 
 import pytest
 import yaml
@@ -248,3 +249,31 @@ def test_two_contracts_may_not_write_one_table(tmp_path, orders_doc):
     other["target"]["table"] = "orders_us"
     (tmp_path / "orders_us.yaml").write_text(yaml.safe_dump(other))
     assert [d["dataset_id"] for d in load_contract_files(tmp_path)] == ["orders", "orders_us"]
+
+
+def test_yaml_checks_end_on_self_referring_aliases_and_flag_numbers_parsers_disagree_on(tmp_path, contracts_dir):
+    from lake_ingest._contract_store import yaml_problems
+
+    assert yaml_problems("a: &x [1, *x]\n") == []
+    flagged = yaml_problems("a: 1e3\nb: 0o17\nc: 1_000\nd: 1.5\ne: 10\nf: '1e3'\n")
+    assert [p.split(" is read")[0] for p in flagged] == ["line 1: 1e3", "line 2: 0o17", "line 3: 1_000"]
+
+
+@pytest.mark.parametrize(("value", "column", "problem"), [
+    ("20241224", "order_date", "is not an ISO date (YYYY-MM-DD)"),  # Python reads it; Spark casts it to null
+    ("2024-W52-2", "order_date", "is not an ISO date"),
+    ("20241224T100000", "order_ts", "is not an ISO timestamp"),
+    ("1234567890.123", "amount", "has more than 2 decimal places"),
+])
+def test_allowed_values_spark_would_not_cast_alike(orders_doc, value, column, problem):
+    doc = copy.deepcopy(orders_doc)
+    doc["quality"].append({"name": "r", "type": "allowed_values", "column": column, "values": [value],
+                           "action": "warn"})
+    with pytest.raises(ContractError, match=re.escape(f"{value!r}: {problem}")):
+        Contract.from_dict(doc)
+    big = {"name": "big", "type": "decimal(38,10)"}
+    doc = copy.deepcopy(orders_doc)
+    doc["columns"].append(big)
+    doc["quality"] = [{"name": "r", "type": "allowed_values", "column": "big",
+                       "values": ["1234567890123456789012345678.1234567891"], "action": "warn"}]
+    assert Contract.from_dict(doc).rules[0].values == ("1234567890123456789012345678.1234567891",)

@@ -163,4 +163,4 @@ def test_quarantine_query_covers_the_quarantine_tables_that_exist():
 def test_lake_entries_are_what_the_demo_writes():
     settings = demo._settings(Path("/lake"))
     zones = {Path(u).name for u in (settings.raw_uri, settings.curated_uri, settings.quarantine_uri)}
-    assert zones | {"_emulated_aws_state.json"} == set(demo.LAKE_ENTRIES)
+    assert zones | {"_emulated_aws_state.json", "_emulated_aws_state.json.partial"} == set(demo.LAKE_ENTRIES)

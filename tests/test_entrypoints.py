@@ -24,7 +24,10 @@ def job_argv(settings, run_id="r1", dataset="orders"):
 
 def test_parse_ignores_glue_extras(settings):
     args = parse_job_args([*job_argv(settings), "--JOB_NAME", "ingest", "--job-bookmark-option",
-                           "job-bookmark-disable", "--TempDir", "s3://tmp/"])
+                           "job-bookmark-disable", "--TempDir", "s3://tmp/", "--JOB_ID", "j_1", "--JOB_RUN_ID", "jr_1",
+                           "--conf", "spark.sql.shuffle.partitions=8", "--enable-metrics", "true",
+                           "--scriptLocation", "s3://scripts/x.py", "--job-language", "python",
+                           "--encryption-type", "sse-s3", "--enable-glue-datacatalog", "true"])
     assert (args.dataset_id, args.run_id) == ("orders", "r1")
     assert args.settings.curated_uri == settings.curated_uri and args.settings.max_files_per_run == 500
     with pytest.raises(SystemExit):

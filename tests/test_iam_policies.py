@@ -295,6 +295,9 @@ def test_the_analysts_policy_reads_the_lake_and_writes_only_query_results() -> N
         if "kms:Decrypt" in actions:
             assert resources == ["${var.kms_key_arn}"] and "kms:GenerateDataKey" in actions
         assert "raw" not in text.lower(), f"{st['sid']}: analysts do not read the raw zone"
+    main = (REPO / "terraform" / "main.tf").read_text(encoding="utf-8")
+    passed = re.search(r"readable_bucket_names\s*=\s*\{([^}]*)\}", main)
+    assert passed and re.findall(r"(\w+)\s*=", passed.group(1)) == ["curated", "quarantine"]
 
 
 def test_the_analysts_policy_allows_the_catalog_calls_a_query_makes(aws: AwsClients, deployed) -> None:

@@ -560,18 +560,25 @@ def _value_problem(value: Any, ctype: str) -> str | None:
         if number is None or not number.is_finite():
             return f"must be a number for a {ctype} column"
         exponent = number.as_tuple().exponent
-        if isinstance(exponent, int) and -exponent > scale and number != number.quantize(decimal.Decimal(1).scaleb(-scale)):
-            return f"has more than {scale} decimal places"
+        with decimal.localcontext(decimal.Context(prec=80)):
+            if (isinstance(exponent, int) and -exponent > scale
+                    and number != number.quantize(decimal.Decimal(1).scaleb(-scale))):
+                return f"has more than {scale} decimal places"
         if abs(number) >= decimal.Decimal(10) ** (precision - scale):
             return f"does not fit in {ctype}"
         return None
     if not isinstance(value, str):
         return f"must be quoted ISO text for a {ctype} column, e.g. '2024-12-24'"
+    form = _ISO_DATE if ctype == "date" else _ISO_TIMESTAMP
     try:
-        if ctype == "date":
-            dt.date.fromisoformat(value)
-        else:
-            dt.datetime.fromisoformat(value)
+        if not form.match(value):
+            raise ValueError(value)
+        dt.datetime.fromisoformat(value)
     except ValueError:
-        return f"is not an ISO {ctype}"
+        return f"is not an ISO {ctype} ({'YYYY-MM-DD' if ctype == 'date' else 'YYYY-MM-DD HH:MM[:SS[.ffffff]]'})"
     return None
+
+
+#: The ISO forms Spark casts from text (Python's fromisoformat also takes 20241224 and 2024-W52-2).
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_ISO_TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?$")

@@ -94,6 +94,9 @@ _AMBIGUOUS = re.compile(
     r"^(?:y|Y|n|N|yes|Yes|YES|no|No|NO|on|On|ON|off|Off|OFF"  # booleans in 1.1 only
     r"|[-+]?0[0-9_]+"  # octal in 1.1, decimal in 1.2
     r"|[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?"  # base 60 in 1.1
+    r"|[-+]?[0-9]+_[0-9_]*"  # 1_000: a number in 1.1, text in 1.2
+    r"|0o[0-7]+"  # octal in 1.2, text in 1.1
+    r"|[-+]?[0-9]+(?:\.[0-9]*)?[eE][-+]?[0-9]+"  # 1e3: text in PyYAML, a number in 1.2
     r")$"
 )
 
@@ -109,8 +112,12 @@ def yaml_problems(text: str) -> list[str]:
     except yaml.YAMLError as exc:
         return [f"not valid YAML: {exc}"]
     stack = [root] if root is not None else []
+    seen_nodes: set[int] = set()  # an alias may point back at its own node (a: &x [1, *x])
     while stack:
         node = stack.pop()
+        if id(node) in seen_nodes:
+            continue
+        seen_nodes.add(id(node))
         if isinstance(node, yaml.MappingNode):
             seen: set[str] = set()
             for key, value in node.value:

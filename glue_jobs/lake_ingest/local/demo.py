@@ -53,8 +53,9 @@ def quarantine_sql(tables: Sequence[str]) -> str | None:
     return "\nUNION ALL\n".join(parts) + "\nORDER BY 1, 3 DESC" if parts else None
 
 
-#: What ``--fresh`` may delete in the lake directory: the demo's own files and nothing else.
-LAKE_ENTRIES = ("raw", "curated", "quarantine", "_emulated_aws_state.json")
+#: What ``--fresh`` may delete in the lake directory: the demo's own files and nothing else (the
+#: ``.partial`` state is what a demo stopped while saving leaves).
+LAKE_ENTRIES = ("raw", "curated", "quarantine", "_emulated_aws_state.json", "_emulated_aws_state.json.partial")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -202,7 +203,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     root = Path(args.lake_dir).resolve()
     if args.fresh and root.exists():
-        others = sorted(p.name for p in root.iterdir() if p.name not in LAKE_ENTRIES)
+        others = sorted(p.name for p in root.iterdir() if p.name not in LAKE_ENTRIES and not p.name.startswith("."))
         if others:
             parser.error(f"--fresh deletes only a lake the demo made; {root} also holds {', '.join(others[:5])}"
                          + (" ..." if len(others) > 5 else ""))

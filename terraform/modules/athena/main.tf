@@ -45,9 +45,9 @@ locals {
 }
 
 # What an analyst needs to query the lake through this workgroup, and nothing more: run queries
-# in this workgroup only, read the catalog of the lake's databases, read the curated (and, for
-# data stewards, quarantine) objects, write and read results under results/, and use the lake
-# key for both. Attach it to the analysts' group, role or permission set; no principal of this
+# in this workgroup only, read the catalog of the lake's databases, read the objects of the
+# buckets in readable_bucket_names, write and read results under results/, and use the lake key
+# for both. Attach it to the analysts' group, role or permission set; no principal of this
 # stack uses it.
 data "aws_iam_policy_document" "query" {
   statement {
@@ -77,7 +77,8 @@ data "aws_iam_policy_document" "query" {
       "glue:BatchGetPartition",
     ]
     resources = concat(
-      ["${local.glue_arn}:catalog"],
+      # Athena reads the catalog's "default" database for every session, whichever is queried
+      ["${local.glue_arn}:catalog", "${local.glue_arn}:database/default"],
       [for d in var.glue_database_names : "${local.glue_arn}:database/${d}"],
       [for d in var.glue_database_names : "${local.glue_arn}:table/${d}/*"],
     )

@@ -19,7 +19,7 @@ variable "region" {
 }
 
 variable "readable_bucket_names" {
-  description = "Buckets the query policy may read, by zone (the curated zone, and the quarantine zone for data stewards)."
+  description = "Buckets the query policy may read, by zone (the stack passes curated and quarantine)."
   type        = map(string)
 }
 
