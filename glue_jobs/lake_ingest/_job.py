@@ -35,6 +35,7 @@ from ._contract_store import ContractStore
 from ._reader import (
     ReadGroup,
     counts_header_lines,
+    decodes_as_utf8,
     group_files,
     parquet_schema,
     read_files,
@@ -367,7 +368,7 @@ class _IngestRun:
         the listing is left for later. UTF-8 (and ASCII) files only: Spark's text reader decodes
         UTF-8, so files in other encodings keep the keys the sniffer read."""
         ok = [p for p in planned if p.verdict == OK]
-        if not ok or self.contract.format.encoding.lower().replace("-", "") not in ("utf8", "usascii", "ascii"):
+        if not ok or not decodes_as_utf8(self.contract.format.encoding):
             return planned
         description = f"{self.dataset_id}: list the keys of {len(ok)} JSON Lines files"
 
@@ -403,7 +404,7 @@ class _IngestRun:
         out = []
         for p in planned:
             if p.verdict == OK and p.obj.key in broken:
-                p = replace(p, verdict=SNIFF_FAILED if p.obj.key in still_there else GONE, reason=broken[p.obj.key])
+                p = _unreadable_verdict(p, broken, still_there)
             elif p.verdict == OK:
                 found = keys.get(_path_key(p.obj.uri))
                 if found is None:

@@ -75,7 +75,7 @@ def read_group(spark: SparkSession, group: ReadGroup, contract: Contract) -> Dat
         out = csv.csv(spark_paths(group.paths))
     else:
         json = reader.option("encoding", fmt.encoding)
-        if fmt.encoding.lower().replace("-", "") not in ("utf8", "usascii", "ascii"):
+        if not decodes_as_utf8(fmt.encoding):
             json = json.option("lineSep", "\n")  # Spark requires it for other encodings; a CR is JSON whitespace
         out = json.json(spark_paths(group.paths))
     return out
@@ -95,11 +95,16 @@ def _union(frames: Sequence[DataFrame]) -> DataFrame:
 _TEXT_READER_ENCODINGS = {"utf-8", "utf8", "us-ascii", "ascii"}
 
 
+def decodes_as_utf8(encoding: str) -> bool:
+    """Whether Spark's text reader, which decodes UTF-8 only, reads this encoding as it is."""
+    return encoding.lower() in _TEXT_READER_ENCODINGS
+
+
 def counts_header_lines(contract: Contract) -> bool:
     """Whether ``read_key_columns`` reads the files as lines, header lines included (not when a
     record may span lines)."""
     fmt = contract.format
-    return fmt.type == "csv" and fmt.encoding.lower() in _TEXT_READER_ENCODINGS and not fmt.multiline
+    return fmt.type == "csv" and decodes_as_utf8(fmt.encoding) and not fmt.multiline
 
 
 def read_key_columns(spark: SparkSession, groups: Sequence[ReadGroup], contract: Contract,

@@ -77,7 +77,7 @@ data "aws_iam_policy_document" "query" {
       "glue:BatchGetPartition",
     ]
     resources = concat(
-      # Athena reads the catalog's "default" database for every session, whichever is queried
+      # "default": Athena sessions start in it; queries are reported to fail without it (not checked on AWS)
       ["${local.glue_arn}:catalog", "${local.glue_arn}:database/default"],
       [for d in var.glue_database_names : "${local.glue_arn}:database/${d}"],
       [for d in var.glue_database_names : "${local.glue_arn}:table/${d}/*"],
