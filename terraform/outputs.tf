@@ -10,9 +10,9 @@ output "state_machine_name" {
   value       = module.state_machine.state_machine_name
 }
 
-output "resolver_function_name" {
+output "planner_function_name" {
   description = "Lambda function the state machine uses to decide which datasets to run."
-  value       = module.state_machine.resolver_function_name
+  value       = module.state_machine.planner_function_name
 }
 
 output "state_machine_log_group_name" {

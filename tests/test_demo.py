@@ -121,6 +121,35 @@ def test_the_state_is_saved_whole_or_not_at_all(tmp_path, aws, deployed, setting
         load_state(aws, state)
 
 
+def test_a_moved_lake_keeps_a_catalog_of_its_own_files(tmp_path, aws):
+    """Locations under the lake are saved relative to it: after ``mv lake moved`` the catalog
+    points at the moved files, not at the original's (which may still exist as a copy)."""
+    lake, moved = tmp_path / "lake", tmp_path / "moved"
+    lake.mkdir()
+    glue = aws.glue
+    glue.create_database(DatabaseInput={"Name": "moved_db"})
+    cols = [{"Name": "v", "Type": "string"}]
+    for name, location in (("t", f"{lake}/curated/moved_db/t"), ("elsewhere", "s3://bucket/t"),
+                           ("sibling", f"{lake}2/curated/t")):
+        glue.create_table(DatabaseName="moved_db", TableInput={
+            "Name": name, "PartitionKeys": [{"Name": "d", "Type": "string"}],
+            "StorageDescriptor": {"Columns": cols, "Location": location}})
+    glue.batch_create_partition(DatabaseName="moved_db", TableName="t", PartitionInputList=[
+        {"Values": ["x"], "StorageDescriptor": {"Columns": cols, "Location": f"file:{lake}/curated/moved_db/t/d=x"}}])
+    save_state(aws, lake / "state.json", [])
+    assert str(lake) + "/" not in (lake / "state.json").read_text()
+
+    lake.rename(moved)
+    glue.delete_database(Name="moved_db")
+    assert load_state(aws, moved / "state.json")
+    locations = {t["Name"]: t["StorageDescriptor"]["Location"]
+                 for t in glue.get_tables(DatabaseName="moved_db")["TableList"]}
+    assert locations == {"t": f"{moved}/curated/moved_db/t", "elsewhere": "s3://bucket/t",
+                         "sibling": f"{lake}2/curated/t"}
+    [part] = glue.get_partitions(DatabaseName="moved_db", TableName="t")["Partitions"]
+    assert part["StorageDescriptor"]["Location"] == f"file:{moved}/curated/moved_db/t/d=x"
+
+
 def test_saved_state_holds_no_lock_and_is_saved_after_each_dataset(tmp_path, monkeypatch):
     """A lock saved by a run stopped mid-way would block its dataset for the lease; and a demo
     killed after its first dataset keeps that dataset's ledger."""

@@ -2,6 +2,10 @@
 
 moto holds its state in memory only; the local demo saves it as JSON next to the lake so that a
 second run sees the ledger, the run records and the catalog of the first, as AWS would.
+
+The state file lives in the lake's root directory, and every path under that directory (the
+catalog's table and partition locations) is saved relative to it: a lake moved or copied as a
+whole keeps a catalog that points at its own files, not at the original's.
 """
 
 from __future__ import annotations
@@ -19,6 +23,27 @@ logger = logging.getLogger(__name__)
 _TABLE_INPUT_KEYS = ("Name", "Description", "Owner", "Retention", "StorageDescriptor", "PartitionKeys",
                      "TableType", "Parameters")
 _PARTITION_INPUT_KEYS = ("Values", "StorageDescriptor", "Parameters")
+#: Stands for the lake's root directory in a saved state.
+LAKE_ROOT = "{lake_root}"
+
+
+def _swap_prefix(value: Any, old: str, new: str) -> Any:
+    """``value`` with every string under the directory ``old`` rewritten under ``new``
+    (``old`` itself, ``old/...`` and ``file:old/...``), in nested lists and dicts too."""
+    if isinstance(value, dict):
+        return {k: _swap_prefix(v, old, new) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_swap_prefix(v, old, new) for v in value]
+    if isinstance(value, str):
+        for scheme in ("", "file:", "file://"):
+            head = scheme + old
+            if value == head or value.startswith(head + "/"):
+                return scheme + new + value[len(head):]
+    return value
+
+
+def _root_of(path: Path) -> str:
+    return str(path.absolute().parent)
 
 
 def _pages(client: Any, op: str, key: str, **kwargs: Any) -> list[dict[str, Any]]:
@@ -48,6 +73,7 @@ def save_state(clients: AwsClients, path: str | Path, tables: list[str]) -> None
             })
         state["glue"].append(entry)
     target = Path(path)
+    state["glue"] = _swap_prefix(state["glue"], _root_of(target), LAKE_ROOT)
     partial = target.with_name(target.name + ".partial")
     partial.write_text(json.dumps(state, default=str))
     partial.replace(target)  # atomic: a run stopped while saving leaves the previous state whole
@@ -64,6 +90,7 @@ def load_state(clients: AwsClients, path: str | Path) -> bool:
     except json.JSONDecodeError as exc:
         raise ValueError(f"{p} is not a saved state ({exc}); start over with --fresh (make demo-fresh)") from None
     ddb, glue = clients.dynamodb, clients.glue
+    state["glue"] = _swap_prefix(state["glue"], LAKE_ROOT, _root_of(p))
     for table, items in state["dynamodb"].items():
         for i in range(0, len(items), 25):
             ddb.batch_write_item(RequestItems={table: [{"PutRequest": {"Item": it}} for it in items[i : i + 25]]})

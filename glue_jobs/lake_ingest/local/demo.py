@@ -73,6 +73,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _settings(root: Path) -> JobSettings:
+    root = root.absolute()  # the catalog's locations must not depend on the working directory
     return JobSettings(raw_uri=str(root / "raw"), curated_uri=str(root / "curated"),
                        quarantine_uri=str(root / "quarantine"))
 

@@ -8,7 +8,7 @@ output "state_machine_name" {
   value       = aws_sfn_state_machine.this.name
 }
 
-output "resolver_function_name" {
+output "planner_function_name" {
   description = "Name of the planner Lambda that maps a trigger to the datasets to run."
   value       = aws_lambda_function.planner.function_name
 }
