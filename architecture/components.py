@@ -144,14 +144,15 @@ COMPONENTS: list[Component] = [
     Component(
         "AWS Step Functions workflow", CLUSTER, (DATA_PLANE,),
         "One execution of the ingest: the planner Lambda picks the datasets, a Map state runs "
-        "the Glue job once per dataset, failures are recorded and announced.",
+        "the Glue job once per dataset (after the claim Lambda has skipped a file already read or "
+        "taken the dataset's lock), failures are recorded and announced.",
         (TerraformResource("aws_sfn_state_machine"),
          Documented("terraform/modules/state_machine/ingest.asl.json", '"Type": "Map"')),
     ),
     Component(
         "IAM", "diagrams.aws.security.IdentityAndAccessManagementIam", _BOTH,
         "One least-privilege role per principal: Glue job, Step Functions, EventBridge, planner "
-        "Lambda, and the CodeBuild service role of the seed.",
+        "and claim Lambdas, and the CodeBuild service role of the seed.",
         (TerraformResource("aws_iam_role"), TerraformResource("aws_iam_role_policy"),
          CloudFormationResource("AWS::IAM::Role")),
     ),
@@ -170,8 +171,10 @@ COMPONENTS: list[Component] = [
     ),
     Component(
         "AWS Lambda", "diagrams.aws.compute.Lambda", (DATA_PLANE,),
-        "The planner: turns the trigger (schedule or S3 object event) into the list of datasets "
-        "to ingest (a disabled one is listed too, and the state machine skips it visibly).",
+        "The planner turns the trigger (schedule or S3 object event) into the list of datasets "
+        "to ingest (a disabled one is listed too, and the state machine skips it visibly); the "
+        "claim, before each Glue run, skips a file already in the ledger or takes or waits for the "
+        "dataset's lock, so a burst of files starts one run, not one per file.",
         (TerraformResource("aws_lambda_function"),),
     ),
     Component(

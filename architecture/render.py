@@ -171,7 +171,7 @@ def data_plane(out_dir: Path) -> Path:
             scripts = S3("S3 scripts\n(job script + zip)")
 
             with Cluster("AWS Step Functions workflow", graph_attr=_WORKFLOW):
-                planner = Lambda("planner Lambda\n(which datasets)")
+                planner = Lambda("planner + claim\nLambdas (which\ndatasets; skip,\nwait or lock)")
                 fan_out = StepFunctions("Map: one branch\nper dataset")
                 ingest_job = Glue("Glue ingest job\n(PySpark, Glue 5.1)")
 
@@ -238,6 +238,7 @@ def data_plane(out_dir: Path) -> Path:
 
         # State, catalog and secrets.
         planner >> _state("scan contracts") >> contracts
+        planner >> _state("claim: file in ledger?\ntake the lock") >> runs
         fan_out >> _state("get contract") >> contracts
         ingest_job >> _state("contract") >> contracts
         contracts - _state() - contract_items - _state() - contract_attrs

@@ -198,6 +198,8 @@ module "state_machine" {
   glue_job_name        = module.glue_ingest_job.job_name
   contracts_table_name = module.dynamodb_state.contracts_table_name
   contracts_table_arn  = module.dynamodb_state.contracts_table_arn
+  ledger_table_name    = module.dynamodb_state.ledger_table_name
+  ledger_table_arn     = module.dynamodb_state.ledger_table_arn
   runs_table_name      = module.dynamodb_state.runs_table_name
   runs_table_arn       = module.dynamodb_state.runs_table_arn
   sns_topic_arn        = module.sns_alerts.topic_arn

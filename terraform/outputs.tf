@@ -15,6 +15,11 @@ output "planner_function_name" {
   value       = module.state_machine.planner_function_name
 }
 
+output "claim_function_name" {
+  description = "Lambda function the state machine asks, before each Glue run, to skip a file already read or to take or wait for the dataset's lock."
+  value       = module.state_machine.claim_function_name
+}
+
 output "state_machine_log_group_name" {
   description = "Log group of the state machine's executions."
   value       = module.state_machine.log_group_name

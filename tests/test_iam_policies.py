@@ -213,6 +213,7 @@ INTEGRATION_ACTIONS = {
                                                "glue:BatchStopJobRun"},
     "arn:aws:states:::dynamodb:getItem": {"dynamodb:GetItem"},
     "arn:aws:states:::dynamodb:updateItem": {"dynamodb:UpdateItem"},
+    "arn:aws:states:::dynamodb:deleteItem": {"dynamodb:DeleteItem"},
     "arn:aws:states:::lambda:invoke": {"lambda:InvokeFunction"},
     "arn:aws:states:::sns:publish": {"sns:Publish"},
 }
@@ -264,6 +265,25 @@ def test_the_planner_role_allows_its_calls_and_no_more(aws: AwsClients, deployed
     runtime = {"logs:*": "the function's own log group", "kms:Decrypt": "the table and the environment are "
                "encrypted with the lake key", "xray:*": "active tracing"}
     assert not sorted(g for g in granted if g not in actions and not allows(set(runtime), g))
+
+
+def test_the_claim_role_allows_its_calls_and_no_more(aws: AwsClients, deployed, settings: JobSettings) -> None:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("claim_dataset",
+                                                  STATE_MACHINE_TF.parent / "functions" / "claim_dataset.py")
+    assert spec and spec.loader
+    claim = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(claim)
+    clients, actions = recording_clients()
+    event = {"dataset_id": "orders", "run_id": "r1", "object_key": "erp/orders/a.csv", "etag": "e1"}
+    assert claim.claim(event, settings.ledger_table, settings.runs_table, 600, clients.dynamodb)["action"] == "run"
+    assert claim.claim({**event, "run_id": "r2"}, settings.ledger_table, settings.runs_table, 600,
+                       clients.dynamodb)["action"] == "wait"
+    granted = policy_actions(STATE_MACHINE_TF, "claim")
+    assert actions == {"dynamodb:GetItem", "dynamodb:PutItem"}
+    assert all(allows(granted, a) for a in actions)
+    assert not sorted(g for g in granted if g not in actions)
 
 
 ATHENA_TF = REPO / "terraform" / "modules" / "athena" / "main.tf"

@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import json
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
 import yaml
 from moto import mock_aws
 
-from lake_ingest import AwsClients, Contract
+from lake_ingest import AwsClients, Contract, DatasetLocked, StateStore
 from lake_ingest._args import REQUIRED_ARGS
 from lake_ingest._contract_store import ContractStore
+from lake_ingest._state import LOCK_ID
 from lake_ingest.local.athena import LocalAthena
 from lake_ingest.local.aws_setup import CONTRACTS_DIR, TABLE_KEYS, bootstrap
 from lake_ingest.local.orchestration import (
+    CLAIM_FILE,
     DEFINITION_FILE,
     PLANNER_FILE,
     LocalPipeline,
@@ -29,7 +33,9 @@ from lake_ingest.local.sample_data import generate_extracts
 ROOT = Path(__file__).parents[1]
 ASL_VALIDATOR = ROOT / "node_modules" / ".bin" / "asl-validator"
 VALUES = {
-    "planner_function_arn": "arn:aws:lambda:eu-west-1:123456789012:function:datalake-dev-plan-ingest",
+    "planner_function_arn": "arn:aws:lambda:eu-west-1:123456789012:function:datalake-dev-ingest-plan",
+    "claim_function_arn": "arn:aws:lambda:eu-west-1:123456789012:function:datalake-dev-ingest-claim",
+    "lock_wait_seconds": 60,
     "contracts_table": "datalake-dev-contracts", "runs_table": "datalake-dev-runs",
     "glue_job_name": "datalake-dev-ingest", "sns_topic_arn": "arn:aws:sns:eu-west-1:123456789012:alerts",
     "max_concurrency": 4, "glue_retry_interval_seconds": 30, "glue_task_timeout_seconds": 7200,
@@ -130,6 +136,72 @@ def test_object_event_runs_only_the_matching_dataset(spark, lake, settings, pipe
 # ------------------------------------------------------------------------- the definition itself
 
 
+def _lock(clients, settings, dataset_id: str) -> dict | None:
+    return StateStore(clients.dynamodb, settings.ledger_table, settings.runs_table).get_run(dataset_id, LOCK_ID)
+
+
+def test_an_object_already_read_starts_no_glue_run(spark, lake, settings, pipeline):
+    """A burst: the first execution's run reads every file present; the executions of the other
+    files then find their file in the ledger and end without a Glue run."""
+    generate_extracts(lake / "raw", days=2, rows_per_file=100, datasets=["orders"])
+    first, second = sorted(p.relative_to(lake / "raw").as_posix() for p in (lake / "raw").rglob("*.csv.gz"))
+    etag = {k: hashlib.md5((lake / "raw" / k).read_bytes()).hexdigest() for k in (first, second)}
+    with emulated_services(spark, pipeline.clients) as runs:
+        one = run_execution(pipeline.clients, pipeline.state_machine_arn,
+                            {"trigger": "s3", "bucket": "raw", "object_key": first, "etag": etag[first]})
+        two = run_execution(pipeline.clients, pipeline.state_machine_arn,
+                            {"trigger": "s3", "bucket": "raw", "object_key": second, "etag": etag[second]})
+        changed = run_execution(pipeline.clients, pipeline.state_machine_arn,
+                                {"trigger": "s3", "bucket": "raw", "object_key": second, "etag": "0" * 32})
+    assert one.status == two.status == changed.status == "SUCCEEDED"
+    # one Glue run for both files; a replaced file (another ETag) is not skipped
+    assert [r["status"] for r in runs] == ["SUCCEEDED", "SUCCEEDED"]
+    assert [r["dataset_id"] for r in runs] == ["orders", "orders"]
+    assert "RunIngestJob" in states_entered(one) and "RunIngestJob" not in states_entered(two)
+    assert two.output["results"] == [{"dataset_id": "orders", "status": "SKIPPED_ALREADY_INGESTED",
+                                      "reason": f"{second} is already recorded INGESTED by run {one.arn.rsplit(':', 1)[-1]}"}]
+    assert "RunIngestJob" in states_entered(changed)
+    assert _lock(pipeline.clients, settings, "orders") is None
+
+
+def test_a_locked_dataset_waits_for_the_lock_instead_of_starting_a_run(spark, lake, settings, pipeline):
+    generate_extracts(lake / "raw", days=1, rows_per_file=100, datasets=["orders"])
+    # another run holds the lock for three more seconds; the branch waits (1 s here), then runs
+    pipeline.clients.dynamodb.put_item(TableName=settings.runs_table, Item={
+        "dataset_id": {"S": "orders"}, "run_id": {"S": LOCK_ID}, "holder": {"S": "other-run"},
+        "expires_at": {"N": str(int(time.time()) + 3)}})
+    with emulated_services(spark, pipeline.clients) as runs:
+        execution = run_execution(pipeline.clients, pipeline.state_machine_arn,
+                                  {"trigger": "schedule", "dataset_ids": ["orders"]})
+    assert execution.status == "SUCCEEDED"
+    entered = states_entered(execution)
+    assert entered.count("WaitForLock") >= 2 and entered.index("WaitForLock") < entered.index("RunIngestJob")
+    assert [r["status"] for r in runs] == ["SUCCEEDED"]  # no run ended LOCKED
+    assert _lock(pipeline.clients, settings, "orders") is None
+
+
+def test_the_claim_is_one_the_job_accepts_and_other_runs_do_not(aws, deployed, settings):
+    claim = _function(CLAIM_FILE)
+    ddb = aws.dynamodb
+    event = {"dataset_id": "orders", "run_id": "exec-1"}
+    assert claim.claim(event, settings.ledger_table, settings.runs_table, 600, ddb)["action"] == "run"
+    state = StateStore(ddb, settings.ledger_table, settings.runs_table)
+    with state.dataset_lock("orders", "exec-1", 600):  # the job of the same run takes it again
+        pass
+    assert claim.claim(event, settings.ledger_table, settings.runs_table, 600, ddb)["action"] == "run"
+    with pytest.raises(DatasetLocked, match="locked by run exec-1"), state.dataset_lock("orders", "exec-2", 600):
+        pass
+    assert claim.claim({**event, "run_id": "exec-2"}, settings.ledger_table, settings.runs_table, 600, ddb) == {
+        "action": "wait", "reason": "locked by run exec-1"}
+    later = time.time() + 601  # an expired claim (a dead execution) is taken over
+    assert claim.claim({**event, "run_id": "exec-2"}, settings.ledger_table, settings.runs_table, 600, ddb,
+                       now=later)["action"] == "run"
+    for bad, message in (([], "JSON object"), ({"run_id": "x"}, "dataset_id must be"),
+                         ({**event, "etag": 7}, "etag must be")):
+        with pytest.raises(claim.BadClaim, match=message):
+            claim.claim(bad, settings.ledger_table, settings.runs_table, 600, ddb)
+
+
 def test_definition_placeholders_are_all_filled():
     rendered = json.loads(render_definition(VALUES))
     assert rendered["States"]["IngestDatasets"]["MaxConcurrency"] == 4
@@ -155,11 +227,14 @@ def test_every_task_has_a_timeout_and_glue_gets_the_job_arguments():
     assert glue["Resource"] == "arn:aws:states:::glue:startJobRun.sync"
     assert {k.removeprefix("--").removesuffix(".$") for k in glue["Parameters"]["Arguments"]} == set(REQUIRED_ARGS)
     retried = {e for r in glue["Retry"] for e in r["ErrorEquals"]}
-    assert {"Glue.ConcurrentRunsExceededException", "Glue.ThrottlingException"} <= retried
+    # AWS raises throttling as AWSGlueException (not a modelled error of StartJobRun); moto by its code
+    assert {"Glue.ConcurrentRunsExceededException", "Glue.AWSGlueException", "Glue.ThrottlingException"} <= retried
     assert all(r["BackoffRate"] > 1 for r in glue["Retry"])
-    assert glue["Catch"][0]["Next"] == "RecordFailure"
-    keys = set(tasks["RecordFailure"]["Parameters"]["Key"])
-    assert keys == {a for a, _ in TABLE_KEYS["runs_table"]}
+    # success or failure, the run's lock is released before the outcome is recorded
+    assert glue["Catch"][0]["Next"] == glue["Next"] == "ReleaseLock"
+    assert tasks["ReleaseLock"]["Parameters"]["ConditionExpression"] == "attribute_not_exists(holder) OR holder = :me"
+    for task in ("RecordFailure", "ReleaseLock"):
+        assert set(tasks[task]["Parameters"]["Key"]) == {a for a, _ in TABLE_KEYS["runs_table"]}
     assert set(tasks["ReadContract"]["Parameters"]["Key"]) == {a for a, _ in TABLE_KEYS["contracts_table"]}
 
 
@@ -187,7 +262,11 @@ def test_definition_is_the_one_terraform_deploys():
 
 
 def _planner():
-    spec = importlib.util.spec_from_file_location("plan_ingest", PLANNER_FILE)
+    return _function(PLANNER_FILE)
+
+
+def _function(path):
+    spec = importlib.util.spec_from_file_location(path.stem, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

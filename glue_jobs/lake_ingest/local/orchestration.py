@@ -40,6 +40,7 @@ logger = logging.getLogger(__name__)
 MODULE_DIR = Path(__file__).resolve().parents[3] / "terraform" / "modules" / "state_machine"
 DEFINITION_FILE = MODULE_DIR / "ingest.asl.json"
 PLANNER_FILE = MODULE_DIR / "functions" / "plan_ingest.py"
+CLAIM_FILE = MODULE_DIR / "functions" / "claim_dataset.py"
 _PLACEHOLDER = re.compile(r"(?<!\$)\$\{([a-z_]+)\}")
 
 
@@ -73,6 +74,7 @@ class LocalPipeline:
     name: str = "datalake-local"
     max_concurrency: int = 2
     glue_retry_interval_seconds: int = 1
+    lock_wait_seconds: int = 1
     glue_task_timeout_seconds: int = 7200
     execution_timeout_seconds: int = 14400
     state_machine_arn: str = ""
@@ -109,17 +111,26 @@ class LocalPipeline:
             DefaultArguments=job_default_arguments(self.settings),
             ExecutionProperty={"MaxConcurrentRuns": 10}, Timeout=self.glue_task_timeout_seconds // 60,
         )
-        buffer = io.BytesIO()
-        with zipfile.ZipFile(buffer, "w") as zf:
-            zf.write(PLANNER_FILE, "plan_ingest.py")
-        planner = c.client("lambda").create_function(
-            FunctionName=f"{self.name}-plan-ingest", Runtime="python3.12", Role=role,
-            Handler="plan_ingest.handler", Code={"ZipFile": buffer.getvalue()}, Timeout=60,
-            Environment={"Variables": {"CONTRACTS_TABLE": self.settings.contracts_table,
-                                       "RAW_BUCKET": self.raw_bucket}},
-        )["FunctionArn"]
+        lam = c.client("lambda")
+
+        def function(suffix: str, path: Path, environment: dict[str, str]) -> str:
+            buffer = io.BytesIO()
+            with zipfile.ZipFile(buffer, "w") as zf:
+                zf.write(path, path.name)
+            return str(lam.create_function(
+                FunctionName=f"{self.name}-{suffix}", Runtime="python3.12", Role=role,
+                Handler=f"{path.stem}.handler", Code={"ZipFile": buffer.getvalue()}, Timeout=60,
+                Environment={"Variables": environment},
+            )["FunctionArn"])
+
+        planner = function("plan", PLANNER_FILE, {"CONTRACTS_TABLE": self.settings.contracts_table,
+                                                  "RAW_BUCKET": self.raw_bucket})
+        claim = function("claim", CLAIM_FILE, {"LEDGER_TABLE": self.settings.ledger_table,
+                                               "RUNS_TABLE": self.settings.runs_table,
+                                               "LEASE_SECONDS": str(self.glue_task_timeout_seconds)})
         definition = render_definition({
-            "planner_function_arn": planner, "contracts_table": self.settings.contracts_table,
+            "planner_function_arn": planner, "claim_function_arn": claim,
+            "lock_wait_seconds": self.lock_wait_seconds, "contracts_table": self.settings.contracts_table,
             "runs_table": self.settings.runs_table, "glue_job_name": self.job_name,
             "sns_topic_arn": self.topic_arn, "max_concurrency": self.max_concurrency,
             "glue_retry_interval_seconds": self.glue_retry_interval_seconds,

@@ -9,17 +9,33 @@ data "aws_partition" "current" {}
 data "aws_region" "current" {}
 
 locals {
-  account_id  = data.aws_caller_identity.current.account_id
-  partition   = data.aws_partition.current.partition
-  region      = data.aws_region.current.region
-  glue_job    = "arn:${local.partition}:glue:${local.region}:${local.account_id}:job/${var.glue_job_name}"
-  lambda_name = "${var.name}-plan"
+  account_id = data.aws_caller_identity.current.account_id
+  partition  = data.aws_partition.current.partition
+  region     = data.aws_region.current.region
+  glue_job   = "arn:${local.partition}:glue:${local.region}:${local.account_id}:job/${var.glue_job_name}"
+  functions = {
+    plan = {
+      module      = "plan_ingest"
+      description = "Maps an ingest trigger (schedule or S3 object) to the datasets to run."
+      environment = { CONTRACTS_TABLE = var.contracts_table_name, RAW_BUCKET = var.raw_bucket_name }
+    }
+    claim = {
+      module      = "claim_dataset"
+      description = "Before a Glue run: skips a file already read, or takes or waits for the dataset's lock."
+      environment = {
+        LEDGER_TABLE  = var.ledger_table_name
+        RUNS_TABLE    = var.runs_table_name
+        LEASE_SECONDS = tostring(var.glue_task_timeout_seconds)
+      }
+    }
+  }
+  lambda_arns = [for f in aws_lambda_function.this : f.arn]
 }
 
 # Each role may be assumed by its one service, for this account only (confused-deputy guard).
 data "aws_iam_policy_document" "assume" {
   for_each = {
-    planner       = "lambda.amazonaws.com"
+    lambda        = "lambda.amazonaws.com"
     state_machine = "states.amazonaws.com"
     events        = "events.amazonaws.com"
   }
@@ -40,42 +56,47 @@ data "aws_iam_policy_document" "assume" {
   }
 }
 
-# ----------------------------------------------------------------------------- planner Lambda
+# ----------------------------------------------------------------------------------- Lambdas
+# Two small functions, one file each: the planner maps a trigger to its datasets; the claim
+# step skips a file already read and takes or waits for a dataset's lock before a Glue run.
 
-data "archive_file" "planner" {
+data "archive_file" "function" {
+  for_each = local.functions
+
   type        = "zip"
-  source_file = "${path.module}/functions/plan_ingest.py"
-  output_path = "${path.root}/.build/${local.lambda_name}.zip"
+  source_file = "${path.module}/functions/${each.value.module}.py"
+  output_path = "${path.root}/.build/${var.name}-${each.key}.zip"
 }
 
-resource "aws_cloudwatch_log_group" "planner" {
-  name              = "/aws/lambda/${local.lambda_name}"
+resource "aws_cloudwatch_log_group" "function" {
+  for_each = local.functions
+
+  name              = "/aws/lambda/${var.name}-${each.key}"
   retention_in_days = var.log_retention_days
   kms_key_id        = var.kms_key_arn
   tags              = var.tags
 }
 
-resource "aws_iam_role" "planner" {
-  name               = "${local.lambda_name}-role"
-  assume_role_policy = data.aws_iam_policy_document.assume["planner"].json
+resource "aws_iam_role" "function" {
+  for_each = local.functions
+
+  name               = "${var.name}-${each.key}-role"
+  assume_role_policy = data.aws_iam_policy_document.assume["lambda"].json
   tags               = var.tags
 }
 
-data "aws_iam_policy_document" "planner" {
-  statement {
-    sid       = "ReadContracts"
-    actions   = ["dynamodb:Scan"]
-    resources = [var.contracts_table_arn]
-  }
+# What every function needs at run time: its own logs, the key, X-Ray.
+data "aws_iam_policy_document" "function_runtime" {
+  for_each = local.functions
 
   statement {
     sid       = "OwnLogs"
     actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
-    resources = ["${aws_cloudwatch_log_group.planner.arn}:*"]
+    resources = ["${aws_cloudwatch_log_group.function[each.key].arn}:*"]
   }
 
   statement {
-    sid       = "DecryptEnvironmentAndTable"
+    sid       = "DecryptEnvironmentAndTables"
     actions   = ["kms:Decrypt"]
     resources = [var.kms_key_arn]
   }
@@ -88,40 +109,68 @@ data "aws_iam_policy_document" "planner" {
   }
 }
 
-resource "aws_iam_role_policy" "planner" {
-  name   = "plan-ingest"
-  role   = aws_iam_role.planner.id
-  policy = data.aws_iam_policy_document.planner.json
+data "aws_iam_policy_document" "planner" {
+  source_policy_documents = [data.aws_iam_policy_document.function_runtime["plan"].json]
+
+  statement {
+    sid       = "ReadContracts"
+    actions   = ["dynamodb:Scan"]
+    resources = [var.contracts_table_arn]
+  }
 }
 
-resource "aws_lambda_function" "planner" {
-  #checkov:skip=CKV_AWS_117: the function only calls the DynamoDB API; a VPC attachment adds ENIs and cold starts and no protection the role does not already give
+data "aws_iam_policy_document" "claim" {
+  source_policy_documents = [data.aws_iam_policy_document.function_runtime["claim"].json]
+
+  statement {
+    sid       = "ReadLedger"
+    actions   = ["dynamodb:GetItem"]
+    resources = [var.ledger_table_arn]
+  }
+
+  # The lock is one item of the runs table; the function reads it and writes it conditionally.
+  statement {
+    sid       = "TakeDatasetLock"
+    actions   = ["dynamodb:GetItem", "dynamodb:PutItem"]
+    resources = [var.runs_table_arn]
+  }
+}
+
+resource "aws_iam_role_policy" "function" {
+  for_each = local.functions
+
+  name   = "${each.key}-ingest"
+  role   = aws_iam_role.function[each.key].id
+  policy = each.key == "plan" ? data.aws_iam_policy_document.planner.json : data.aws_iam_policy_document.claim.json
+}
+
+resource "aws_lambda_function" "this" {
+  #checkov:skip=CKV_AWS_117: the functions only call the DynamoDB API; a VPC attachment adds ENIs and cold starts and no protection the role does not already give
   #checkov:skip=CKV_AWS_116: invoked synchronously by Step Functions, which retries and catches; a dead-letter queue would never receive anything
   #checkov:skip=CKV_AWS_272: the code is one file from this repository, deployed by Terraform from git; code signing needs a signing profile outside this stack
-  function_name                  = local.lambda_name
-  description                    = "Maps an ingest trigger (schedule or S3 object) to the datasets to run."
-  role                           = aws_iam_role.planner.arn
+  for_each = local.functions
+
+  function_name                  = "${var.name}-${each.key}"
+  description                    = each.value.description
+  role                           = aws_iam_role.function[each.key].arn
   runtime                        = "python3.12"
-  handler                        = "plan_ingest.handler"
-  filename                       = data.archive_file.planner.output_path
-  source_code_hash               = data.archive_file.planner.output_base64sha256
+  handler                        = "${each.value.module}.handler"
+  filename                       = data.archive_file.function[each.key].output_path
+  source_code_hash               = data.archive_file.function[each.key].output_base64sha256
   timeout                        = 60
   memory_size                    = 256
   reserved_concurrent_executions = 20
   kms_key_arn                    = var.kms_key_arn
 
   environment {
-    variables = {
-      CONTRACTS_TABLE = var.contracts_table_name
-      RAW_BUCKET      = var.raw_bucket_name
-    }
+    variables = each.value.environment
   }
 
   tracing_config {
     mode = "Active"
   }
 
-  depends_on = [aws_cloudwatch_log_group.planner, aws_iam_role_policy.planner]
+  depends_on = [aws_cloudwatch_log_group.function, aws_iam_role_policy.function]
   tags       = var.tags
 }
 
@@ -142,9 +191,9 @@ resource "aws_iam_role" "state_machine" {
 
 data "aws_iam_policy_document" "state_machine" {
   statement {
-    sid       = "Plan"
+    sid       = "PlanAndClaim"
     actions   = ["lambda:InvokeFunction"]
-    resources = [aws_lambda_function.planner.arn, "${aws_lambda_function.planner.arn}:*"]
+    resources = concat(local.lambda_arns, [for arn in local.lambda_arns : "${arn}:*"])
   }
 
   statement {
@@ -160,8 +209,8 @@ data "aws_iam_policy_document" "state_machine" {
   }
 
   statement {
-    sid       = "RecordFailure"
-    actions   = ["dynamodb:UpdateItem"]
+    sid       = "RecordFailureAndReleaseLock"
+    actions   = ["dynamodb:UpdateItem", "dynamodb:DeleteItem"]
     resources = [var.runs_table_arn]
   }
 
@@ -201,7 +250,9 @@ resource "aws_sfn_state_machine" "this" {
   role_arn = aws_iam_role.state_machine.arn
   type     = "STANDARD"
   definition = templatefile("${path.module}/ingest.asl.json", {
-    planner_function_arn        = aws_lambda_function.planner.arn
+    planner_function_arn        = aws_lambda_function.this["plan"].arn
+    claim_function_arn          = aws_lambda_function.this["claim"].arn
+    lock_wait_seconds           = var.lock_wait_seconds
     contracts_table             = var.contracts_table_name
     runs_table                  = var.runs_table_name
     glue_job_name               = var.glue_job_name
@@ -277,8 +328,9 @@ resource "aws_cloudwatch_event_target" "object_created" {
     input_paths = {
       bucket = "$.detail.bucket.name"
       key    = "$.detail.object.key"
+      etag   = "$.detail.object.etag"
     }
-    input_template = "{\"trigger\": \"s3\", \"bucket\": <bucket>, \"object_key\": <key>}"
+    input_template = "{\"trigger\": \"s3\", \"bucket\": <bucket>, \"object_key\": <key>, \"etag\": <etag>}"
   }
 
   retry_policy {

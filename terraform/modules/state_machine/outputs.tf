@@ -10,7 +10,12 @@ output "state_machine_name" {
 
 output "planner_function_name" {
   description = "Name of the planner Lambda that maps a trigger to the datasets to run."
-  value       = aws_lambda_function.planner.function_name
+  value       = aws_lambda_function.this["plan"].function_name
+}
+
+output "claim_function_name" {
+  description = "Name of the Lambda that, before each Glue run, skips a file already read or takes or waits for the dataset's lock."
+  value       = aws_lambda_function.this["claim"].function_name
 }
 
 output "log_group_name" {

@@ -23,6 +23,16 @@ variable "contracts_table_arn" {
   type        = string
 }
 
+variable "ledger_table_name" {
+  description = "DynamoDB file ledger (the claim Lambda skips a file recorded there)."
+  type        = string
+}
+
+variable "ledger_table_arn" {
+  description = "ARN of the file ledger."
+  type        = string
+}
+
 variable "runs_table_name" {
   description = "DynamoDB table of run records (dataset_id, run_id), where orchestration failures are recorded."
   type        = string
@@ -84,6 +94,17 @@ variable "glue_retry_interval_seconds" {
   validation {
     condition     = var.glue_retry_interval_seconds >= 1 && var.glue_retry_interval_seconds <= 600
     error_message = "glue_retry_interval_seconds must be between 1 and 600."
+  }
+}
+
+variable "lock_wait_seconds" {
+  description = "How long a dataset's branch waits before asking again while another run holds the dataset's lock."
+  type        = number
+  default     = 60
+
+  validation {
+    condition     = var.lock_wait_seconds >= 1 && var.lock_wait_seconds <= 3600
+    error_message = "lock_wait_seconds must be between 1 and 3600."
   }
 }
 

@@ -68,6 +68,8 @@ def _checked(event: Any, known: list[str]) -> dict[str, Any]:
             raise BadTrigger(f"an S3 trigger needs the object's key as a non-empty string, got {key!r}")
         if not isinstance(event.get("bucket", ""), str):
             raise BadTrigger("bucket must be a string")
+        if not isinstance(event.get("etag", ""), str):
+            raise BadTrigger("etag must be a string")
     if "dataset_ids" in event:
         ids = event["dataset_ids"]
         if not isinstance(ids, list) or not ids or not all(isinstance(d, str) for d in ids):
@@ -92,7 +94,9 @@ def plan(event: Any, table: str, raw_bucket: str, dynamodb: Any) -> dict[str, An
         logger.info("%s trigger -> %s", event.get("trigger", "manual"), ids)
     if "dataset_ids" in event:
         ids = [d for d in ids if d in set(event["dataset_ids"])]
-    return {"datasets": ids, "trigger": event.get("trigger", "manual"), "object_key": key}
+    # The object's ETag lets each dataset's branch skip a file that an earlier run has read.
+    return {"datasets": ids, "trigger": event.get("trigger", "manual"), "object_key": key,
+            "etag": (event.get("etag") or None) if key else None}
 
 
 def handler(event: Any, context: Any = None) -> dict[str, Any]:
