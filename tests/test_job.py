@@ -20,6 +20,7 @@ from lake_ingest import (
     ContractNotFound,
     DataQualityError,
     JobSettings,
+    SchemaConflict,
     run_ingest,
 )
 from lake_ingest._contract_store import ContractStore, contract_item
@@ -341,7 +342,6 @@ def test_invalid_bytes_past_the_checked_head_reject_their_row(spark, aws, deploy
 def test_a_type_change_against_the_catalog_fails_before_writing(spark, aws, deployed, lake, settings):
     """A contract whose column type no longer matches the table fails the run before anything is
     written, with the conflict named; it does not leave a commit that every later run would retry."""
-    from lake_ingest import SchemaConflict
 
     orders = orders_doc()
     store = ContractStore(aws.dynamodb, settings.contracts_table)
@@ -813,6 +813,121 @@ def test_parquet_files_whose_types_drifted(spark, aws, deployed, lake, settings,
         ("m1", Decimal("1.250"), 230.0), ("m2", Decimal("2.500"), 231.0), ("m3", Decimal("3.750"), 232.5)]
     assert query(aws, "SELECT meter_id, voltage, v.rule FROM plant.meter_readings_quarantine, "
                       "UNNEST(lake_violations) AS t(v)") == [("m4", "n/a", "type:voltage")]
+
+
+def _parquet_doc(dataset: str, columns: list[dict], **extra) -> dict:
+    """A Parquet dataset of the ``plant`` database, files under ``raw/src/<dataset>/``."""
+    return {"dataset_id": dataset, "version": 1, "enabled": True, "source": {
+        "bucket": "raw", "prefix": f"src/{dataset}/", "pattern": "*.parquet"}, "format": {"type": "parquet"},
+        "columns": columns, "target": {"database": "plant", "table": dataset}, **extra}
+
+
+def test_a_parquet_file_of_other_types_does_not_change_another_files_values(spark, aws, deployed, lake, settings):
+    """One export holds the contract's types, another the same columns as double and as a
+    decimal of another scale. A union would take both files' values through the wider type:
+    bigints above 2^53 rounded (two keys became one, and de-duplication quarantined a valid row)
+    and a decimal(38,0) of 10^30 nulled. Such columns are read as text in both files instead."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    doc = _parquet_doc("mixed", [{"name": "id", "type": "bigint", "nullable": False},
+                                 {"name": "big", "type": "decimal(38,0)"}, {"name": "v", "type": "string"}],
+                       primary_key=["id"], deduplicate={"order_by": []})
+    ContractStore(aws.dynamodb, settings.contracts_table).put([doc])
+    raw = lake / "raw" / "src" / "mixed"
+    raw.mkdir(parents=True)
+    pq.write_table(pa.table({"id": pa.array([2**53, 2**53 + 1], pa.int64()),
+                             "big": pa.array([Decimal(10**30), Decimal(7)], pa.decimal128(38, 0)),
+                             "v": ["first", "second"]}), raw / "a.parquet")
+    pq.write_table(pa.table({"id": pa.array([1.0, 2.5], pa.float64()),
+                             "big": pa.array([None, None], pa.decimal128(38, 10)),
+                             "v": ["third", "fourth"]}), raw / "b.parquet")
+    pq.write_table(pa.table({"id": pa.array([5], pa.int64()),
+                             "big": pa.array([Decimal("3.0000000000")], pa.decimal128(38, 10)),
+                             "v": ["fifth"]}), raw / "c.parquet")
+
+    result = run_ingest(spark, "mixed", "run-1", settings, aws)
+
+    assert (result.rows_written, result.rule_violations) == (3, {"type:id": 2})
+    assert query(aws, "SELECT id, big, v FROM plant.mixed ORDER BY id") == [
+        (5, Decimal(3), "fifth"), (2**53, Decimal(10**30), "first"), (2**53 + 1, Decimal(7), "second")]
+    # read as text, a double id converts as CSV text would: '1.0' is not a bigint
+    assert query(aws, "SELECT id, v FROM plant.mixed_quarantine ORDER BY v") == [("2.5", "fourth"), ("1.0", "third")]
+
+
+def test_typed_parquet_values_that_a_conversion_would_change_are_rejected(spark, aws, deployed, lake, settings):
+    """Spark's cast truncates 2.999 to 2, reads a timestamp as its day and an int 2 as true; such
+    values are quarantined. Exact ones convert, and a struct is kept as JSON in a string column."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    doc = _parquet_doc("typed", [{"name": "k", "type": "string", "nullable": False},
+                                 {"name": "qty", "type": "bigint"}, {"name": "day", "type": "date"},
+                                 {"name": "ok", "type": "boolean"}, {"name": "big", "type": "double"},
+                                 {"name": "info", "type": "string"}])
+    ContractStore(aws.dynamodb, settings.contracts_table).put([doc])
+    raw = lake / "raw" / "src" / "typed"
+    raw.mkdir(parents=True)
+    midnight, noon = dt.datetime(2026, 1, 2, tzinfo=dt.UTC), dt.datetime(2026, 1, 3, 12, tzinfo=dt.UTC)
+    pq.write_table(pa.table({
+        "k": ["exact", "qty", "day", "ok", "big"],
+        "qty": pa.array([2.0, 2.999, 1.0, 1.0, 1.0]),
+        "day": pa.array([midnight, midnight, noon, midnight, midnight]),
+        "ok": pa.array([1, 0, 1, 2, 0], pa.int32()),
+        "big": pa.array([2**53, 1, 1, 1, 2**53 + 1], pa.int64()),
+        "info": pa.array([{"a": 1, "b": "x"}] * 5),
+    }), raw / "a.parquet")
+
+    result = run_ingest(spark, "typed", "run-1", settings, aws)
+
+    assert result.rule_violations == {"type:qty": 1, "type:day": 1, "type:ok": 1, "type:big": 1}
+    assert query(aws, "SELECT k, qty, day, ok, big, info FROM plant.typed") == [
+        ("exact", 2, dt.date(2026, 1, 2), True, float(2**53), '{"a":1,"b":"x"}')]
+    assert query(aws, "SELECT k, v.rule FROM plant.typed_quarantine, UNNEST(lake_violations) AS t(v) ORDER BY k") == [
+        ("big", "type:big"), ("day", "type:day"), ("ok", "type:ok"), ("qty", "type:qty")]
+
+
+def test_an_empty_partition_value_is_rejected_not_stored_as_null(spark, aws, deployed, lake, settings):
+    """Spark writes '' in a partition column as Hive's null directory, which every reader takes
+    as NULL: the row is quarantined with the reason instead (here from JSON Lines)."""
+    doc = {**_parquet_doc("regions", [{"name": "id", "type": "int", "nullable": False},
+                                      {"name": "region", "type": "string", "nullable": False}],
+                          partition_by=["region"]),
+           "format": {"type": "jsonl", "null_values": ["NULL"]}}
+    doc["source"]["pattern"] = "*.jsonl"
+    ContractStore(aws.dynamodb, settings.contracts_table).put([doc])
+    raw = lake / "raw" / "src" / "regions"
+    raw.mkdir(parents=True)
+    (raw / "a.jsonl").write_text('{"id": 1, "region": ""}\n{"id": 2, "region": "EU"}\n{"id": 3, "region": " "}\n')
+
+    result = run_ingest(spark, "regions", "run-1", settings, aws)
+
+    assert query(aws, "SELECT id, region FROM plant.regions ORDER BY id") == [(2, "EU"), (3, " ")]
+    assert result.rule_violations == {"type:region": 1}
+    [(detail,)] = query(aws, "SELECT v.detail FROM plant.regions_quarantine, UNNEST(lake_violations) AS t(v)")
+    assert detail == "cannot read region='' as string: an empty partition value"
+
+
+def test_a_typed_column_removed_from_the_contract_is_named_as_the_cause(spark, aws, deployed, lake, settings):
+    """The table keeps a column the contract dropped. The run used to fail with 'qty is int in
+    the catalog, the job would write string', which named neither the cause nor the fix."""
+    doc = {**_parquet_doc("dropped", [{"name": "id", "type": "int", "nullable": False},
+                                      {"name": "qty", "type": "int"}]), "format": {"type": "jsonl"}}
+    doc["source"]["pattern"] = "*.jsonl"
+    store = ContractStore(aws.dynamodb, settings.contracts_table)
+    store.put([doc])
+    raw = lake / "raw" / "src" / "dropped"
+    raw.mkdir(parents=True)
+    (raw / "1.jsonl").write_text('{"id": 1, "qty": 5}\n')
+    assert run_ingest(spark, "dropped", "run-1", settings, aws).rows_written == 1
+    store.put([{**doc, "version": 2, "columns": doc["columns"][:1]}])
+    (raw / "2.jsonl").write_text('{"id": 2}\n')
+    with pytest.raises(SchemaConflict, match=r"plant\.dropped\.qty is int in the catalog but no longer in "
+                                             r"contract 'dropped': .* declare it again, nullable"):
+        run_ingest(spark, "dropped", "run-2", settings, aws)
+    store.put([{**doc, "version": 3}])  # declared again: the run goes through, qty null in the new row
+    assert run_ingest(spark, "dropped", "run-3", settings, aws).rows_written == 1
+    assert query(aws, "SELECT id, qty FROM plant.dropped ORDER BY id") == [(1, 5), (2, None)]
 
 
 def test_dataset_lock_refuses_a_second_live_run(spark, aws, deployed, lake, settings):

@@ -670,8 +670,14 @@ class _IngestRun:
         contract = self.contract
         known = set(contract.column_names) | {c.source_name for c in contract.columns}
         lineage = {n for n, _ in LINEAGE_COLUMNS}
-        for name, _ in catalog.existing_columns(self.clients.glue, contract.database, contract.table):
+        for name, type_name in catalog.existing_columns(self.clients.glue, contract.database, contract.table):
             if name not in known and name not in lineage and name not in extra:
+                if type_name != "string":  # only the columns an additive policy added are strings
+                    raise catalog.SchemaConflict(
+                        f"{contract.database}.{contract.table}.{name} is {type_name} in the catalog but no "
+                        f"longer in contract '{contract.dataset_id}': a column cannot be removed from a "
+                        "contract once its table has it (the table cannot change its type); declare it "
+                        "again, nullable")
                 extra.append(name)
         for p in files:
             for name in p.extra:

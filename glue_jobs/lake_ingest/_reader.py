@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import reduce
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
@@ -82,8 +82,33 @@ def read_group(spark: SparkSession, group: ReadGroup, contract: Contract) -> Dat
 
 
 def read_files(spark: SparkSession, groups: Sequence[ReadGroup], contract: Contract) -> DataFrame:
-    """Read every group and union them by column name (columns a group lacks are null)."""
-    return _union([read_group(spark, g, contract) for g in groups])
+    """Read every group and union them by column name (columns a group lacks are null).
+
+    Parquet groups may hold a column in different types. A union would convert them to a common
+    type first (a bigint and a double to double, losing digits above 2^53; decimal(38,0) and
+    decimal(38,10) to decimal(38,10), which overflows), so such a column is read as text in every
+    group, and then converted from text as for CSV."""
+    frames = [read_group(spark, g, contract) for g in groups]
+    if len(frames) > 1 and contract.format.type == "parquet":
+        seen: dict[str, set[str]] = defaultdict(set)
+        for frame in frames:
+            for field in frame.schema.fields:
+                seen[field.name].add(field.dataType.simpleString())
+        mixed = {name for name, types in seen.items() if len(types) > 1}
+        if mixed:
+            logger.info("columns held in different types by the files of this run, read as text: %s",
+                        sorted(mixed))
+            frames = [frame.withColumns({f.name: _as_text(f) for f in frame.schema.fields if f.name in mixed})
+                      for frame in frames]
+    return _union(frames)
+
+
+def _as_text(field: T.StructField) -> Column:
+    """A Parquet column as text: nested values as JSON, others as Spark casts them to string."""
+    col = F.col(f"`{field.name}`")
+    if isinstance(field.dataType, (T.StructType, T.ArrayType, T.MapType)):
+        return F.to_json(col)
+    return col.cast("string")
 
 
 def _union(frames: Sequence[DataFrame]) -> DataFrame:

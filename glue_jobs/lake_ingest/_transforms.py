@@ -154,21 +154,51 @@ def typed_columns(df: DataFrame, contract: Contract, extra: Sequence[str] = ()) 
     The source columns stay as they arrived (text for CSV and JSON) so that a rejected row keeps
     its raw values. Extra columns admitted by an additive policy are kept as strings.
     """
-    present = set(df.columns)
+    types = {f.name: f.dataType for f in df.schema.fields}
     typed: dict[str, SparkColumn] = {}
     for col in contract.columns:
-        if col.source_name not in present:
-            typed[_typed_name(col.name)] = F.lit(None).cast(col.type)
+        if col.source_name not in types:
+            value = F.lit(None).cast(col.type)
         elif col.type in ("date", "timestamp") and col.format:
-            typed[_typed_name(col.name)] = parse_datetime(col.source_name, col.type, col.format)
+            value = parse_datetime(col.source_name, col.type, col.format)
         elif _checks_text(col, contract):
             text = F.col(_q(col.source_name))
-            typed[_typed_name(col.name)] = F.when(~text.contains(REPLACEMENT_CHAR), text)
+            value = F.when(~text.contains(REPLACEMENT_CHAR), text)
         else:
-            typed[_typed_name(col.name)] = F.expr(f"try_cast({_q(col.source_name)} AS {col.type})")
+            value = exact_cast(col.source_name, types[col.source_name], col.type)
+        if col.type == "string" and col.name in contract.partition_by:
+            # Spark writes an empty partition value as Hive's null directory: the type check
+            # rejects it rather than let '' become null in a column that may be NOT NULL.
+            value = F.when(value != "", value)
+        typed[_typed_name(col.name)] = value
     for name in extra:
         typed[_typed_name(name)] = F.col(_q(name)).cast("string")
     return df.withColumns(typed)
+
+
+_COMPLEX = (T.StructType, T.ArrayType, T.MapType)
+
+
+def exact_cast(source: str, source_type: T.DataType, type_name: str) -> SparkColumn:
+    """A value of a typed source (Parquet) converted to ``type_name``; null where that loses
+    information, so that the type check rejects the row.
+
+    Spark's cast truncates and widens quietly: ``2.999`` (double) becomes bigint ``2``, a
+    timestamp becomes the date of its day, an int ``2`` becomes ``true``, a bigint above 2^53
+    becomes a nearby double. Here a converted value is kept only when converting it back gives the
+    value read. Text keeps the text conversion (as for CSV), decimals keep Spark's rounding to
+    their scale (as for text; see the README), and a struct, array or map is read into a string
+    column as its JSON text and into no other type.
+    """
+    src = F.col(_q(source))
+    if source_type.simpleString() == type_name:
+        return src
+    if isinstance(source_type, _COMPLEX):
+        return F.to_json(src) if type_name == "string" else F.lit(None).cast(type_name)
+    converted = F.expr(f"try_cast({_q(source)} AS {type_name})")
+    if isinstance(source_type, T.StringType) or type_name.startswith("decimal"):
+        return converted
+    return F.when(converted.cast(source_type) == src, converted)
 
 
 #: ISO patterns that Spark's cast also reads, with the separators of their exact form
@@ -241,6 +271,8 @@ def _build_checks(contract: Contract) -> list[Check]:
         value = _typed(col.name)
         pattern = f" '{col.format}'" if col.format else ""
         why = f": bytes that are not valid {contract.format.encoding}" if _checks_text(col, contract) else ""
+        if col.type == "string" and col.name in contract.partition_by:
+            why = f"{why} or an empty partition value" if why else ": an empty partition value"
         out.append(Check(f"type:{col.name}", "reject",
                          _message(_text(f"cannot read {col.source_name}="), _shown(col.source_name),
                                   _text(f" as {col.type}{pattern}{why}")),
