@@ -180,7 +180,7 @@ def data_plane(out_dir: Path) -> Path:
                 with Cluster("private subnets", graph_attr=_SUBNET):
                     job_enis = VPCElasticNetworkInterface("Glue connection\nENIs + security\ngroup (JDBC)")
                     interface_eps = Endpoint(
-                        "interface endpoints\nglue, logs, kms,\nsts, secrets, ssm"
+                        "interface endpoints\nglue, logs, metrics,\nkms, sts (secrets\nwith JDBC)"
                     )
                 gateway_eps = Endpoint("gateway endpoints\nS3 + DynamoDB")
 

@@ -83,8 +83,13 @@ locals {
 
 # One customer-managed key for the lake's data at rest. The account root statement hands
 # control to IAM (roles get kms:* only through their policies); the service statements let
-# CloudWatch Logs encrypt log groups and let CloudWatch alarms and EventBridge publish to the
-# encrypted SNS topic (SNS asks KMS on their behalf, so IAM policies cannot grant it).
+# CloudWatch Logs encrypt log groups, let CloudWatch alarms and EventBridge publish to the
+# encrypted SNS topic (SNS asks KMS on their behalf, so IAM policies cannot grant it), and let
+# the log delivery service decrypt the execution data of the state machine, which is encrypted
+# with this key, before it writes it to the state machine's log group (Step Functions, "Data at
+# rest encryption": a customer managed key with CloudWatch Logs logging needs this statement).
+# Against the confused deputy, the service statements are confined to this account: by
+# aws:SourceAccount, or by the encryption context (logs, EventBridge).
 # S3, DynamoDB, Secrets Manager, SSM, Glue, Athena and Step Functions use the key through the
 # caller's IAM permissions.
 resource "aws_kms_key" "this" {
@@ -116,11 +121,40 @@ resource "aws_kms_key" "this" {
         }
       },
       {
-        Sid       = "AlarmsAndEventsPublishToEncryptedTopic"
+        Sid       = "AlarmsPublishToEncryptedTopic"
         Effect    = "Allow"
-        Principal = { Service = ["cloudwatch.amazonaws.com", "events.amazonaws.com"] }
+        Principal = { Service = "cloudwatch.amazonaws.com" }
         Action    = ["kms:Decrypt", "kms:GenerateDataKey*"]
         Resource  = "*"
+        Condition = {
+          StringEquals = { "aws:SourceAccount" = local.account_id }
+        }
+      },
+      # EventBridge gets no aws:SourceAccount condition: its KMS requests through SNS to an
+      # encrypted topic are reported not to carry the aws:Source* keys, so the condition would drop
+      # every Glue failure notification without an error. The SNS encryption context confines
+      # it to topics of this account instead.
+      {
+        Sid       = "EventsPublishToEncryptedTopic"
+        Effect    = "Allow"
+        Principal = { Service = "events.amazonaws.com" }
+        Action    = ["kms:Decrypt", "kms:GenerateDataKey*"]
+        Resource  = "*"
+        Condition = {
+          ArnLike = {
+            "kms:EncryptionContext:aws:sns:topicArn" = "arn:${local.partition}:sns:${var.aws_region}:${local.account_id}:*"
+          }
+        }
+      },
+      {
+        Sid       = "LogDeliveryReadsStateMachineExecutionData"
+        Effect    = "Allow"
+        Principal = { Service = "delivery.logs.amazonaws.com" }
+        Action    = "kms:Decrypt"
+        Resource  = "*"
+        Condition = {
+          StringEquals = { "aws:SourceAccount" = local.account_id }
+        }
       },
     ]
   })
@@ -177,7 +211,9 @@ module "vpc_endpoints" {
   vpc_cidr_block  = data.aws_vpc.this.cidr_block
   subnet_ids      = local.endpoint_subnets
   route_table_ids = data.aws_route_tables.private.ids
-  tags            = local.tags
+  # The JDBC connection's credentials are in Secrets Manager: only then does the VPC need it.
+  create_secretsmanager_endpoint = var.onprem_jdbc_url != ""
+  tags                           = local.tags
 }
 
 # --------------------------------------------------------------------------- orchestration

@@ -887,9 +887,10 @@ def test_typed_parquet_values_that_a_conversion_would_change_are_rejected(spark,
         ("big", "type:big"), ("day", "type:day"), ("ok", "type:ok"), ("qty", "type:qty")]
 
 
-def test_an_empty_partition_value_is_rejected_not_stored_as_null(spark, aws, deployed, lake, settings):
+def test_partition_values_that_cannot_be_written_are_rejected(spark, aws, deployed, lake, settings):
     """Spark writes '' in a partition column as Hive's null directory, which every reader takes
-    as NULL: the row is quarantined with the reason instead (here from JSON Lines)."""
+    as NULL, and a value too long for a directory name failed the write of every run: such rows
+    are quarantined with the reason instead (here from JSON Lines)."""
     doc = {**_parquet_doc("regions", [{"name": "id", "type": "int", "nullable": False},
                                       {"name": "region", "type": "string", "nullable": False}],
                           partition_by=["region"]),
@@ -898,14 +899,19 @@ def test_an_empty_partition_value_is_rejected_not_stored_as_null(spark, aws, dep
     ContractStore(aws.dynamodb, settings.contracts_table).put([doc])
     raw = lake / "raw" / "src" / "regions"
     raw.mkdir(parents=True)
-    (raw / "a.jsonl").write_text('{"id": 1, "region": ""}\n{"id": 2, "region": "EU"}\n{"id": 3, "region": " "}\n')
+    # 'region=' and 248 plain bytes make a 255-byte directory name; 90 slashes escape to 270 bytes
+    rows = [(1, ""), (2, "EU"), (3, " "), (4, "a" * 248), (5, "a" * 249), (6, "/" * 90)]
+    (raw / "a.jsonl").write_text("".join(json.dumps({"id": i, "region": r}) + "\n" for i, r in rows))
 
     result = run_ingest(spark, "regions", "run-1", settings, aws)
 
-    assert query(aws, "SELECT id, region FROM plant.regions ORDER BY id") == [(2, "EU"), (3, " ")]
-    assert result.rule_violations == {"type:region": 1}
-    [(detail,)] = query(aws, "SELECT v.detail FROM plant.regions_quarantine, UNNEST(lake_violations) AS t(v)")
-    assert detail == "cannot read region='' as string: an empty partition value"
+    assert query(aws, "SELECT id, region FROM plant.regions ORDER BY id") == [(2, "EU"), (3, " "), (4, "a" * 248)]
+    assert result.rule_violations == {"type:region": 3}
+    details = query(aws, "SELECT id, v.detail FROM plant.regions_quarantine, UNNEST(lake_violations) AS t(v) "
+                         "ORDER BY id")
+    assert [d[0] for d in details] == ["1", "5", "6"]
+    assert details[0][1] == ("cannot read region='' as string: an empty partition value, or one longer than "
+                             "its directory name allows (255 bytes)")
 
 
 def test_a_typed_column_removed_from_the_contract_is_named_as_the_cause(spark, aws, deployed, lake, settings):

@@ -331,7 +331,8 @@ def test_module_shape(module: Path) -> None:
 
 def test_root_versions_and_backend() -> None:
     terraform_block = parse(TF / "versions.tf")["terraform"][0]
-    assert unquote(terraform_block["required_version"]) == ">= 1.6"
+    # 1.7: tests/plan_with_mocks.tftest.hcl uses mock_provider, which Terraform 1.7.0 introduced.
+    assert unquote(terraform_block["required_version"]) == ">= 1.7"
     providers = {k: v for p in terraform_block["required_providers"] for k, v in p.items()}
     assert unquote(providers["aws"]["source"]) == "hashicorp/aws"
     assert unquote(providers["aws"]["version"]) == "~> 6.0"

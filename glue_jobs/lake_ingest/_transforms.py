@@ -167,13 +167,27 @@ def typed_columns(df: DataFrame, contract: Contract, extra: Sequence[str] = ()) 
         else:
             value = exact_cast(col.source_name, types[col.source_name], col.type)
         if col.type == "string" and col.name in contract.partition_by:
-            # Spark writes an empty partition value as Hive's null directory: the type check
-            # rejects it rather than let '' become null in a column that may be NOT NULL.
-            value = F.when(value != "", value)
+            value = F.when(partition_value_fits(col.name, value), value)
         typed[_typed_name(col.name)] = value
     for name in extra:
         typed[_typed_name(name)] = F.col(_q(name)).cast("string")
     return df.withColumns(typed)
+
+
+#: Characters Spark percent-encodes in a partition directory name (Hive's escaping).
+_ESCAPED_IN_PATHS = r"""[\x01-\x1F"#%'*/:=?\\\x7F{\[\]^]"""
+#: The longest file or directory name of common file systems, in bytes.
+MAX_NAME_BYTES = 255
+
+
+def partition_value_fits(name: str, value: SparkColumn) -> SparkColumn:
+    """Whether a string partition value can be written: not empty (Spark would write it as Hive's
+    null directory, and '' would read back as null) and not so long that its directory name,
+    ``name=value`` with Spark's escaping, exceeds ``MAX_NAME_BYTES``; such a value used to fail
+    the write, and so every run of the dataset."""
+    escaped = F.octet_length(value) + 2 * F.octet_length(
+        F.regexp_replace(value, f"[^{_ESCAPED_IN_PATHS[1:-1]}]", ""))
+    return (value != "") & (escaped <= MAX_NAME_BYTES - len(name.encode()) - 1)
 
 
 _COMPLEX = (T.StructType, T.ArrayType, T.MapType)
@@ -272,7 +286,8 @@ def _build_checks(contract: Contract) -> list[Check]:
         pattern = f" '{col.format}'" if col.format else ""
         why = f": bytes that are not valid {contract.format.encoding}" if _checks_text(col, contract) else ""
         if col.type == "string" and col.name in contract.partition_by:
-            why = f"{why} or an empty partition value" if why else ": an empty partition value"
+            limit = f"an empty partition value, or one longer than its directory name allows ({MAX_NAME_BYTES} bytes)"
+            why = f"{why}, or {limit}" if why else f": {limit}"
         out.append(Check(f"type:{col.name}", "reject",
                          _message(_text(f"cannot read {col.source_name}="), _shown(col.source_name),
                                   _text(f" as {col.type}{pattern}{why}")),

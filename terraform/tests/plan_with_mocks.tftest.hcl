@@ -100,6 +100,10 @@ run "apply_with_mocks" {
     condition     = length(module.dynamodb_state.dataset_ids) == length(fileset("${path.root}/../glue_jobs/contracts", "*.yaml"))
     error_message = "One contract item per contract file."
   }
+  assert {
+    condition     = sort(keys(module.vpc_endpoints[0].interface_endpoint_ids)) == sort(["glue", "logs", "monitoring", "kms", "sts", "secretsmanager"])
+    error_message = "Interface endpoints: what the job in the VPC calls, and Secrets Manager because a JDBC URL is set."
+  }
 }
 
 run "defaults_no_jdbc_no_endpoints" {

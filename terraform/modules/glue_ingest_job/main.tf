@@ -102,9 +102,11 @@ resource "aws_glue_security_configuration" "this" {
 # --------------------------------------------------------------------------- network
 
 # The whole firewall of the job's ENIs in one place. Glue requires the self-referencing rule:
-# the driver and the executors talk to each other over any TCP port.
+# the driver and the executors talk to each other over any TCP port. name_prefix, not name: a
+# replacement (create_before_destroy) creates the new group while the old one, with its name,
+# still exists.
 resource "aws_security_group" "this" {
-  name        = "${var.name}-glue"
+  name_prefix = "${var.name}-glue-"
   description = "Glue ingest job ENIs: talk to each other, the VPC endpoints and the on-premise database only"
   vpc_id      = var.vpc_id
   tags        = merge(var.tags, { Name = "${var.name}-glue" })

@@ -131,6 +131,17 @@ variable "log_retention_days" {
   default     = 365
 }
 
+variable "lambda_reserved_concurrency" {
+  description = "Concurrent executions reserved for each of the planner and claim functions; null reserves none (they share the account's unreserved pool). Lambda refuses a reservation that leaves less than 100 of the account's concurrency quota unreserved, so set it only where the quota allows."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.lambda_reserved_concurrency == null || try(var.lambda_reserved_concurrency >= 1, false)
+    error_message = "lambda_reserved_concurrency must be null (no reservation) or at least 1."
+  }
+}
+
 variable "tags" {
   description = "Tags merged into every resource."
   type        = map(string)

@@ -10,6 +10,11 @@ data "aws_partition" "current" {}
 locals {
   account_id = data.aws_caller_identity.current.account_id
 
+  interface_services = distinct(concat(
+    var.interface_services,
+    var.create_secretsmanager_endpoint ? ["secretsmanager"] : [],
+  ))
+
   # Endpoint service name => IAM action prefix.
   action_prefix = {
     glue           = "glue"
@@ -109,8 +114,10 @@ resource "aws_vpc_endpoint" "dynamodb" {
 
 # --------------------------------------------------------------------------- interface endpoints
 
+# name_prefix, not name: a replacement (create_before_destroy) creates the new group while the
+# old one, with its name, still exists.
 resource "aws_security_group" "endpoints" {
-  name        = "${var.name}-vpc-endpoints"
+  name_prefix = "${var.name}-vpc-endpoints-"
   description = "Interface VPC endpoints: HTTPS from inside the VPC"
   vpc_id      = var.vpc_id
   tags        = merge(var.tags, { Name = "${var.name}-vpc-endpoints" })
@@ -129,7 +136,7 @@ resource "aws_security_group" "endpoints" {
 }
 
 data "aws_iam_policy_document" "interface" {
-  for_each = toset(var.interface_services)
+  for_each = toset(local.interface_services)
 
   statement {
     sid       = "OwnAccountPrincipals"
@@ -150,7 +157,7 @@ data "aws_iam_policy_document" "interface" {
 }
 
 resource "aws_vpc_endpoint" "interface" {
-  for_each = toset(var.interface_services)
+  for_each = toset(local.interface_services)
 
   vpc_id              = var.vpc_id
   service_name        = "com.amazonaws.${var.region}.${each.value}"

@@ -38,10 +38,17 @@ variable "route_table_ids" {
   type        = list(string)
 }
 
+# The default is what the Glue job in the private subnet calls: Glue (catalog, connections),
+# CloudWatch Logs (Glue writes the job's logs) and CloudWatch metrics (monitoring); S3 and
+# DynamoDB go through the gateway endpoints. kms and sts stay although the job's own code does
+# not call them: the Glue runtime on the workers may (KMS for the security configuration's
+# client-side encryption, STS for credentials). Nothing in the VPC calls SSM or Step Functions;
+# add them (or events, sns, athena) here when something in the VPC does. Secrets Manager comes
+# with create_secretsmanager_endpoint.
 variable "interface_services" {
   description = "Services reached through interface endpoints (what a Glue job in a private subnet calls)."
   type        = list(string)
-  default     = ["glue", "logs", "monitoring", "kms", "secretsmanager", "ssm", "sts", "states"]
+  default     = ["glue", "logs", "monitoring", "kms", "sts"]
 
   validation {
     condition = alltrue([
@@ -50,6 +57,12 @@ variable "interface_services" {
     ])
     error_message = "interface_services may hold glue, logs, monitoring, kms, secretsmanager, ssm, sts, states, events, sns, athena."
   }
+}
+
+variable "create_secretsmanager_endpoint" {
+  description = "Add a Secrets Manager interface endpoint (for a Glue JDBC connection whose credentials are in Secrets Manager)."
+  type        = bool
+  default     = false
 }
 
 variable "enable_private_dns" {
