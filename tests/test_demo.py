@@ -4,6 +4,7 @@ dataset or execution reported and the exit code, the saved state, the quarantine
 from __future__ import annotations
 
 import contextlib
+import json
 from pathlib import Path
 
 import pytest
@@ -121,10 +122,10 @@ def test_the_state_is_saved_whole_or_not_at_all(tmp_path, aws, deployed, setting
         load_state(aws, state)
 
 
-def test_a_moved_lake_keeps_a_catalog_of_its_own_files(tmp_path, aws):
+def test_a_moved_lake_keeps_a_catalog_of_its_own_files(tmp_path, aws, deployed, settings):
     """Locations under the lake are saved relative to it: after ``mv lake moved`` the catalog
     points at the moved files, not at the original's (which may still exist as a copy)."""
-    lake, moved = tmp_path / "lake", tmp_path / "moved"
+    lake, moved = tmp_path / "demo_lake", tmp_path / "moved"
     lake.mkdir()
     glue = aws.glue
     glue.create_database(DatabaseInput={"Name": "moved_db"})
@@ -136,7 +137,11 @@ def test_a_moved_lake_keeps_a_catalog_of_its_own_files(tmp_path, aws):
             "StorageDescriptor": {"Columns": cols, "Location": location}})
     glue.batch_create_partition(DatabaseName="moved_db", TableName="t", PartitionInputList=[
         {"Values": ["x"], "StorageDescriptor": {"Columns": cols, "Location": f"file:{lake}/curated/moved_db/t/d=x"}}])
-    save_state(aws, lake / "state.json", [])
+    # a run stopped while committing: its manifest (JSON text) names the files to register
+    manifest = json.dumps({"partitions": [[["x"], f"{lake}/curated/moved_db/t/d=x/"]]})
+    aws.dynamodb.put_item(TableName=settings.runs_table, Item={
+        "dataset_id": {"S": "orders"}, "run_id": {"S": "r1"}, "status": {"S": "COMMITTING"}, "commit": {"S": manifest}})
+    save_state(aws, lake / "state.json", [settings.runs_table])
     assert str(lake) + "/" not in (lake / "state.json").read_text()
 
     lake.rename(moved)
@@ -148,6 +153,9 @@ def test_a_moved_lake_keeps_a_catalog_of_its_own_files(tmp_path, aws):
                          "sibling": f"{lake}2/curated/t"}
     [part] = glue.get_partitions(DatabaseName="moved_db", TableName="t")["Partitions"]
     assert part["StorageDescriptor"]["Location"] == f"file:{moved}/curated/moved_db/t/d=x"
+    record = aws.dynamodb.get_item(TableName=settings.runs_table,
+                                   Key={"dataset_id": {"S": "orders"}, "run_id": {"S": "r1"}})["Item"]
+    assert json.loads(record["commit"]["S"]) == {"partitions": [[["x"], f"{moved}/curated/moved_db/t/d=x/"]]}
 
 
 def test_saved_state_holds_no_lock_and_is_saved_after_each_dataset(tmp_path, monkeypatch):
@@ -183,13 +191,42 @@ def test_quarantine_query_covers_the_quarantine_tables_that_exist():
     assert demo.quarantine_sql(["sales.orders", "sales.customers"]) is None
     sql = demo.quarantine_sql(["sales.orders", "sales.orders_quarantine", "plant.meter_readings_quarantine"])
     assert sql == (
-        "SELECT 'meter_readings' AS dataset, v.rule, count(*) AS rows FROM plant.meter_readings_quarantine, "
-        "UNNEST(lake_violations) AS t(v) GROUP BY 1, 2\nUNION ALL\n"
-        "SELECT 'orders' AS dataset, v.rule, count(*) AS rows FROM sales.orders_quarantine, "
-        "UNNEST(lake_violations) AS t(v) GROUP BY 1, 2\nORDER BY 1, 3 DESC")
+        "SELECT 'meter_readings' AS dataset, v.rule, v.action, count(*) AS rows FROM plant.meter_readings_quarantine, "
+        "UNNEST(lake_violations) AS t(v) GROUP BY 1, 2, 3\nUNION ALL\n"
+        "SELECT 'orders' AS dataset, v.rule, v.action, count(*) AS rows FROM sales.orders_quarantine, "
+        "UNNEST(lake_violations) AS t(v) GROUP BY 1, 2, 3\nORDER BY 1, 4 DESC, 2")
 
 
 def test_lake_entries_are_what_the_demo_writes():
     settings = demo._settings(Path("/lake"))
     zones = {Path(u).name for u in (settings.raw_uri, settings.curated_uri, settings.quarantine_uri)}
     assert zones | {"_emulated_aws_state.json", "_emulated_aws_state.json.partial"} == set(demo.LAKE_ENTRIES)
+
+
+def test_aws_setup_prepares_a_moto_server_for_the_job(monkeypatch, capsys):
+    """`python -m lake_ingest.local.aws_setup --endpoint-url ...` (README, "Running the job yourself")."""
+    import socket
+
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    from lake_ingest.local import aws_setup
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    for var, value in (("AWS_ACCESS_KEY_ID", "testing"), ("AWS_SECRET_ACCESS_KEY", "testing")):
+        monkeypatch.setenv(var, value)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
+    server.start()
+    try:
+        url = f"http://127.0.0.1:{port}"
+        assert aws_setup.main(["--endpoint-url", url]) == 0
+        ddb = boto3.client("dynamodb", endpoint_url=url, region_name="eu-west-1")
+        assert ddb.list_tables()["TableNames"] == ["datalake-contracts", "datalake-file-ledger", "datalake-runs"]
+        assert ddb.scan(TableName="datalake-contracts", Select="COUNT")["Count"] == 3
+        glue = boto3.client("glue", endpoint_url=url, region_name="eu-west-1")
+        assert sorted(d["Name"] for d in glue.get_databases()["DatabaseList"]) == ["plant", "sales"]
+    finally:
+        server.stop()
+    assert "contracts customers, meter_readings, orders" in capsys.readouterr().out

@@ -22,6 +22,7 @@ from lake_ingest.local.aws_setup import CONTRACTS_DIR, TABLE_KEYS, bootstrap
 from lake_ingest.local.orchestration import (
     CLAIM_FILE,
     DEFINITION_FILE,
+    EXAMPLE_VALUES,
     PLANNER_FILE,
     LocalPipeline,
     emulated_services,
@@ -32,15 +33,7 @@ from lake_ingest.local.sample_data import generate_extracts
 
 ROOT = Path(__file__).parents[1]
 ASL_VALIDATOR = ROOT / "node_modules" / ".bin" / "asl-validator"
-VALUES = {
-    "planner_function_arn": "arn:aws:lambda:eu-west-1:123456789012:function:datalake-dev-ingest-plan",
-    "claim_function_arn": "arn:aws:lambda:eu-west-1:123456789012:function:datalake-dev-ingest-claim",
-    "lock_wait_seconds": 60,
-    "contracts_table": "datalake-dev-contracts", "runs_table": "datalake-dev-runs",
-    "glue_job_name": "datalake-dev-ingest", "sns_topic_arn": "arn:aws:sns:eu-west-1:123456789012:alerts",
-    "max_concurrency": 4, "glue_retry_interval_seconds": 30, "glue_task_timeout_seconds": 7200,
-    "execution_timeout_seconds": 14400,
-}
+VALUES = dict(EXAMPLE_VALUES)
 
 
 @pytest.fixture
@@ -178,6 +171,42 @@ def test_a_locked_dataset_waits_for_the_lock_instead_of_starting_a_run(spark, la
     assert entered.count("WaitForLock") >= 2 and entered.index("WaitForLock") < entered.index("RunIngestJob")
     assert [r["status"] for r in runs] == ["SUCCEEDED"]  # no run ended LOCKED
     assert _lock(pipeline.clients, settings, "orders") is None
+
+
+def test_a_branch_waits_a_bounded_number_of_times(spark, lake, settings, pipeline):
+    """A lock held for long (a dead run's lease) ends the branch SKIPPED_LOCKED after
+    lock_max_waits waits, instead of holding a Map slot until the execution times out."""
+    impatient = LocalPipeline(pipeline.clients, settings, name="impatient", lock_max_waits=2).deploy()
+    pipeline.clients.dynamodb.put_item(TableName=settings.runs_table, Item={
+        "dataset_id": {"S": "orders"}, "run_id": {"S": LOCK_ID}, "holder": {"S": "dead-run"},
+        "expires_at": {"N": str(int(time.time()) + 3600)}})
+    with emulated_services(spark, pipeline.clients) as runs:
+        execution = run_execution(pipeline.clients, impatient.state_machine_arn,
+                                  {"trigger": "schedule", "dataset_ids": ["orders"]})
+    assert execution.status == "SUCCEEDED" and runs == []
+    assert states_entered(execution).count("WaitForLock") == 2
+    assert execution.output["results"] == [{"dataset_id": "orders", "status": "SKIPPED_LOCKED",
+                                            "reason": "locked by run dead-run"}]
+    assert _lock(pipeline.clients, settings, "orders")["holder"] == "dead-run"  # not ours to release
+
+
+def test_a_claim_that_fails_after_taking_the_lock_releases_it(spark, lake, settings, pipeline):
+    """The answer of a claim can be lost after its write went through (a timeout): the failure
+    path releases a lock held in the execution's name, and records and announces the failure."""
+    lam = pipeline.clients.client("lambda")
+    lam.update_function_configuration(FunctionName=f"{pipeline.name}-claim", Environment={"Variables": {
+        "LEDGER_TABLE": settings.ledger_table, "RUNS_TABLE": settings.runs_table, "LEASE_SECONDS": "broken"}})
+    pipeline.clients.dynamodb.put_item(TableName=settings.runs_table, Item={
+        "dataset_id": {"S": "orders"}, "run_id": {"S": LOCK_ID}, "holder": {"S": "lost-answer"},
+        "expires_at": {"N": str(int(time.time()) + 7200)}})
+    with emulated_services(spark, pipeline.clients) as runs:
+        execution = run_execution(pipeline.clients, pipeline.state_machine_arn,
+                                  {"trigger": "schedule", "dataset_ids": ["orders"]}, name="lost-answer")
+    assert execution.status == "FAILED" and runs == []
+    entered = states_entered(execution)
+    assert entered.index("ClaimDataset") < entered.index("ReleaseLock") < entered.index("RecordFailure")
+    assert _lock(pipeline.clients, settings, "orders") is None
+    assert [a["dataset_id"] for a in pipeline.alerts()] == ["orders"]
 
 
 def test_the_claim_is_one_the_job_accepts_and_other_runs_do_not(aws, deployed, settings):

@@ -45,9 +45,11 @@ def test_readme_points_at_files_that_exist():
 
 def test_documented_job_flags_exist():
     block = README.split("## Running the job yourself")[1].split("```")[1]
-    flags = set(re.findall(r"--([a-z_]+)", block))
+    setup, job = block.split("bin/lake-ingest", 1)
+    flags = set(re.findall(r"--([a-z_]+)", job))
     known = {a.dest for a in build_parser()._actions}
     assert flags and flags <= known, flags - known
+    assert "-m lake_ingest.local.aws_setup --endpoint-url" in setup  # the account the job runs against
 
 
 @pytest.mark.slow

@@ -672,12 +672,11 @@ class _IngestRun:
         lineage = {n for n, _ in LINEAGE_COLUMNS}
         for name, type_name in catalog.existing_columns(self.clients.glue, contract.database, contract.table):
             if name not in known and name not in lineage and name not in extra:
-                if type_name != "string":  # only the columns an additive policy added are strings
+                if type_name.lower() != "string":  # the columns an additive policy added are strings
                     raise catalog.SchemaConflict(
-                        f"{contract.database}.{contract.table}.{name} is {type_name} in the catalog but no "
-                        f"longer in contract '{contract.dataset_id}': a column cannot be removed from a "
-                        "contract once its table has it (the table cannot change its type); declare it "
-                        "again, nullable")
+                        f"{contract.database}.{contract.table}.{name} is {type_name} in the catalog but not in "
+                        f"contract '{contract.dataset_id}': a column of the table cannot be left out of its "
+                        "contract (the job would write it as a string); declare it, nullable")
                 extra.append(name)
         for p in files:
             for name in p.extra:

@@ -14,7 +14,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from ._contract import Contract
-from ._transforms import CORRUPT_COL
+from ._transforms import CORRUPT_COL, typed_before_union, typed_name
 
 logger = logging.getLogger(__name__)
 
@@ -86,18 +86,20 @@ def read_files(spark: SparkSession, groups: Sequence[ReadGroup], contract: Contr
 
     Parquet groups may hold a column in different types. A union would convert them to a common
     type first (a bigint and a double to double, losing digits above 2^53; decimal(38,0) and
-    decimal(38,10) to decimal(38,10), which overflows), so such a column is read as text in every
-    group, and then converted from text as for CSV."""
+    decimal(38,10) to decimal(38,10), which overflows), so such a column is converted to the
+    contract's type in each group, from the group's own type, and its source value (kept for
+    rejected rows) becomes text."""
     frames = [read_group(spark, g, contract) for g in groups]
     if len(frames) > 1 and contract.format.type == "parquet":
         seen: dict[str, set[str]] = defaultdict(set)
         for frame in frames:
             for field in frame.schema.fields:
                 seen[field.name].add(field.dataType.simpleString())
-        mixed = {name for name, types in seen.items() if len(types) > 1}
+        mixed = sorted(name for name, types in seen.items() if len(types) > 1)
         if mixed:
-            logger.info("columns held in different types by the files of this run, read as text: %s",
-                        sorted(mixed))
+            logger.info("columns held in different types by the files of this run, converted file by file: %s",
+                        mixed)
+            frames = [typed_before_union(frame, contract, mixed) for frame in frames]
             frames = [frame.withColumns({f.name: _as_text(f) for f in frame.schema.fields if f.name in mixed})
                       for frame in frames]
     return _union(frames)
@@ -149,8 +151,9 @@ def read_key_columns(spark: SparkSession, groups: Sequence[ReadGroup], contract:
     fmt = contract.format
     if not counts_header_lines(contract):
         frame = read_files(spark, groups, contract)
+        made = [n for n in frame.columns if n in {typed_name(c.name) for c in contract.columns}]  # typed_before_union
         return frame.select(*[F.col(f"`{n}`") if n in frame.columns else F.lit(None).cast("string").alias(n)
-                              for n in names])
+                              for n in names], *[F.col(f"`{c}`") for c in made])
     frames = []
     for group in groups:
         line = F.col("value")

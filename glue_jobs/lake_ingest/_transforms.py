@@ -68,13 +68,13 @@ def _q(name: str) -> str:
     return "`" + name.replace("`", "``") + "`"
 
 
-def _typed_name(name: str) -> str:
+def typed_name(name: str) -> str:
     """The column that holds contract column ``name`` converted to its type."""
     return f"_typed_{name}"
 
 
 def _typed(name: str) -> SparkColumn:
-    return F.col(_q(_typed_name(name)))
+    return F.col(_q(typed_name(name)))
 
 
 def _mask(i: int) -> str:
@@ -152,26 +152,45 @@ def typed_columns(df: DataFrame, contract: Contract, extra: Sequence[str] = ()) 
     """Add ``_typed_<name>``: each contract column converted to its type, null where it cannot be.
 
     The source columns stay as they arrived (text for CSV and JSON) so that a rejected row keeps
-    its raw values. Extra columns admitted by an additive policy are kept as strings.
+    its raw values. Extra columns admitted by an additive policy are kept as strings. A typed
+    column the frame has already (``typed_before_union``) is kept.
     """
     types = {f.name: f.dataType for f in df.schema.fields}
     typed: dict[str, SparkColumn] = {}
     for col in contract.columns:
-        if col.source_name not in types:
-            value = F.lit(None).cast(col.type)
-        elif col.type in ("date", "timestamp") and col.format:
-            value = parse_datetime(col.source_name, col.type, col.format)
-        elif _checks_text(col, contract):
-            text = F.col(_q(col.source_name))
-            value = F.when(~text.contains(REPLACEMENT_CHAR), text)
-        else:
-            value = exact_cast(col.source_name, types[col.source_name], col.type)
-        if col.type == "string" and col.name in contract.partition_by:
-            value = F.when(partition_value_fits(col.name, value), value)
-        typed[_typed_name(col.name)] = value
+        if typed_name(col.name) not in types:
+            typed[typed_name(col.name)] = _converted(col, contract, types.get(col.source_name))
     for name in extra:
-        typed[_typed_name(name)] = F.col(_q(name)).cast("string")
+        typed[typed_name(name)] = F.col(_q(name)).cast("string")
     return df.withColumns(typed)
+
+
+def typed_before_union(df: DataFrame, contract: Contract, sources: Sequence[str]) -> DataFrame:
+    """``typed_columns`` for the contract columns read from ``sources`` only, null markers first.
+
+    For Parquet files that hold a column in different types: each file's values are converted
+    from their own type before the files are united, and the reader then turns the source column
+    into text (the raw value of a rejected row)."""
+    types = {f.name: f.dataType for f in df.schema.fields}
+    cols = [c for c in contract.columns if c.source_name in sources and c.source_name in types]
+    df = null_markers(df, [c.source_name for c in cols], contract_null_markers(contract))
+    return df.withColumns({typed_name(c.name): _converted(c, contract, types[c.source_name]) for c in cols})
+
+
+def _converted(col: Column, contract: Contract, source_type: T.DataType | None) -> SparkColumn:
+    """One contract column converted from its source column of ``source_type`` (None: absent)."""
+    if source_type is None:
+        value = F.lit(None).cast(col.type)
+    elif col.type in ("date", "timestamp") and col.format and isinstance(source_type, T.StringType):
+        value = parse_datetime(col.source_name, col.type, col.format)
+    elif _checks_text(col, contract):
+        text = F.col(_q(col.source_name))
+        value = F.when(~text.contains(REPLACEMENT_CHAR), text)
+    else:
+        value = exact_cast(col.source_name, source_type, col.type)
+    if col.type == "string" and col.name in contract.partition_by:
+        value = F.when(partition_value_fits(col.name, value), value)
+    return value
 
 
 #: Characters Spark percent-encodes in a partition directory name (Hive's escaping).
@@ -201,8 +220,8 @@ def exact_cast(source: str, source_type: T.DataType, type_name: str) -> SparkCol
     timestamp becomes the date of its day, an int ``2`` becomes ``true``, a bigint above 2^53
     becomes a nearby double. Here a converted value is kept only when converting it back gives the
     value read. Text keeps the text conversion (as for CSV), decimals keep Spark's rounding to
-    their scale (as for text; see the README), and a struct, array or map is read into a string
-    column as its JSON text and into no other type.
+    their scale and floats and doubles the nearest value (as from text; see the README), and a
+    struct, array or map is read into a string column as its JSON text and into no other type.
     """
     src = F.col(_q(source))
     if source_type.simpleString() == type_name:
@@ -212,6 +231,10 @@ def exact_cast(source: str, source_type: T.DataType, type_name: str) -> SparkCol
     converted = F.expr(f"try_cast({_q(source)} AS {type_name})")
     if isinstance(source_type, T.StringType) or type_name.startswith("decimal"):
         return converted
+    if type_name in ("float", "double") and isinstance(source_type, T.NumericType):
+        # a binary fraction is rounded to the nearest float, as from text; only overflow is lost
+        infinite = [F.lit(float("inf")), F.lit(float("-inf"))]
+        return F.when(~converted.isin(*infinite) | src.cast("double").isin(*infinite), converted)
     return F.when(converted.cast(source_type) == src, converted)
 
 
@@ -310,14 +333,14 @@ def _rule_check(rule: Rule, contract: Contract) -> Check:
         return Check(rule.name, rule.action, _text(f"{', '.join(rule.columns)} is not unique in this batch"))
     col = contract.column(rule.columns[0])
     value = _typed(col.name)
-    typed_name = _typed_name(col.name)
+    typed_col = typed_name(col.name)
     if rule.type == "not_null":
         return Check(rule.name, rule.action, _text(f"null in {', '.join(rule.columns)}"),
                      _any([_typed(c).isNull() for c in rule.columns]))
     if rule.type == "allowed_values":
         allowed = [F.lit(v).cast(col.type) for v in rule.values]
         return Check(rule.name, rule.action,
-                     _message(_text(f"{col.name}="), _shown(typed_name), _text(" is not an allowed value")),
+                     _message(_text(f"{col.name}="), _shown(typed_col), _text(" is not an allowed value")),
                      value.isNotNull() & ~value.isin(allowed))
     if rule.type == "range":
         bounds = []
@@ -327,11 +350,11 @@ def _rule_check(rule: Rule, contract: Contract) -> Check:
             bounds.append(value > F.lit(rule.max))
         shown = f"[{'' if rule.min is None else rule.min}, {'' if rule.max is None else rule.max}]"
         return Check(rule.name, rule.action,
-                     _message(_text(f"{col.name}="), f"CAST({_q(typed_name)} AS STRING)", _text(f" outside {shown}")),
+                     _message(_text(f"{col.name}="), f"CAST({_q(typed_col)} AS STRING)", _text(f" outside {shown}")),
                      value.isNotNull() & _any(bounds))
     if rule.type == "regex":
         return Check(rule.name, rule.action,
-                     _message(_text(f"{col.name}="), _shown(typed_name), _text(f" does not match {rule.pattern}")),
+                     _message(_text(f"{col.name}="), _shown(typed_col), _text(f" does not match {rule.pattern}")),
                      value.isNotNull() & ~value.rlike(str(rule.pattern)))
     raise ValueError(f"unknown rule type {rule.type}")
 
@@ -429,8 +452,9 @@ def repeated_keys(df: DataFrame, contract: Contract, keys: Sequence[str]) -> Dat
     """
     cols = [contract.column(k) for k in keys]
     present = [c.source_name for c in cols if c.source_name in df.columns]
-    out = null_markers(df.select(*[F.col(_q(n)) for n in present]), present, contract_null_markers(contract))
-    names = [_typed_name(k) for k in keys]
+    made = [typed_name(k) for k in keys if typed_name(k) in df.columns]  # by typed_before_union
+    out = null_markers(df.select(*[F.col(_q(n)) for n in present + made]), present, contract_null_markers(contract))
+    names = [typed_name(k) for k in keys]
     out = typed_columns(out, contract).select(*[F.col(_q(n)) for n in names])
     return out.groupBy(*names).count().filter(F.col("count") > 1).select(*names)
 
@@ -550,7 +574,7 @@ def resolve_pending(pending: DataFrame, contract: Contract, extra: Sequence[str]
     values = F.col(QUARANTINE_COL)["values"]
     restored = {c.name: values[i].cast(c.type) for i, c in enumerate(contract.columns) if c.name in contract.partition_by}
     out = pending.withColumns(restored)
-    out = out.withColumns({_typed_name(n): F.col(_q(n)) for n in names})
+    out = out.withColumns({typed_name(n): F.col(_q(n)) for n in names})
     out = out.withColumns({_mask(i): F.lit(0).cast("bigint") for i in range(len(all_checks))})
     out = deduplicate(out, contract, all_checks)
     out = check_unique(out, contract, all_checks)

@@ -57,3 +57,25 @@ def bootstrap(clients: AwsClients, settings: JobSettings, contracts_dir: str | P
     contracts = [Contract.from_dict(d) for d in docs]
     create_databases(clients.glue, [c.database for c in contracts])
     return contracts
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Prepare an emulated account served by a moto server for ``lake-ingest --aws_endpoint_url``."""
+    import argparse
+
+    p = argparse.ArgumentParser(prog="python -m lake_ingest.local.aws_setup", description=main.__doc__)
+    p.add_argument("--endpoint-url", required=True, help="the moto server, e.g. http://127.0.0.1:5000")
+    p.add_argument("--region", default="eu-west-1", help="region of the emulated account (eu-west-1)")
+    p.add_argument("--contracts-dir", default=str(CONTRACTS_DIR), help="contract files to load (the repository's)")
+    args = p.parse_args(argv)
+    settings = JobSettings(raw_uri="", curated_uri="", quarantine_uri="")  # only the table names are used
+    contracts = bootstrap(AwsClients(endpoint_url=args.endpoint_url, region_name=args.region), settings,
+                          args.contracts_dir)
+    print(f"{args.endpoint_url}: tables {settings.contracts_table}, {settings.ledger_table}, "
+          f"{settings.runs_table}; databases {', '.join(sorted({c.database for c in contracts}))}; "
+          f"contracts {', '.join(c.dataset_id for c in contracts)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -4,7 +4,8 @@ moto holds its state in memory only; the local demo saves it as JSON next to the
 second run sees the ledger, the run records and the catalog of the first, as AWS would.
 
 The state file lives in the lake's root directory, and every path under that directory (the
-catalog's table and partition locations) is saved relative to it: a lake moved or copied as a
+catalog's table and partition locations, the commit manifests of run records) is saved relative
+to it: a lake moved or copied as a
 whole keeps a catalog that points at its own files, not at the original's.
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from pathlib import Path
 from typing import Any
 
@@ -28,17 +30,18 @@ LAKE_ROOT = "{lake_root}"
 
 
 def _swap_prefix(value: Any, old: str, new: str) -> Any:
-    """``value`` with every string under the directory ``old`` rewritten under ``new``
-    (``old`` itself, ``old/...`` and ``file:old/...``), in nested lists and dicts too."""
+    """``value`` with every path under the directory ``old`` rewritten under ``new``, in nested
+    lists and dicts, and inside text too (a run record's commit manifest is JSON text). A path
+    counts where ``old/`` starts a string or follows a quote, a space, ``:`` or ``=``, so that
+    ``/x/tmp/lake/`` is not taken for ``/tmp/lake/``."""
     if isinstance(value, dict):
         return {k: _swap_prefix(v, old, new) for k, v in value.items()}
     if isinstance(value, list):
         return [_swap_prefix(v, old, new) for v in value]
     if isinstance(value, str):
-        for scheme in ("", "file:", "file://"):
-            head = scheme + old
-            if value == head or value.startswith(head + "/"):
-                return scheme + new + value[len(head):]
+        if value == old:
+            return new
+        return re.sub(r"(?:(?<=^)|(?<=[\s\"':=])|(?<=file://))" + re.escape(old + "/"), lambda _: new + "/", value)
     return value
 
 
@@ -73,7 +76,7 @@ def save_state(clients: AwsClients, path: str | Path, tables: list[str]) -> None
             })
         state["glue"].append(entry)
     target = Path(path)
-    state["glue"] = _swap_prefix(state["glue"], _root_of(target), LAKE_ROOT)
+    state = _swap_prefix(state, _root_of(target), LAKE_ROOT)
     partial = target.with_name(target.name + ".partial")
     partial.write_text(json.dumps(state, default=str))
     partial.replace(target)  # atomic: a run stopped while saving leaves the previous state whole
@@ -90,7 +93,7 @@ def load_state(clients: AwsClients, path: str | Path) -> bool:
     except json.JSONDecodeError as exc:
         raise ValueError(f"{p} is not a saved state ({exc}); start over with --fresh (make demo-fresh)") from None
     ddb, glue = clients.dynamodb, clients.glue
-    state["glue"] = _swap_prefix(state["glue"], LAKE_ROOT, _root_of(p))
+    state = _swap_prefix(state, LAKE_ROOT, _root_of(p))
     for table, items in state["dynamodb"].items():
         for i in range(0, len(items), 25):
             ddb.batch_write_item(RequestItems={table: [{"PutRequest": {"Item": it}} for it in items[i : i + 25]]})

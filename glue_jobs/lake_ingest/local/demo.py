@@ -47,10 +47,11 @@ LIMIT 8
 def quarantine_sql(tables: Sequence[str]) -> str | None:
     """The rules that rejected rows, per dataset, over the quarantine tables the catalog lists (a
     dataset that never rejected a row has none); None when there is no such table."""
-    parts = [f"SELECT '{name.split('.', 1)[1].removesuffix('_quarantine')}' AS dataset, v.rule, count(*) AS rows "
-             f"FROM {name}, UNNEST(lake_violations) AS t(v) GROUP BY 1, 2"
+    parts = [f"SELECT '{name.split('.', 1)[1].removesuffix('_quarantine')}' AS dataset, v.rule, v.action, "
+             f"count(*) AS rows FROM {name}, UNNEST(lake_violations) AS t(v) GROUP BY 1, 2, 3"
              for name in sorted(tables) if name.endswith("_quarantine")]
-    return "\nUNION ALL\n".join(parts) + "\nORDER BY 1, 3 DESC" if parts else None
+    # a quarantined row lists every rule it broke, warnings included (action warn)
+    return "\nUNION ALL\n".join(parts) + "\nORDER BY 1, 4 DESC, 2" if parts else None
 
 
 #: What ``--fresh`` may delete in the lake directory: the demo's own files and nothing else (the

@@ -44,6 +44,18 @@ CLAIM_FILE = MODULE_DIR / "functions" / "claim_dataset.py"
 _PLACEHOLDER = re.compile(r"(?<!\$)\$\{([a-z_]+)\}")
 
 
+#: Example values for every placeholder of the definition, as Terraform would pass them for an
+#: environment ``dev`` (the account id is AWS's documentation example).
+EXAMPLE_VALUES: Mapping[str, Any] = {
+    "planner_function_arn": "arn:aws:lambda:eu-west-1:123456789012:function:datalake-dev-ingest-plan",
+    "claim_function_arn": "arn:aws:lambda:eu-west-1:123456789012:function:datalake-dev-ingest-claim",
+    "contracts_table": "datalake-dev-contracts", "runs_table": "datalake-dev-runs",
+    "glue_job_name": "datalake-dev-ingest", "sns_topic_arn": "arn:aws:sns:eu-west-1:123456789012:datalake-dev-alerts",
+    "max_concurrency": 4, "glue_retry_interval_seconds": 30, "glue_task_timeout_seconds": 7500,
+    "execution_timeout_seconds": 28800, "lock_wait_seconds": 60, "lock_max_waits": 60,
+}
+
+
 def render_definition(values: Mapping[str, Any], path: Path = DEFINITION_FILE) -> str:
     """Fill the definition template as Terraform's ``templatefile`` does (``${name}``).
 
@@ -75,6 +87,7 @@ class LocalPipeline:
     max_concurrency: int = 2
     glue_retry_interval_seconds: int = 1
     lock_wait_seconds: int = 1
+    lock_max_waits: int = 60
     glue_task_timeout_seconds: int = 7200
     execution_timeout_seconds: int = 14400
     state_machine_arn: str = ""
@@ -119,7 +132,7 @@ class LocalPipeline:
                 zf.write(path, path.name)
             return str(lam.create_function(
                 FunctionName=f"{self.name}-{suffix}", Runtime="python3.12", Role=role,
-                Handler=f"{path.stem}.handler", Code={"ZipFile": buffer.getvalue()}, Timeout=60,
+                Handler=f"{path.stem}.handler", Code={"ZipFile": buffer.getvalue()}, Timeout=30,
                 Environment={"Variables": environment},
             )["FunctionArn"])
 
@@ -130,7 +143,8 @@ class LocalPipeline:
                                                "LEASE_SECONDS": str(self.glue_task_timeout_seconds)})
         definition = render_definition({
             "planner_function_arn": planner, "claim_function_arn": claim,
-            "lock_wait_seconds": self.lock_wait_seconds, "contracts_table": self.settings.contracts_table,
+            "lock_wait_seconds": self.lock_wait_seconds, "lock_max_waits": self.lock_max_waits,
+            "contracts_table": self.settings.contracts_table,
             "runs_table": self.settings.runs_table, "glue_job_name": self.job_name,
             "sns_topic_arn": self.topic_arn, "max_concurrency": self.max_concurrency,
             "glue_retry_interval_seconds": self.glue_retry_interval_seconds,

@@ -158,7 +158,7 @@ resource "aws_lambda_function" "this" {
   handler                        = "${each.value.module}.handler"
   filename                       = data.archive_file.function[each.key].output_path
   source_code_hash               = data.archive_file.function[each.key].output_base64sha256
-  timeout                        = 60
+  timeout                        = 30 # below the state machine task's 60 s, so that a slow call fails as the function's
   memory_size                    = 256
   reserved_concurrent_executions = var.lambda_reserved_concurrency
   kms_key_arn                    = var.kms_key_arn
@@ -254,6 +254,7 @@ resource "aws_sfn_state_machine" "this" {
     planner_function_arn        = aws_lambda_function.this["plan"].arn
     claim_function_arn          = aws_lambda_function.this["claim"].arn
     lock_wait_seconds           = var.lock_wait_seconds
+    lock_max_waits              = var.lock_max_waits
     contracts_table             = var.contracts_table_name
     runs_table                  = var.runs_table_name
     glue_job_name               = var.glue_job_name
@@ -278,6 +279,15 @@ resource "aws_sfn_state_machine" "this" {
     type                              = "CUSTOMER_MANAGED_KMS_KEY"
     kms_key_id                        = var.kms_key_arn
     kms_data_key_reuse_period_seconds = 300
+  }
+
+  lifecycle {
+    # A branch may wait for the lock, then run the job: the execution must outlast both, or it
+    # times out with nothing recorded for the dataset.
+    precondition {
+      condition     = var.execution_timeout_seconds >= var.glue_task_timeout_seconds + var.lock_wait_seconds * var.lock_max_waits
+      error_message = "execution_timeout_seconds must be at least glue_task_timeout_seconds + lock_wait_seconds * lock_max_waits."
+    }
   }
 
   depends_on = [aws_iam_role_policy.state_machine]

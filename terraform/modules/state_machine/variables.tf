@@ -108,6 +108,17 @@ variable "lock_wait_seconds" {
   }
 }
 
+variable "lock_max_waits" {
+  description = "How many times a dataset's branch waits for the lock before it ends SKIPPED_LOCKED (the next trigger takes its file)."
+  type        = number
+  default     = 60
+
+  validation {
+    condition     = var.lock_max_waits >= 1 && var.lock_max_waits <= 1000
+    error_message = "lock_max_waits must be between 1 and 1000."
+  }
+}
+
 variable "execution_timeout_seconds" {
   description = "Timeout of a whole execution."
   type        = number
