@@ -213,6 +213,7 @@ module "vpc_endpoints" {
   route_table_ids = data.aws_route_tables.private.ids
   # The JDBC connection's credentials are in Secrets Manager: only then does the VPC need it.
   create_secretsmanager_endpoint = var.onprem_jdbc_url != ""
+  create_gateway_endpoints       = var.create_gateway_endpoints
   tags                           = local.tags
 }
 

@@ -95,6 +95,12 @@ variable "create_vpc_endpoints" {
   default     = true
 }
 
+variable "create_gateway_endpoints" {
+  description = "Create the S3 and DynamoDB gateway endpoints (turn off when the VPC's private route tables already have them; a route table takes one per service)."
+  type        = bool
+  default     = true
+}
+
 # ------------------------------------------------------------------ Glue job
 
 variable "glue_worker_type" {

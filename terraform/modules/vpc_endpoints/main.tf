@@ -1,7 +1,9 @@
 # Private paths from the VPC to the AWS services the ingest job uses, so the Glue job needs no
 # NAT gateway and no internet route: gateway endpoints for S3 and DynamoDB (free), interface
 # endpoints for the rest. The endpoint policies form a data perimeter: only principals of this
-# account, and (for S3 and DynamoDB) only resources of this account.
+# account, and (for S3 and DynamoDB) only resources of this account. A gateway endpoint serves
+# every subnet of its route tables: in a VPC shared with other workloads, its perimeter applies to
+# them too (create_gateway_endpoints = false keeps the VPC's own endpoints instead).
 
 data "aws_caller_identity" "current" {}
 
@@ -76,6 +78,8 @@ data "aws_iam_policy_document" "s3" {
 }
 
 resource "aws_vpc_endpoint" "s3" {
+  count = var.create_gateway_endpoints ? 1 : 0
+
   vpc_id            = var.vpc_id
   service_name      = "com.amazonaws.${var.region}.s3"
   vpc_endpoint_type = "Gateway"
@@ -104,6 +108,8 @@ data "aws_iam_policy_document" "dynamodb" {
 }
 
 resource "aws_vpc_endpoint" "dynamodb" {
+  count = var.create_gateway_endpoints ? 1 : 0
+
   vpc_id            = var.vpc_id
   service_name      = "com.amazonaws.${var.region}.dynamodb"
   vpc_endpoint_type = "Gateway"

@@ -1,11 +1,11 @@
 output "s3_endpoint_id" {
-  description = "ID of the S3 gateway endpoint."
-  value       = aws_vpc_endpoint.s3.id
+  description = "ID of the S3 gateway endpoint (null when create_gateway_endpoints is false)."
+  value       = one(aws_vpc_endpoint.s3[*].id)
 }
 
 output "dynamodb_endpoint_id" {
-  description = "ID of the DynamoDB gateway endpoint."
-  value       = aws_vpc_endpoint.dynamodb.id
+  description = "ID of the DynamoDB gateway endpoint (null when create_gateway_endpoints is false)."
+  value       = one(aws_vpc_endpoint.dynamodb[*].id)
 }
 
 output "interface_endpoint_ids" {

@@ -59,6 +59,12 @@ variable "interface_services" {
   }
 }
 
+variable "create_gateway_endpoints" {
+  description = "Create the S3 and DynamoDB gateway endpoints (off when the route tables already have them: a route table takes one per service)."
+  type        = bool
+  default     = true
+}
+
 variable "create_secretsmanager_endpoint" {
   description = "Add a Secrets Manager interface endpoint (for a Glue JDBC connection whose credentials are in Secrets Manager)."
   type        = bool
