@@ -243,8 +243,11 @@ module "state_machine" {
   kms_key_arn          = aws_kms_key.this.arn
   raw_bucket_name      = module.s3_zones.raw_bucket_name
   max_concurrency      = var.map_max_concurrency
-  # The Step Functions task waits a little longer than the Glue job may run.
+  # The Step Functions task waits a little longer than the Glue job may run; an execution
+  # outlasts a branch that waits for the lock (an hour at most, by the module's defaults), then
+  # retries a refused start (up to about half an hour) and runs the job.
   glue_task_timeout_seconds = var.glue_timeout_minutes * 60 + 300
+  execution_timeout_seconds = max(28800, var.glue_timeout_minutes * 60 + 300 + 3600 + 1800)
   schedule_expression       = var.schedule_expression
   log_retention_days        = var.log_retention_days
   tags                      = local.tags

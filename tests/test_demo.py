@@ -125,7 +125,7 @@ def test_the_state_is_saved_whole_or_not_at_all(tmp_path, aws, deployed, setting
 def test_a_moved_lake_keeps_a_catalog_of_its_own_files(tmp_path, aws, deployed, settings):
     """Locations under the lake are saved relative to it: after ``mv lake moved`` the catalog
     points at the moved files, not at the original's (which may still exist as a copy)."""
-    lake, moved = tmp_path / "demo_lake", tmp_path / "moved"
+    lake, moved = tmp_path / "démo \"lake\"", tmp_path / "moved"  # escaped in JSON text
     lake.mkdir()
     glue = aws.glue
     glue.create_database(DatabaseInput={"Name": "moved_db"})

@@ -42,7 +42,7 @@ META_ARGUMENTS = {"source", "version", "count", "for_each", "providers", "depend
 STATE_MACHINE_INPUTS = {
     "name", "glue_job_name", "contracts_table_name", "contracts_table_arn", "ledger_table_name", "ledger_table_arn", "runs_table_name",
     "runs_table_arn", "sns_topic_arn", "kms_key_arn", "raw_bucket_name", "max_concurrency",
-    "schedule_expression", "log_retention_days", "tags", "glue_task_timeout_seconds",
+    "schedule_expression", "log_retention_days", "tags", "glue_task_timeout_seconds", "execution_timeout_seconds",
 }
 
 #: Glue's own job parameters (special parameters of AWS Glue) that the job may set.

@@ -18,6 +18,7 @@ from lake_ingest._transforms import (
     quarantine,
     quarantine_metrics,
     rule_names,
+    typed_columns,
     validate,
 )
 
@@ -365,3 +366,49 @@ def test_settling_counts_what_it_adds(spark):
     s = second.get
     assert (s["rows_quarantined"], s["rows_warned"], s["rows_failing"]) == (4, 0, 0)
     assert "rule:duplicate" not in s  # counted over the quarantine rows, with the other blocking rules
+
+
+_SOURCE_TYPES = ["boolean", "tinyint", "smallint", "int", "bigint", "float", "double", "decimal(10,2)", "string",
+                 "binary", "date", "timestamp", "timestamp_ntz"]
+_CONTRACT_TYPES = ["string", "boolean", "tinyint", "smallint", "int", "bigint", "float", "double", "decimal(12,2)",
+                   "date", "timestamp"]
+
+
+def test_the_casts_spark_refuses_are_known(spark):
+    """A typed Parquet column converted with a cast Spark refuses fails the analysis of the whole
+    run; ``try_cast_refused`` must name exactly those pairs (checked against Spark, every pair)."""
+    from pyspark.errors import AnalysisException
+
+    from lake_ingest._transforms import try_cast_refused
+
+    frame = spark.sql("SELECT " + ", ".join(f"CAST(NULL AS {t}) AS `{t}`" for t in _SOURCE_TYPES))
+    for source, target in itertools.product(_SOURCE_TYPES, _CONTRACT_TYPES):
+        try:
+            refused = not frame.selectExpr(f"try_cast(`{source}` AS {target})").schema  # analysed here
+        except AnalysisException:
+            refused = True
+        source_type = frame.schema[source].dataType
+        assert try_cast_refused(source_type, target) is refused, (source, target)
+
+
+def test_typed_values_of_casts_spark_refuses_are_read_as_their_text(spark):
+    """Every contract type from every typed source: no pair fails the plan, and a number in a date
+    column with a format is read with the format (20260102 is not seconds since 1970)."""
+    from lake_ingest._transforms import exact_cast
+
+    row = {"boolean": True, "tinyint": 5, "smallint": 5, "int": 20260102, "bigint": 5, "float": 5.0,
+           "double": 5.0, "decimal(10,2)": Decimal("5.00"), "string": "5", "binary": bytearray(b"5"),
+           "date": dt.date(2026, 1, 2), "timestamp": dt.datetime(2026, 1, 2), "timestamp_ntz": dt.datetime(2026, 1, 2)}
+    schema = ", ".join(f"`{t}` {t}" for t in _SOURCE_TYPES)
+    frame = spark.createDataFrame([tuple(row[t] for t in _SOURCE_TYPES)], schema)
+    out = frame.select(*[exact_cast(s, frame.schema[s].dataType, t).alias(f"{s}->{t}")
+                         for s, t in itertools.product(_SOURCE_TYPES, _CONTRACT_TYPES)]).first().asDict()
+    assert out["binary->bigint"] == 5 and out["binary->decimal(12,2)"] == Decimal("5.00")
+    assert out["boolean->date"] is None and out["date->int"] is None  # no such value: a type violation
+    contract = Contract.from_dict({
+        "dataset_id": "n", "source": {"prefix": "n/", "pattern": "*.parquet"}, "format": {"type": "parquet"},
+        "target": {"database": "db", "table": "n"}, "columns": [
+            {"name": "d", "type": "date", "format": "yyyyMMdd"}, {"name": "t", "type": "timestamp", "format": "yyyyMMdd"}]})
+    numbers = spark.createDataFrame([(20260102, 20260103)], "d bigint, t bigint")
+    typed = typed_columns(numbers, contract).first()
+    assert (typed["_typed_d"], typed["_typed_t"]) == (dt.date(2026, 1, 2), dt.datetime(2026, 1, 3))

@@ -25,8 +25,10 @@ logger = logging.getLogger(__name__)
 _TABLE_INPUT_KEYS = ("Name", "Description", "Owner", "Retention", "StorageDescriptor", "PartitionKeys",
                      "TableType", "Parameters")
 _PARTITION_INPUT_KEYS = ("Values", "StorageDescriptor", "Parameters")
-#: Stands for the lake's root directory in a saved state.
+#: Stand for the lake's root directory in a saved state: as it is, and as JSON text writes it
+#: inside a run record's commit manifest (a root with non-ASCII characters or quotes differs).
 LAKE_ROOT = "{lake_root}"
+LAKE_ROOT_IN_JSON = "{lake_root_json}"
 
 
 def _swap_prefix(value: Any, old: str, new: str) -> Any:
@@ -47,6 +49,21 @@ def _swap_prefix(value: Any, old: str, new: str) -> Any:
 
 def _root_of(path: Path) -> str:
     return str(path.absolute().parent)
+
+
+def _in_json(text: str) -> str:
+    """``text`` as it appears inside a JSON string (``json.dumps`` escapes non-ASCII and quotes)."""
+    return json.dumps(text)[1:-1]
+
+
+def _relative(state: Any, root: str) -> Any:
+    if _in_json(root) != root:
+        state = _swap_prefix(state, _in_json(root), LAKE_ROOT_IN_JSON)
+    return _swap_prefix(state, root, LAKE_ROOT)
+
+
+def _absolute(state: Any, root: str) -> Any:
+    return _swap_prefix(_swap_prefix(state, LAKE_ROOT_IN_JSON, _in_json(root)), LAKE_ROOT, root)
 
 
 def _pages(client: Any, op: str, key: str, **kwargs: Any) -> list[dict[str, Any]]:
@@ -76,7 +93,7 @@ def save_state(clients: AwsClients, path: str | Path, tables: list[str]) -> None
             })
         state["glue"].append(entry)
     target = Path(path)
-    state = _swap_prefix(state, _root_of(target), LAKE_ROOT)
+    state = _relative(state, _root_of(target))
     partial = target.with_name(target.name + ".partial")
     partial.write_text(json.dumps(state, default=str))
     partial.replace(target)  # atomic: a run stopped while saving leaves the previous state whole
@@ -93,7 +110,7 @@ def load_state(clients: AwsClients, path: str | Path) -> bool:
     except json.JSONDecodeError as exc:
         raise ValueError(f"{p} is not a saved state ({exc}); start over with --fresh (make demo-fresh)") from None
     ddb, glue = clients.dynamodb, clients.glue
-    state = _swap_prefix(state, LAKE_ROOT, _root_of(p))
+    state = _absolute(state, _root_of(p))
     for table, items in state["dynamodb"].items():
         for i in range(0, len(items), 25):
             ddb.batch_write_item(RequestItems={table: [{"PutRequest": {"Item": it}} for it in items[i : i + 25]]})
