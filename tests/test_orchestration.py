@@ -188,6 +188,9 @@ def test_a_branch_waits_a_bounded_number_of_times(spark, lake, settings, pipelin
     assert execution.output["results"] == [{"dataset_id": "orders", "status": "SKIPPED_LOCKED",
                                             "reason": "locked by run dead-run"}]
     assert _lock(pipeline.clients, settings, "orders")["holder"] == "dead-run"  # not ours to release
+    [alert] = impatient.alerts()  # the execution succeeds, so the long-held lock is announced
+    assert (alert["dataset_id"], alert["error"]) == ("orders", "DatasetLocked")
+    assert alert["cause"] == "gave up waiting for the lock after 3 tries: locked by run dead-run"
 
 
 def test_a_claim_that_fails_after_taking_the_lock_releases_it(spark, lake, settings, pipeline):
