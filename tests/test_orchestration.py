@@ -192,6 +192,16 @@ def test_a_branch_waits_a_bounded_number_of_times(spark, lake, settings, pipelin
     assert (alert["dataset_id"], alert["error"]) == ("orders", "DatasetLocked")
     assert alert["cause"] == "gave up waiting for the lock after 3 tries: locked by run dead-run"
 
+    # without its alert the give-up would pass unseen: the execution fails instead
+    pipeline.clients.client("sns").delete_topic(TopicArn=impatient.topic_arn)
+    with emulated_services(spark, pipeline.clients):
+        unannounced = run_execution(pipeline.clients, impatient.state_machine_arn,
+                                    {"trigger": "schedule", "dataset_ids": ["orders"]})
+    assert unannounced.status == "FAILED"
+    [result] = json.loads(unannounced.cause.split(": ", 1)[1])
+    assert (result["status"], result["error"], result["alert_error"]) == ("FAILED", "DatasetLocked",
+                                                                         "SNS.NotFoundException")
+
 
 def test_a_claim_that_fails_after_taking_the_lock_releases_it(spark, lake, settings, pipeline):
     """The answer of a claim can be lost after its write went through (a timeout): the failure

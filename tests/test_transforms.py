@@ -405,6 +405,10 @@ def test_typed_values_of_casts_spark_refuses_are_read_as_their_text(spark):
                          for s, t in itertools.product(_SOURCE_TYPES, _CONTRACT_TYPES)]).first().asDict()
     assert out["binary->bigint"] == 5 and out["binary->decimal(12,2)"] == Decimal("5.00")
     assert out["boolean->date"] is None and out["date->int"] is None  # no such value: a type violation
+    # numbers and timestamps meet as text, not as seconds since 1970 (Spark's cast)
+    assert out["int->timestamp"] is None and out["bigint->timestamp"] is None  # '20260102', '5'
+    assert out["timestamp->bigint"] is None and out["timestamp_ntz->bigint"] is None
+    assert out["int->date"] is None and out["date->timestamp"] == dt.datetime(2026, 1, 2)
     contract = Contract.from_dict({
         "dataset_id": "n", "source": {"prefix": "n/", "pattern": "*.parquet"}, "format": {"type": "parquet"},
         "target": {"database": "db", "table": "n"}, "columns": [

@@ -211,6 +211,14 @@ def partition_value_fits(name: str, value: SparkColumn) -> SparkColumn:
 
 _COMPLEX = (T.StructType, T.ArrayType, T.MapType)
 _DATETIME = (T.DateType, T.TimestampType, T.TimestampNTZType)
+
+
+def _epoch_cast(source_type: T.DataType, type_name: str) -> bool:
+    """Whether Spark casts between a number and a timestamp as seconds since 1970: it would read
+    2026 as 00:33:46 on 1970-01-01, where the same text from CSV is the year 2026."""
+    numeric_target = type_name in _NUMERIC_TYPES or type_name.startswith("decimal")
+    return ((isinstance(source_type, T.NumericType) and type_name == "timestamp")
+            or (isinstance(source_type, T.TimestampType) and numeric_target))
 _NUMERIC_TYPES = ("tinyint", "smallint", "int", "bigint", "float", "double")
 
 
@@ -249,7 +257,8 @@ def exact_cast(source: str, source_type: T.DataType, type_name: str) -> SparkCol
         return src
     if isinstance(source_type, _COMPLEX):
         return F.to_json(src) if type_name == "string" else F.lit(None).cast(type_name)
-    if try_cast_refused(source_type, type_name):  # read as the text it stands for, as from CSV
+    if try_cast_refused(source_type, type_name) or _epoch_cast(source_type, type_name):
+        # read as the text it stands for, as from CSV
         return F.expr(f"try_cast(CAST({_q(source)} AS STRING) AS {type_name})")
     converted = F.expr(f"try_cast({_q(source)} AS {type_name})")
     if isinstance(source_type, T.StringType) or type_name.startswith("decimal"):
