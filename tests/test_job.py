@@ -858,6 +858,28 @@ def test_a_parquet_file_of_other_types_does_not_change_another_files_values(spar
                                                                                 ("2.5", "fourth")]
 
 
+def test_null_markers_apply_to_text_only_when_files_hold_a_column_in_two_types(spark, aws, deployed, lake, settings):
+    """A double NaN is a value, as when its file is read alone: the marker 'NaN' is for text (the
+    mixed column becomes text before the union, after its conversion)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    doc = {**_parquet_doc("markers", [{"name": "k", "type": "string", "nullable": False},
+                                      {"name": "v", "type": "double", "nullable": False}]),
+           "format": {"type": "parquet", "null_values": ["NaN"]}}
+    ContractStore(aws.dynamodb, settings.contracts_table).put([doc])
+    raw = lake / "raw" / "src" / "markers"
+    raw.mkdir(parents=True)
+    pq.write_table(pa.table({"k": ["typed"], "v": pa.array([float("nan")])}), raw / "a.parquet")
+    pq.write_table(pa.table({"k": ["text", "marker"], "v": ["1.5", "NaN"]}), raw / "b.parquet")
+
+    result = run_ingest(spark, "markers", "run-1", settings, aws)
+
+    assert result.rule_violations == {"not_null:v": 1}  # the text 'NaN' is the marker
+    rows = dict(query(aws, "SELECT k, v FROM plant.markers"))
+    assert rows.keys() == {"typed", "text"} and rows["text"] == 1.5 and rows["typed"] != rows["typed"]  # NaN
+
+
 def test_typed_parquet_values_that_a_conversion_would_change_are_rejected(spark, aws, deployed, lake, settings):
     """Spark's cast truncates 2.999 to 2, reads a timestamp as its day and an int 2 as true; such
     values are quarantined. Exact ones convert, and a struct is kept as JSON in a string column."""

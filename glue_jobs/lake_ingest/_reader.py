@@ -14,7 +14,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from ._contract import Contract
-from ._transforms import CORRUPT_COL, typed_before_union, typed_name
+from ._transforms import COMPLEX_TYPES, CORRUPT_COL, typed_before_union, typed_name
 
 logger = logging.getLogger(__name__)
 
@@ -108,7 +108,7 @@ def read_files(spark: SparkSession, groups: Sequence[ReadGroup], contract: Contr
 def _as_text(field: T.StructField) -> Column:
     """A Parquet column as text: nested values as JSON, others as Spark casts them to string."""
     col = F.col(f"`{field.name}`")
-    if isinstance(field.dataType, (T.StructType, T.ArrayType, T.MapType)):
+    if isinstance(field.dataType, COMPLEX_TYPES):
         return F.to_json(col)
     return col.cast("string")
 
@@ -151,7 +151,8 @@ def read_key_columns(spark: SparkSession, groups: Sequence[ReadGroup], contract:
     fmt = contract.format
     if not counts_header_lines(contract):
         frame = read_files(spark, groups, contract)
-        made = [n for n in frame.columns if n in {typed_name(c.name) for c in contract.columns}]  # typed_before_union
+        made = [typed_name(c.name) for c in contract.columns  # converted by typed_before_union
+                if c.source_name in names and typed_name(c.name) in frame.columns]
         return frame.select(*[F.col(f"`{n}`") if n in frame.columns else F.lit(None).cast("string").alias(n)
                               for n in names], *[F.col(f"`{c}`") for c in made])
     frames = []

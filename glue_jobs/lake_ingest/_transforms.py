@@ -177,6 +177,11 @@ def typed_before_union(df: DataFrame, contract: Contract, sources: Sequence[str]
     return df.withColumns({typed_name(c.name): _converted(c, contract, types[c.source_name]) for c in cols})
 
 
+def _converted_sources(df: DataFrame, contract: Contract) -> set[str]:
+    """The source columns that ``typed_before_union`` converted already (null markers included)."""
+    return {c.source_name for c in contract.columns if typed_name(c.name) in df.columns}
+
+
 def _converted(col: Column, contract: Contract, source_type: T.DataType | None) -> SparkColumn:
     """One contract column converted from its source column of ``source_type`` (None: absent)."""
     if source_type is None:
@@ -188,9 +193,14 @@ def _converted(col: Column, contract: Contract, source_type: T.DataType | None) 
         value = F.when(~text.contains(REPLACEMENT_CHAR), text)
     else:
         value = exact_cast(col.source_name, source_type, col.type)
-    if col.type == "string" and col.name in contract.partition_by:
+    if _string_partition(col, contract):
         value = F.when(partition_value_fits(col.name, value), value)
     return value
+
+
+def _string_partition(col: Column, contract: Contract) -> bool:
+    """Whether a column's values become directory names that ``partition_value_fits`` checks."""
+    return col.type == "string" and col.name in contract.partition_by
 
 
 #: Characters Spark percent-encodes in a partition directory name (Hive's escaping).
@@ -209,17 +219,21 @@ def partition_value_fits(name: str, value: SparkColumn) -> SparkColumn:
     return (value != "") & (escaped <= MAX_NAME_BYTES - len(name.encode()) - 1)
 
 
-_COMPLEX = (T.StructType, T.ArrayType, T.MapType)
+#: Nested Parquet types: written as JSON text where a string is wanted.
+COMPLEX_TYPES = (T.StructType, T.ArrayType, T.MapType)
 _DATETIME = (T.DateType, T.TimestampType, T.TimestampNTZType)
+_NUMERIC_TYPES = ("tinyint", "smallint", "int", "bigint", "float", "double")
+
+
+def _numeric(type_name: str) -> bool:
+    return type_name in _NUMERIC_TYPES or type_name.startswith("decimal")
 
 
 def _epoch_cast(source_type: T.DataType, type_name: str) -> bool:
     """Whether Spark casts between a number and a timestamp as seconds since 1970: it would read
     2026 as 00:33:46 on 1970-01-01, where the same text from CSV is the year 2026."""
-    numeric_target = type_name in _NUMERIC_TYPES or type_name.startswith("decimal")
     return ((isinstance(source_type, T.NumericType) and type_name == "timestamp")
-            or (isinstance(source_type, T.TimestampType) and numeric_target))
-_NUMERIC_TYPES = ("tinyint", "smallint", "int", "bigint", "float", "double")
+            or (isinstance(source_type, T.TimestampType) and _numeric(type_name)))
 
 
 def try_cast_refused(source_type: T.DataType, type_name: str) -> bool:
@@ -234,7 +248,7 @@ def try_cast_refused(source_type: T.DataType, type_name: str) -> bool:
         return isinstance(source_type, T.BooleanType)
     if type_name == "boolean":
         return isinstance(source_type, _DATETIME)
-    if type_name in _NUMERIC_TYPES or type_name.startswith("decimal"):
+    if _numeric(type_name):
         return isinstance(source_type, (T.DateType, T.TimestampNTZType))
     return False
 
@@ -255,7 +269,7 @@ def exact_cast(source: str, source_type: T.DataType, type_name: str) -> SparkCol
     src = F.col(_q(source))
     if source_type.simpleString() == type_name:
         return src
-    if isinstance(source_type, _COMPLEX):
+    if isinstance(source_type, COMPLEX_TYPES):
         return F.to_json(src) if type_name == "string" else F.lit(None).cast(type_name)
     if try_cast_refused(source_type, type_name) or _epoch_cast(source_type, type_name):
         # read as the text it stands for, as from CSV
@@ -340,7 +354,7 @@ def _build_checks(contract: Contract) -> list[Check]:
         value = _typed(col.name)
         pattern = f" '{col.format}'" if col.format else ""
         why = f": bytes that are not valid {contract.format.encoding}" if _checks_text(col, contract) else ""
-        if col.type == "string" and col.name in contract.partition_by:
+        if _string_partition(col, contract):
             limit = f"an empty partition value, or one longer than its directory name allows ({MAX_NAME_BYTES} bytes)"
             why = f"{why}, or {limit}" if why else f": {limit}"
         out.append(Check(f"type:{col.name}", "reject",
@@ -485,7 +499,9 @@ def repeated_keys(df: DataFrame, contract: Contract, keys: Sequence[str]) -> Dat
     cols = [contract.column(k) for k in keys]
     present = [c.source_name for c in cols if c.source_name in df.columns]
     made = [typed_name(k) for k in keys if typed_name(k) in df.columns]  # by typed_before_union
-    out = null_markers(df.select(*[F.col(_q(n)) for n in present + made]), present, contract_null_markers(contract))
+    done = _converted_sources(df, contract)
+    out = null_markers(df.select(*[F.col(_q(n)) for n in present + made]), [n for n in present if n not in done],
+                       contract_null_markers(contract))
     names = [typed_name(k) for k in keys]
     out = typed_columns(out, contract).select(*[F.col(_q(n)) for n in names])
     return out.groupBy(*names).count().filter(F.col("count") > 1).select(*names)
@@ -532,7 +548,8 @@ def validate(df: DataFrame, contract: Contract, run_id: str, ingested_at: dt.dat
     raw_cols = raw_columns(contract, extra)
     out = df.withColumns({c: F.lit(None).cast("string") for c in raw_cols if c not in df.columns})
     all_checks = checks(contract)
-    out = null_markers(out, raw_cols[:-1], contract_null_markers(contract))
+    done = _converted_sources(out, contract)
+    out = null_markers(out, [c for c in raw_cols[:-1] if c not in done], contract_null_markers(contract))
     out = typed_columns(out, contract, extra)
     out = row_flags(out, all_checks)
     packed = F.when(_rejected(all_checks), F.array(*[F.col(_q(c)).cast("string") for c in raw_cols]))

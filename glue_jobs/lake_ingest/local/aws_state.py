@@ -5,8 +5,8 @@ second run sees the ledger, the run records and the catalog of the first, as AWS
 
 The state file lives in the lake's root directory, and every path under that directory (the
 catalog's table and partition locations, the commit manifests of run records) is saved relative
-to it: a lake moved or copied as a
-whole keeps a catalog that points at its own files, not at the original's.
+to it: a lake moved or copied as a whole keeps a catalog that points at its own files, not at the
+original's.
 """
 
 from __future__ import annotations
