@@ -41,6 +41,9 @@ logger = logging.getLogger(__name__)
 DATASET_ID = "bench_wide"
 SOURCE_PREFIX = "bench/wide/"
 FILE_PATTERN = "part_*.csv"
+JSONL_PREFIX = "bench/wide_jsonl/"
+JSONL_PATTERN = "part_*.jsonl"
+JSONL_JOB, JSONL_PLAIN = "JSON Lines: full job", "JSON Lines: plain Spark"
 PARTITION_COL = "event_date"
 DEFAULT_SIZES = (1_000_000, 5_000_000)
 DEFAULT_FILES = 8
@@ -222,7 +225,8 @@ def generator_sql(start: int, stop: int, size: int) -> str:
 
 @dataclass(frozen=True)
 class Dataset:
-    """Generated CSV files of one size, ready to be read by the four contenders."""
+    """Generated files of one size and format ("csv" or "jsonl"), ready to be read by the
+    contenders."""
 
     size: int
     root: Path  # <work-dir>/<size>
@@ -230,6 +234,7 @@ class Dataset:
     bytes: int
     seconds: float
     reused: bool
+    fmt: str = "csv"
 
     @property
     def raw_root(self) -> Path:
@@ -255,8 +260,17 @@ def _count_lines(path: Path) -> int:
     return lines
 
 
-def _reusable(root: Path, size: int, files: int) -> list[Path] | None:
-    manifest = root / "manifest.json"
+#: Per format: the folder below ``raw/``, the file suffix, DuckDB's COPY options, the manifest's
+#: name and the lines a file has before its rows.
+_FORMATS = {
+    "csv": (SOURCE_PREFIX, "csv", "FORMAT csv, HEADER true, DELIMITER ','", "manifest.json", 1),
+    "jsonl": (JSONL_PREFIX, "jsonl", "FORMAT json", "manifest_jsonl.json", 0),
+}
+
+
+def _reusable(root: Path, size: int, files: int, fmt: str = "csv") -> list[Path] | None:
+    *_, manifest_name, header_lines = _FORMATS[fmt]
+    manifest = root / manifest_name
     if not manifest.exists():
         return None
     try:
@@ -276,35 +290,40 @@ def _reusable(root: Path, size: int, files: int) -> list[Path] | None:
             return None
         if path.stat().st_size != entry["bytes"]:
             return None
-        if _count_lines(path) != stop - start + 1:  # the header and one line per row
+        if _count_lines(path) != stop - start + header_lines:  # one line per row
             return None
         paths.append(path)
     return paths
 
 
-def generate(root: Path, size: int, files: int = DEFAULT_FILES, threads: int = 2) -> Dataset:
-    """Write ``size`` rows as ``files`` plain CSV files under ``root/raw/bench/wide/``.
+def generate(root: Path, size: int, files: int = DEFAULT_FILES, threads: int = 2,
+             fmt: str = "csv") -> Dataset:
+    """Write ``size`` rows as ``files`` plain CSV files under ``root/raw/bench/wide/``, or with
+    ``fmt="jsonl"`` the same rows as JSON Lines files under ``root/raw/bench/wide_jsonl/``
+    (numbers as JSON numbers, the bad amounts and the dates and timestamps as strings).
 
-    Files of an earlier call with the same size and layout are reused (checked against the
-    manifest and by counting their lines).
+    Files of an earlier call with the same size, format and layout are reused (checked against
+    the manifest and by counting their lines).
     """
     if size < files:
         raise ValueError(f"{size} rows cannot fill {files} files")
+    prefix, suffix, copy_options, manifest_name, _ = _FORMATS[fmt]
+    kind = "CSV" if fmt == "csv" else "JSON Lines"
     started = time.perf_counter()
     root = root.resolve()
-    reused = _reusable(root, size, files)
+    reused = _reusable(root, size, files, fmt)
     if reused is not None:
         total = sum(p.stat().st_size for p in reused)
         seconds = time.perf_counter() - started
-        logger.info("%s rows: reusing %d CSV files (%.1f MiB), checked in %.1f s", f"{size:,}",
-                    len(reused), total / MIB, seconds)
-        return Dataset(size, root, tuple(reused), total, seconds, True)
-    target = root / "raw" / SOURCE_PREFIX
+        logger.info("%s rows: reusing %d %s files (%.1f MiB), checked in %.1f s", f"{size:,}",
+                    len(reused), kind, total / MIB, seconds)
+        return Dataset(size, root, tuple(reused), total, seconds, True, fmt)
+    target = root / "raw" / prefix
     if target.exists():
         shutil.rmtree(target)
     target.mkdir(parents=True)
-    (root / "manifest.json").unlink(missing_ok=True)
-    logger.info("%s rows: generating %d CSV files with DuckDB in %s", f"{size:,}", files, target)
+    (root / manifest_name).unlink(missing_ok=True)
+    logger.info("%s rows: generating %d %s files with DuckDB in %s", f"{size:,}", files, kind, target)
     entries: list[dict[str, Any]] = []
     paths = []
     with duckdb.connect() as con:
@@ -313,21 +332,29 @@ def generate(root: Path, size: int, files: int = DEFAULT_FILES, threads: int = 2
         for macro in _MIX_MACROS:
             con.execute(macro)
         for i, (start, stop) in enumerate(_file_rows(size, files)):
-            path = target / f"part_{i:02d}.csv"
+            path = target / f"part_{i:02d}.{suffix}"
             tmp = path.with_name(path.name + ".tmp")
-            con.execute(f"COPY ({generator_sql(start, stop, size)}) TO '{tmp}' "
-                        "(FORMAT csv, HEADER true, DELIMITER ',')")
+            con.execute(f"COPY ({generator_sql(start, stop, size)}) TO '{tmp}' ({copy_options})")
             tmp.replace(path)
             paths.append(path)
             entries.append({"path": path.relative_to(root).as_posix(), "rows": stop - start,
                             "bytes": path.stat().st_size})
     manifest = {"generator": _fingerprint(size), "size": size, "files": entries}
-    (root / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    (root / manifest_name).write_text(json.dumps(manifest, indent=2))
     total = sum(e["bytes"] for e in entries)
     seconds = time.perf_counter() - started
-    logger.info("%s rows: generated %.1f MiB of CSV in %.1f s (not part of the comparison)",
-                f"{size:,}", total / MIB, seconds)
-    return Dataset(size, root, tuple(paths), total, seconds, False)
+    logger.info("%s rows: generated %.1f MiB of %s in %.1f s (not part of the comparison)",
+                f"{size:,}", total / MIB, kind, seconds)
+    return Dataset(size, root, tuple(paths), total, seconds, False, fmt)
+
+
+def jsonl_contract() -> dict[str, Any]:
+    """The benchmark contract for the JSON Lines files of ``generate(..., fmt="jsonl")``."""
+    doc = copy.deepcopy(BENCH_CONTRACT)
+    doc["source"] = {**doc["source"], "prefix": JSONL_PREFIX, "pattern": JSONL_PATTERN}
+    doc["format"] = {"type": "jsonl", "compression": "none", "options": {"encoding": "UTF-8"},
+                     "null_values": doc["format"]["null_values"]}
+    return doc
 
 
 # ----------------------------------------------------------------------------- schemas
@@ -550,9 +577,10 @@ def run_job(spark: SparkSession, data: Dataset, out_dir: Path, *, run_id: str = 
 
 
 def plain_read(spark: SparkSession, data: Dataset) -> DataFrame:
-    """Plain Spark's read of the benchmark files: the CSV reader with the typed schema."""
-    return (spark.read.schema(spark_schema()).option("header", True).option("timestampFormat", TIMESTAMP_FORMAT)
-            .csv([str(p) for p in data.files]))
+    """Plain Spark's read of the benchmark files: the CSV (or JSON) reader with the typed schema."""
+    reader = spark.read.schema(spark_schema()).option("timestampFormat", TIMESTAMP_FORMAT)
+    paths = [str(p) for p in data.files]
+    return reader.json(paths) if data.fmt == "jsonl" else reader.option("header", True).csv(paths)
 
 
 def run_plain_spark(spark: SparkSession, data: Dataset, out_dir: Path, *, tuned: bool = False) -> Timing:
@@ -711,6 +739,31 @@ def profile_reads(spark: SparkSession, data: Dataset, repeat: int = 2) -> list[P
     return [_phase(name + NOOP_SUFFIX, data.size, 0, timings[name]) for name in READ_VARIANTS]
 
 
+def profile_jsonl(spark: SparkSession, data: Dataset, out_dir: Path, threads: int = 2,
+                  repeat: int = 2) -> list[PhaseResult]:
+    """Optional: the same rows as JSON Lines, the full job against plain Spark's JSON reader with
+    the typed schema, in alternating order, best of ``repeat`` runs. A JSON Lines run of the job
+    makes one pass more than a CSV run: it lists the keys of every record (``job_parts`` shows
+    it as its own part)."""
+    jsonl = generate(data.root, data.size, len(data.files), threads, fmt="jsonl")
+    doc = jsonl_contract()
+    timings: dict[str, list[Timing]] = {JSONL_JOB: [], JSONL_PLAIN: []}
+    written = 0
+    for rep in range(repeat):
+        for name in (JSONL_JOB, JSONL_PLAIN) if rep % 2 == 0 else (JSONL_PLAIN, JSONL_JOB):
+            if name == JSONL_JOB:
+                timing, result = run_job(spark, jsonl, out_dir / "job", run_id=f"bench-jsonl-{rep}", doc=doc)
+                written = result.rows_written
+            else:
+                timing = run_plain_spark(spark, jsonl, out_dir / "plain")
+            timings[name].append(timing)
+            logger.info("profile: %s: %.2f s", name, timing.seconds)
+    phases = [_phase(JSONL_JOB, data.size, written, timings[JSONL_JOB]),
+              _phase(JSONL_PLAIN, data.size, count_parquet_rows(out_dir / "plain"), timings[JSONL_PLAIN])]
+    shutil.rmtree(out_dir, ignore_errors=True)
+    return phases
+
+
 def run_order(rep: int) -> tuple[str, ...]:
     """The contenders in the order of repeat ``rep`` (from 1): as listed on odd repeats, reversed
     on even ones, so that with two repeats each contender runs once early and once late."""
@@ -750,7 +803,9 @@ def bench_size(spark: SparkSession, data: Dataset, *, repeat: int = DEFAULT_REPE
     outputs = {name: out / _OUT_DIRS[name] for name in CONTENDERS} | {JOB_PHASE: curated_dir}
     phases = [_phase(name, data.size, count_parquet_rows(outputs[name]), timings[name]) for name in CONTENDERS]
     quarantined_on_disk = count_parquet_rows(quarantine_dir)
-    profiled = [*profile_job(spark, data, out / "profile"), *profile_reads(spark, data)] if profile else []
+    profiled = [*profile_job(spark, data, out / "profile"), *profile_reads(spark, data),
+                *profile_jsonl(spark, data, out / "profile_jsonl", threads)] if profile else []
+    jsonl = {p.name: p.to_dict() for p in profiled if p.name in (JSONL_JOB, JSONL_PLAIN)}
     if not keep:
         shutil.rmtree(out, ignore_errors=True)
     job, plain, tuned, duck = phases
@@ -767,6 +822,7 @@ def bench_size(spark: SparkSession, data: Dataset, *, repeat: int = DEFAULT_REPE
         "job_result": asdict(result),
         "job_quarantine_rows_on_disk": quarantined_on_disk,
         "job_parts": job_parts(job.to_dict(), plain.seconds),
+        "jsonl_parts": (job_parts(jsonl[JSONL_JOB], jsonl[JSONL_PLAIN]["seconds"]) if jsonl else []),
         "profile": [p.to_dict() for p in profiled],
         "outputs": str(out) if keep else None,
     }
@@ -840,6 +896,8 @@ def format_size(res: dict[str, Any]) -> str:
     ]
     if res["profile"]:
         reads = [p for p in res["profile"] if p["name"].endswith(NOOP_SUFFIX)]
+        jsonl = {p["name"]: p for p in res["profile"] if p["name"] in (JSONL_JOB, JSONL_PLAIN)}
+        reads += list(jsonl.values())  # reported on their own below, not as job variants
         for p in res["phases"][:2] + res["profile"]:
             if p["stages"] and p not in reads:
                 lines += _format_stages(p)
@@ -854,12 +912,20 @@ def format_size(res: dict[str, Any]) -> str:
             if p not in reads:
                 lines.append(f"    {p['name']:<30}{p['seconds']:>8.2f} s{p['peak_rss_mib']:>10,.0f} MiB"
                              f"   = {100 * p['seconds'] / job_s:.0f}% of the full job")
-        if reads:
+        noop = [p for p in reads if p["name"].endswith(NOOP_SUFFIX)]
+        if noop:
             lines.append("  --profile (reads into Spark's noop sink, best of two in alternating order):")
-            base = reads[0]["seconds"]
-            for p in reads:
+            base = noop[0]["seconds"]
+            for p in noop:
                 lines.append(f"    {p['name'][:-len(NOOP_SUFFIX)]:<36}{p['seconds']:>8.2f} s"
                              f"   = {p['seconds'] / base:.2f} x the typed read")
+        if len(jsonl) == 2:
+            job_j, plain_j = jsonl[JSONL_JOB]["seconds"], jsonl[JSONL_PLAIN]["seconds"]
+            lines.append("  --profile (the same rows as JSON Lines, best of two in alternating order): "
+                         f"full job {job_j:.2f} s, plain Spark {plain_j:.2f} s, "
+                         f"job / plain Spark = {job_j / plain_j:.2f} x; the job by part:")
+            for part in res.get("jsonl_parts", []):
+                lines.append(f"    {part['part']:<45}{part['seconds']:>8.2f} s{part['x_plain_spark']:>8.2f} x")
     return "\n".join(lines)
 
 
@@ -937,8 +1003,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--profile", action="store_true",
                    help="also show where the time goes: the Spark stages and the full job by part "
                         "against plain Spark, single runs of job variants (no dedupe; no dedupe and no "
-                        "rules), the raw-file listing and a plain all-strings Spark read, and five reads "
-                        "into Spark's noop sink")
+                        "rules), the raw-file listing and a plain all-strings Spark read, five reads "
+                        "into Spark's noop sink, and the job against plain Spark on the same rows as "
+                        "JSON Lines")
     args = p.parse_args(argv)
     if args.repeat < 1 or any(s < args.files for s in args.sizes):
         p.error("--repeat must be >= 1 and every size at least --files")

@@ -6,6 +6,7 @@ import copy
 import json
 import logging
 import sys
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -273,6 +274,42 @@ def test_read_variants_read_every_row_with_their_extra_columns(spark, bench_resu
 
 
 @pytest.mark.slow
+def test_json_lines_profile_curates_the_same_rows_as_the_csv_run(spark, bench_result, tmp_path):
+    """The JSON Lines files hold the CSV files' rows: the job curates and quarantines exactly the
+    same values from them (lineage aside), and its extra key-listing pass is a part of its own."""
+    data, res = bench_result
+    jsonl = bench.generate(data.root, ROWS, fmt="jsonl")
+    assert jsonl.fmt == "jsonl" and [p.suffix for p in jsonl.files] == [".jsonl"] * bench.DEFAULT_FILES
+    assert sum(len(p.read_bytes().splitlines()) for p in jsonl.files) == ROWS  # no header line
+    assert bench.generate(data.root, ROWS, fmt="jsonl").reused
+    assert bench.generate(data.root, ROWS).reused  # the CSV files are left alone
+
+    timing, result = bench.run_job(spark, jsonl, tmp_path / "job", run_id="jsonl", doc=bench.jsonl_contract())
+    csv_result = res["job_result"]
+    for count in ("rows_read", "rows_written", "rows_quarantined", "rows_warned", "rule_violations"):
+        assert getattr(result, count) == csv_result[count], count
+    lineage = ("lake_source_file", "lake_run_id", "lake_ingested_at")
+    for (csv_dir, json_dir) in zip(bench.job_outputs(data.root / "out" / "job"), bench.job_outputs(tmp_path / "job"),
+                                   strict=True):
+        def rows(root: Path) -> str:
+            return f"(SELECT * EXCLUDE ({', '.join(lineage)}) FROM read_parquet('{root}/**/*.parquet', " \
+                   "hive_partitioning = true, union_by_name = true))"
+        with duckdb.connect() as con:
+            names = [r[0] for r in con.execute(f"DESCRIBE {rows(csv_dir)}").fetchall()]
+            assert "id" in names and not set(lineage) & set(names)
+            differ = con.execute(f"SELECT count(*) FROM ({rows(csv_dir)} EXCEPT ALL {rows(json_dir)}) "
+                                 f"UNION ALL SELECT count(*) FROM ({rows(json_dir)} EXCEPT ALL {rows(csv_dir)})"
+                                 ).fetchall()
+        assert differ == [(0,), (0,)], csv_dir
+        assert bench.count_parquet_rows(json_dir) == bench.count_parquet_rows(csv_dir) > 0
+
+    plain = bench.plain_read(spark, jsonl)
+    assert plain.count() == ROWS and plain.schema == bench.spark_schema()
+    parts = [p["part"] for p in bench.job_parts(asdict(timing), timing.seconds)]
+    assert parts[0] == f"list the keys of {bench.DEFAULT_FILES} JSON Lines files" and "find repeated id" in parts
+
+
+@pytest.mark.slow
 def test_profile_report_shows_reads_against_the_typed_read(bench_result):
     _, measured = bench_result
     res = copy.deepcopy(measured)
@@ -283,9 +320,13 @@ def test_profile_report_shows_reads_against_the_typed_read(bench_result):
 
     reads = [phase(n + bench.NOOP_SUFFIX, s) for n, s in zip(bench.READ_VARIANTS, (2.0, 2.2, 2.6, 2.8, 3.0),
                                                                  strict=True)]
-    res["profile"] = [phase("job, no dedupe", job_s * 0.75), *reads]
+    res["profile"] = [phase("job, no dedupe", job_s * 0.75), *reads,
+                      phase(bench.JSONL_JOB, 9.0), phase(bench.JSONL_PLAIN, 6.0)]
+    res["jsonl_parts"] = [{"part": "list the keys of 8 JSON Lines files", "seconds": 1.2, "x_plain_spark": 0.2}]
     text = bench.format_size(res)
     assert "job, no dedupe" in text and "75% of the full job" in text
+    assert "full job 9.00 s, plain Spark 6.00 s, job / plain Spark = 1.50 x" in text
+    assert "list the keys of 8 JSON Lines files" in text and "% of the full job" not in text.split("JSON Lines")[-1]
     assert "text read + both (the job's read)" in text and "1.50 x the typed read" in text
     assert "noop sink, best of two" in text
     assert "the full job by part, against plain Spark's" in text and "read, validate, write" in text
