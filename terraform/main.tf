@@ -275,6 +275,7 @@ module "monitoring" {
   region                     = var.aws_region
   sns_topic_arn              = module.sns_alerts.topic_arn
   state_machine_arn          = module.state_machine.state_machine_arn
+  event_rule_names           = module.state_machine.event_rule_names
   glue_job_name              = module.glue_ingest_job.job_name
   dataset_ids                = local.dataset_ids
   metrics_namespace          = local.metrics_namespace

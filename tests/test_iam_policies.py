@@ -343,3 +343,51 @@ def test_the_analysts_policy_allows_the_catalog_calls_a_query_makes(aws: AwsClie
     assert {"glue:GetDatabases", "glue:GetTables", "glue:GetPartitions"} <= actions
     assert {a for a in actions if a.startswith("glue:")} == actions
     assert sorted(a for a in actions if not allows(granted, a)) == []
+
+
+def _policy_statements(path: Path, name: str) -> list[dict[str, Any]]:
+    with open(path, encoding="utf-8") as fh:
+        parsed = hcl2.load(fh)
+    return [st for data in parsed.get("data", []) for kind, documents in data.items()
+            if _unquote(kind) == "aws_iam_policy_document"
+            for doc_name, body in documents.items() if _unquote(doc_name) == name
+            for st in _statements(body)]
+
+
+def test_the_trigger_role_starts_the_encrypted_state_machine_and_nothing_else() -> None:
+    """EventBridge's role starts this state machine only, and since the state machine is
+    encrypted with the lake key, may use that key for this state machine's data only."""
+    statements = {_unquote(st["sid"]): st for st in _policy_statements(STATE_MACHINE_TF, "events")}
+    assert set(statements) == {"StartIngest", "EncryptExecutionInput"}
+    def listed(st: dict[str, Any], key: str) -> list[str]:
+        return sorted(_unquote(v) for v in st[key])
+
+    start, key = statements["StartIngest"], statements["EncryptExecutionInput"]
+    machine = "${aws_sfn_state_machine.this.arn}"
+    assert listed(start, "actions") == ["states:StartExecution"] and listed(start, "resources") == [machine]
+    assert listed(key, "actions") == ["kms:Decrypt", "kms:GenerateDataKey"]
+    assert listed(key, "resources") == ["${var.kms_key_arn}"]
+    [condition] = key["condition"]
+    assert (_unquote(condition["test"]), _unquote(condition["variable"]), listed(condition, "values")) == (
+        "StringEquals", "kms:EncryptionContext:aws:states:stateMachineArn", [machine])
+    text = STATE_MACHINE_TF.read_text(encoding="utf-8")
+    assert 'type                              = "CUSTOMER_MANAGED_KMS_KEY"' in text  # why the key is needed
+
+
+def test_every_trigger_rule_has_a_failed_invocations_alarm() -> None:
+    """A trigger that cannot start an execution leaves no execution for the state machine's
+    alarms to see: each rule the state machine module creates has an alarm of its own."""
+    outputs = (STATE_MACHINE_TF.parent / "outputs.tf").read_text(encoding="utf-8")
+    rules = re.findall(r"aws_cloudwatch_event_rule\.(\w+)\.name", outputs)
+    created = re.findall(r'resource "aws_cloudwatch_event_rule" "(\w+)"', STATE_MACHINE_TF.read_text(encoding="utf-8"))
+    assert sorted(rules) == sorted(created) == ["object_created", "schedule"]
+    main = (REPO / "terraform" / "main.tf").read_text(encoding="utf-8")
+    assert re.search(r"event_rule_names\s*=\s*module\.state_machine\.event_rule_names", main)
+    monitoring = (REPO / "terraform" / "modules" / "monitoring" / "main.tf").read_text(encoding="utf-8")
+    alarm = re.search(r'resource "aws_cloudwatch_metric_alarm" "trigger_failed" \{(.*?)\n\}', monitoring, re.S)
+    assert alarm
+    body = alarm.group(1)
+    for setting in ("for_each = var.event_rule_names", 'namespace           = "AWS/Events"',
+                    'metric_name         = "FailedInvocations"', "dimensions          = { RuleName = each.value }",
+                    "alarm_actions       = [var.sns_topic_arn]"):
+        assert setting in body, setting

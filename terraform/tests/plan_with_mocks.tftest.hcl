@@ -77,7 +77,7 @@ run "apply_with_mocks" {
     error_message = "Bucket names use dashes (athena-results)."
   }
   assert {
-    condition     = length(module.monitoring.alarm_arns) == 2 + 2 * length(module.dynamodb_state.dataset_ids)
+    condition     = length(module.monitoring.alarm_arns) == 4 + 2 * length(module.dynamodb_state.dataset_ids)
     error_message = "Two state machine alarms plus two per dataset."
   }
   assert {

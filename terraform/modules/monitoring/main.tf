@@ -31,6 +31,29 @@ resource "aws_cloudwatch_metric_alarm" "state_machine" {
   tags                = var.tags
 }
 
+# --------------------------------------------------------------------------- triggers
+
+# A trigger that cannot start an execution (a permission, a throttle after all retries) leaves
+# no execution behind, so the alarms above never see it: EventBridge counts it here.
+resource "aws_cloudwatch_metric_alarm" "trigger_failed" {
+  for_each = var.event_rule_names
+
+  alarm_name          = "${var.name}-trigger-${replace(each.key, "_", "-")}-failed"
+  alarm_description   = "EventBridge rule ${each.value} could not start the ingest state machine."
+  namespace           = "AWS/Events"
+  metric_name         = "FailedInvocations"
+  dimensions          = { RuleName = each.value }
+  statistic           = "Sum"
+  period              = var.alarm_period_seconds
+  evaluation_periods  = 1
+  threshold           = 1
+  comparison_operator = "GreaterThanOrEqualToThreshold"
+  treat_missing_data  = "notBreaching"
+  actions_enabled     = true
+  alarm_actions       = [var.sns_topic_arn]
+  tags                = var.tags
+}
+
 # --------------------------------------------------------------------------- per dataset
 
 # The job publishes RunFailed = 1 when a run of the dataset fails (lake_ingest._metrics).

@@ -18,6 +18,12 @@ variable "state_machine_arn" {
   type        = string
 }
 
+variable "event_rule_names" {
+  description = "EventBridge rules that start the state machine, by kind: one FailedInvocations alarm each."
+  type        = map(string)
+  default     = {}
+}
+
 variable "glue_job_name" {
   description = "Name of the Glue ingest job (EventBridge rule on its failures, dashboard)."
   type        = string

@@ -308,6 +308,20 @@ data "aws_iam_policy_document" "events" {
     actions   = ["states:StartExecution"]
     resources = [aws_sfn_state_machine.this.arn]
   }
+
+  # The state machine is encrypted with the lake key: whoever starts an execution encrypts its
+  # input with a data key of that key, so the caller needs the key too (for this state machine only).
+  statement {
+    sid       = "EncryptExecutionInput"
+    actions   = ["kms:GenerateDataKey", "kms:Decrypt"]
+    resources = [var.kms_key_arn]
+
+    condition {
+      test     = "StringEquals"
+      variable = "kms:EncryptionContext:aws:states:stateMachineArn"
+      values   = [aws_sfn_state_machine.this.arn]
+    }
+  }
 }
 
 resource "aws_iam_role_policy" "events" {

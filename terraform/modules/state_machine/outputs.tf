@@ -24,6 +24,9 @@ output "log_group_name" {
 }
 
 output "event_rule_names" {
-  description = "The event-based (S3 Object Created) and time-based (schedule) trigger rules."
-  value       = [aws_cloudwatch_event_rule.object_created.name, aws_cloudwatch_event_rule.schedule.name]
+  description = "The trigger rules by kind: object_created (S3 Object Created) and schedule (time-based)."
+  value = {
+    object_created = aws_cloudwatch_event_rule.object_created.name
+    schedule       = aws_cloudwatch_event_rule.schedule.name
+  }
 }
