@@ -259,7 +259,7 @@ variable "raw_glacier_days" {
 }
 
 variable "raw_archive_storage_class" {
-  description = "Archive class of old raw files: GLACIER_IR (instant reads) or DEEP_ARCHIVE (cheapest, hours to restore)."
+  description = "Archive class of old raw files: GLACIER_IR (instant reads) or DEEP_ARCHIVE (cheapest; hours to restore, and the job leaves such a file pending until it is restored)."
   type        = string
   default     = "GLACIER_IR"
 

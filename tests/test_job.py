@@ -719,6 +719,35 @@ def test_a_file_removed_before_its_check_is_left_for_later(spark, aws, deployed,
     assert list(ledger_states(aws, settings)) == ["orders_2026-11-01.csv.gz"]
 
 
+def test_an_archived_file_is_left_pending_until_it_is_restored(spark, aws, deployed, lake, settings, monkeypatch):
+    """A raw file in S3 Glacier Flexible Retrieval or Deep Archive cannot be read until restored.
+    It is not failed (a restore keeps its ETag, so a failed entry would hold it out for good): it
+    is left pending, and the run after the restore ingests it."""
+    from lake_ingest._storage import ArchivedObjectError, LocalStorage
+
+    write_orders(lake, "orders_2026-11-01.csv.gz", [order(1)])
+    write_orders(lake, "orders_2026-11-02.csv.gz", [order(2, day="2026-11-02")])
+    original = LocalStorage.read_range
+
+    def archived(self, uri, start, length):
+        if uri.endswith("11-02.csv.gz"):
+            raise ArchivedObjectError(uri)
+        return original(self, uri, start, length)
+
+    monkeypatch.setattr(LocalStorage, "read_range", archived)
+    progress: list[str] = []
+    first = run_ingest(spark, "orders", "run-1", settings, aws, on_progress=progress.append)
+    assert (first.status, first.files_ingested, first.files_failed, first.files_pending) == ("SUCCEEDED", 1, 0, 1)
+    assert ("erp/orders/orders_2026-11-02.csv.gz: in an archive storage class; restore it and a later run "
+            "ingests it") in progress
+    assert list(ledger_states(aws, settings)) == ["orders_2026-11-01.csv.gz"]
+
+    monkeypatch.setattr(LocalStorage, "read_range", original)  # restored
+    second = run_ingest(spark, "orders", "run-2", settings, aws)
+    assert (second.files_ingested, second.files_pending) == (1, 0)
+    assert query(aws, "SELECT order_id FROM sales.orders ORDER BY 1") == [(1,), (2,)]
+
+
 def test_s3_keys_with_url_characters_and_a_zone_that_is_a_key_prefix(spark, aws, settings):
     """'#' and '?' are part of an S3 key, not a URL fragment or query; and a zone given as
     s3://bucket/raw lists below raw/ only, not raw-archive/ beside it."""

@@ -110,3 +110,42 @@ def test_run_records(store):
     with pytest.raises(store.ddb.exceptions.ConditionalCheckFailedException):
         store.start_run("d", "r1", {})  # a succeeded run id cannot be started again
     assert [r["run_id"] for r in store.runs("d")] == ["r1"]
+
+
+def test_s3_storage_reports_an_archived_object_apart_from_a_missing_one(aws):
+    from lake_ingest._storage import ArchivedObjectError
+
+    s3 = aws.s3
+    s3.create_bucket(Bucket="raw", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    s3.put_object(Bucket="raw", Key="old/o1.csv", Body=b"hello", StorageClass="DEEP_ARCHIVE")
+    store = S3Storage(s3)
+    with pytest.raises(ArchivedObjectError, match=r"old/o1\.csv"):
+        store.read_range("s3://raw/old/o1.csv", 0, 3)
+    with pytest.raises(FileNotFoundError):
+        store.read_range("s3://raw/old/gone.csv", 0, 3)
+
+
+def test_s3_delete_retries_the_keys_s3_did_not_delete_then_names_them(aws):
+    """DeleteObjects answers 200 and lists the keys it could not delete: they are retried, and
+    a key still refused after the last attempt is an error, not a count of deleted files."""
+    from botocore.stub import Stubber
+
+    from lake_ingest._storage import DELETE_ATTEMPTS
+
+    s3 = aws.s3
+    listing = {"Contents": [{"Key": f"run/x/{i}.parquet"} for i in range(3)], "IsTruncated": False,
+               "KeyCount": 3}
+    refused = {"Key": "run/x/1.parquet", "Code": "SlowDown", "Message": "Please reduce your request rate."}
+    with Stubber(s3) as stub:
+        stub.add_response("list_objects_v2", listing, {"Bucket": "b", "Prefix": "run/x/"})
+        stub.add_response("delete_objects", {"Errors": [refused]})
+        stub.add_response("delete_objects", {}, {"Bucket": "b", "Delete": {"Objects": [{"Key": "run/x/1.parquet"}],
+                                                                         "Quiet": True}})
+        assert S3Storage(s3).delete_prefix("s3://b/run/x") == 3
+        stub.assert_no_pending_responses()
+    with Stubber(s3) as stub:
+        stub.add_response("list_objects_v2", listing, {"Bucket": "b", "Prefix": "run/x/"})
+        for _ in range(DELETE_ATTEMPTS):
+            stub.add_response("delete_objects", {"Errors": [refused]})
+        with pytest.raises(OSError, match=r"refused to delete 1 objects .*run/x/1.parquet: SlowDown"):
+            S3Storage(s3).delete_prefix("s3://b/run/x")

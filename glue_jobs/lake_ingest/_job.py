@@ -70,7 +70,7 @@ from ._state import (
     iso,
     utcnow,
 )
-from ._storage import ObjectInfo, Storage, join, storage_for
+from ._storage import ArchivedObjectError, ObjectInfo, Storage, join, storage_for
 from ._transforms import (
     PENDING,
     RAW_RECORD_COL,
@@ -425,6 +425,9 @@ class _IngestRun:
         except FileNotFoundError:
             self.say(f"{obj.key}: removed since it was listed; left for a later run")
             return PlannedFile(obj, GONE, "removed since it was listed")
+        except ArchivedObjectError:  # not failed: a restore keeps the ETag, and a later run reads it
+            self.say(f"{obj.key}: in an archive storage class; restore it and a later run ingests it")
+            return PlannedFile(obj, GONE, "archived: restore it to ingest it")
 
     def _checked(self, obj: ObjectInfo) -> PlannedFile:
         contract = self.contract

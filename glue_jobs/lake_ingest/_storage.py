@@ -16,6 +16,15 @@ from urllib.parse import urlparse
 logger = logging.getLogger(__name__)
 
 
+class ArchivedObjectError(OSError):
+    """The object is in an archive storage class (S3 Glacier Flexible Retrieval, Deep Archive)
+    and must be restored before it can be read."""
+
+
+#: Attempts of DeleteObjects for the keys S3 reports as not deleted (throttling, a lock).
+DELETE_ATTEMPTS = 3
+
+
 @dataclass(frozen=True)
 class ObjectInfo:
     """One stored object: its URI, its key below the listed root, size and ETag."""
@@ -128,18 +137,31 @@ class S3Storage:
             resp = self.s3.get_object(Bucket=bucket, Key=key, Range=rng)
         except self.s3.exceptions.NoSuchKey:  # removed since it was listed: as a local file would
             raise FileNotFoundError(uri) from None
+        except self.s3.exceptions.InvalidObjectState:  # in S3 Glacier Flexible Retrieval or Deep Archive
+            raise ArchivedObjectError(uri) from None
         return bytes(resp["Body"].read())
 
     def delete_prefix(self, uri: str) -> int:
+        """Delete every object below ``uri``; raises ``OSError`` naming the keys S3 refused to
+        delete (DeleteObjects answers 200 and lists them), after retrying them."""
         bucket, key = _split_s3(uri)
         prefix = key.rstrip("/") + "/"
         deleted = 0
         paginator = self.s3.get_paginator("list_objects_v2")
         for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
-            objs = [{"Key": o["Key"]} for o in page.get("Contents", [])]
-            if objs:
-                self.s3.delete_objects(Bucket=bucket, Delete={"Objects": objs, "Quiet": True})
-                deleted += len(objs)
+            keys = [o["Key"] for o in page.get("Contents", [])]
+            for attempt in range(DELETE_ATTEMPTS):
+                if not keys:
+                    break
+                resp = self.s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": k} for k in keys],
+                                                                     "Quiet": True})
+                errors = resp.get("Errors", [])
+                deleted += len(keys) - len(errors)
+                keys = [e["Key"] for e in errors]
+                if keys and attempt == DELETE_ATTEMPTS - 1:
+                    first = errors[0]
+                    raise OSError(f"S3 refused to delete {len(keys)} objects below s3://{bucket}/{prefix}, "
+                                  f"e.g. {first['Key']}: {first.get('Code')} {first.get('Message', '')}".rstrip())
         return deleted
 
 

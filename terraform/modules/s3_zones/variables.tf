@@ -31,7 +31,7 @@ variable "raw_glacier_days" {
 }
 
 variable "raw_archive_storage_class" {
-  description = "Storage class raw objects are archived to: GLACIER_IR (millisecond reads) or DEEP_ARCHIVE (cheapest, restore needed)."
+  description = "Storage class raw objects are archived to: GLACIER_IR (millisecond reads) or DEEP_ARCHIVE (cheapest; the job leaves such a file pending until it is restored)."
   type        = string
   default     = "GLACIER_IR"
 
