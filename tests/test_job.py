@@ -748,6 +748,47 @@ def test_an_archived_file_is_left_pending_until_it_is_restored(spark, aws, deplo
     assert query(aws, "SELECT order_id FROM sales.orders ORDER BY 1") == [(1,), (2,)]
 
 
+def test_a_key_that_spark_would_read_as_another_is_failed(spark, aws, deployed, lake, settings, monkeypatch):
+    """S3 keys may hold '//', '.' or '..' segments, which Spark's file system drops or resolves:
+    'erp/orders//x' would be read as 'erp/orders/x', another object. Such a file fails with the
+    reason; the object it would have been read as is ingested once, on its own account."""
+    from lake_ingest._storage import LocalStorage, ObjectInfo
+
+    path = write_orders(lake, "orders_2026-11-01.csv.gz", [order(1)])
+    original = LocalStorage.list
+
+    def with_doubled_slash(self, root, prefix="", etags=True, keep=None):
+        for obj in original(self, root, prefix, etags, keep):
+            yield obj
+            twin = obj.key.replace("orders/", "orders//")
+            yield ObjectInfo(uri=obj.uri.replace("orders/", "orders//"), key=twin, size=obj.size, etag=obj.etag)
+
+    monkeypatch.setattr(LocalStorage, "list", with_doubled_slash)
+    result = run_ingest(spark, "orders", "run-1", settings, aws)
+    assert (result.files_ingested, result.files_failed, result.rows_written) == (1, 1, 1)
+    [(key, reason)] = result.failed_files.items()
+    assert key == "erp/orders//orders_2026-11-01.csv.gz" and "would read another object" in reason
+    assert query(aws, "SELECT order_id FROM sales.orders") == [(1,)]
+    assert path.exists()
+
+
+def test_a_key_too_long_for_a_dynamodb_sort_key_is_ingested_once(spark, aws, deployed, lake, settings):
+    """S3 keys may have 1024 bytes, DynamoDB sort keys too: key and ETag together would not fit.
+    The ledger keys such a file by the key's hash; a rerun finds it and reads nothing."""
+    from lake_ingest._state import file_id
+
+    name = "/".join(["d" * 200] * 5) + "/orders_2026-11-01.csv.gz"
+    write_orders(lake, name, [order(1)])
+    first = run_ingest(spark, "orders", "run-1", settings, aws)
+    assert (first.status, first.files_ingested, first.rows_written) == ("SUCCEEDED", 1, 1)
+    [entry] = StateStore(aws.dynamodb, settings.ledger_table, settings.runs_table).ledger("orders").values()
+    assert entry.key == f"erp/orders/{name}" and len(entry.key) > 1024
+    assert entry.file_id == file_id(entry.key, entry.etag) and entry.file_id.startswith("sha256:")
+    second = run_ingest(spark, "orders", "run-2", settings, aws)
+    assert (second.files_skipped, second.message) == (1, "nothing new to ingest")
+    assert query(aws, "SELECT order_id FROM sales.orders") == [(1,)]
+
+
 def test_s3_keys_with_url_characters_and_a_zone_that_is_a_key_prefix(spark, aws, settings):
     """'#' and '?' are part of an S3 key, not a URL fragment or query; and a zone given as
     s3://bucket/raw lists below raw/ only, not raw-archive/ beside it."""

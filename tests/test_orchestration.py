@@ -244,6 +244,24 @@ def test_the_claim_is_one_the_job_accepts_and_other_runs_do_not(aws, deployed, s
             claim.claim(bad, settings.ledger_table, settings.runs_table, 600, ddb)
 
 
+@pytest.mark.parametrize("key", ["erp/orders/orders_2026-11-01.csv.gz",
+                                 "erp/orders/" + "deep/" * 200 + "orders_2026-11-01.csv.gz"])
+def test_the_claim_finds_the_ledger_entry_the_job_writes(aws, deployed, settings, key):
+    """Short keys and keys too long for a DynamoDB sort key (then hashed) alike: the claim
+    looks up the ledger item the job recorded for the object."""
+    from lake_ingest._state import MAX_FILE_ID_BYTES, LedgerEntry, file_id
+
+    claim = _function(CLAIM_FILE)
+    etag = "0123456789abcdef0123456789abcdef-12"
+    assert claim.file_id(key, etag) == file_id(key, etag)
+    assert len(file_id(key, etag).encode()) <= MAX_FILE_ID_BYTES == claim.MAX_FILE_ID_BYTES
+    state = StateStore(aws.dynamodb, settings.ledger_table, settings.runs_table)
+    assert state.record_file("orders", LedgerEntry(file_id(key, etag), key, etag, 10, "INGESTED", "run-0"))
+    event = {"dataset_id": "orders", "run_id": "exec-1", "object_key": key, "etag": etag}
+    assert claim.claim(event, settings.ledger_table, settings.runs_table, 600, aws.dynamodb)["action"] == "skip"
+    assert state.ledger("orders")[file_id(key, etag)].key == key
+
+
 def test_definition_placeholders_are_all_filled():
     rendered = json.loads(render_definition(VALUES))
     assert rendered["States"]["IngestDatasets"]["MaxConcurrency"] == 4

@@ -122,3 +122,14 @@ def test_layout_groups_and_crlf_lines(spark, tmp_path):
     keys = [r["id"] for r in read_key_columns(spark, groups, c, ["id"]).collect()]
     assert well_formed(full) == ["k1", "k2", "k2", "k3"]
     assert sorted(keys) == sorted([*well_formed(full), "id", "id"])
+
+
+@pytest.mark.parametrize("key", ["erp/orders/a.csv", "erp/orders//a.csv", "/erp/a.csv", "erp/./a.csv",
+                                 "erp/../a.csv", "erp/orders/..a.csv", "erp/.hidden/a.csv", "erp/a b#1?.csv"])
+def test_rewritten_by_spark_agrees_with_hadoop_path(spark, key):
+    """The keys the job refuses are exactly those Hadoop's Path turns into another path."""
+    from lake_ingest._reader import rewritten_by_spark
+
+    uri = f"s3://bucket/{key}"
+    opened = spark.sparkContext._jvm.org.apache.hadoop.fs.Path(uri).toString()
+    assert rewritten_by_spark(key) == (opened != uri), opened

@@ -40,6 +40,7 @@ from ._reader import (
     parquet_schema,
     read_files,
     read_key_columns,
+    rewritten_by_spark,
     spark_paths,
     write_parquet,
 )
@@ -431,6 +432,10 @@ class _IngestRun:
 
     def _checked(self, obj: ObjectInfo) -> PlannedFile:
         contract = self.contract
+        if rewritten_by_spark(obj.key):
+            return PlannedFile(obj, SNIFF_FAILED, "the key has an empty, '.' or '..' path segment, which Spark's "
+                                                  "file system drops or resolves, so it would read another object; "
+                                                  "deliver the file under a key without one")
         if contract.format.type != "parquet":
             # Spark (Hadoop) picks the decompression by the name's extension, not by the contract
             named_gz = obj.key.endswith(".gz")

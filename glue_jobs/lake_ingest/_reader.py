@@ -48,6 +48,13 @@ def spark_paths(uris: Sequence[str]) -> list[str]:
     return [_GLOB_CHARS.sub(r"\\\1", uri) for uri in uris]
 
 
+def rewritten_by_spark(key: str) -> bool:
+    """True when Spark would open another object than ``key``: Hadoop's ``Path``, through which
+    Spark opens every file, drops empty path segments (``a//b`` is read as ``a/b``) and resolves
+    ``.`` and ``..``. S3 keys are plain strings and may hold all three."""
+    return any(segment in ("", ".", "..") for segment in key.split("/"))
+
+
 def parquet_schema(spark: SparkSession, path: str) -> tuple[tuple[str, str], ...]:
     """Columns and their Spark types from a Parquet file's footer."""
     return tuple((f.name, f.dataType.simpleString()) for f in spark.read.parquet(*spark_paths([path])).schema)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import logging
 import time
@@ -73,9 +74,18 @@ class LedgerEntry:
     reason: str = ""
 
 
+#: DynamoDB's limit on the value of a sort key, in UTF-8 bytes (an S3 key alone may have 1024).
+MAX_FILE_ID_BYTES = 1024
+
+
 def file_id(key: str, etag: str) -> str:
-    """Ledger key of one delivery: the object key plus its ETag, so a changed file is new."""
-    return f"{key}#{etag}"
+    """Ledger key of one delivery: the object key plus its ETag, so a changed file is new. When
+    the two are too long for a DynamoDB sort key, the object key is replaced by its SHA-256 (the
+    ledger item keeps the key in full). The claim Lambda computes the same id."""
+    fid = f"{key}#{etag}"
+    if len(fid.encode()) <= MAX_FILE_ID_BYTES:
+        return fid
+    return f"sha256:{hashlib.sha256(key.encode()).hexdigest()}#{etag}"
 
 
 class StateStore:

@@ -21,6 +21,7 @@ Standard library and boto3 only (the Lambda runtime has both).
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import logging
 import os
 import time
@@ -32,6 +33,18 @@ logger = logging.getLogger("claim_dataset")
 logger.setLevel(os.environ.get("LOG_LEVEL", "INFO"))
 
 LOCK_ID = "#lock"  # the run id of a dataset's lock item in the runs table (as the job writes it)
+
+
+#: DynamoDB's limit on the value of a sort key, in UTF-8 bytes.
+MAX_FILE_ID_BYTES = 1024
+
+
+def file_id(key: str, etag: str) -> str:
+    """The ledger key of one delivery, as the job writes it (``lake_ingest._state.file_id``)."""
+    fid = f"{key}#{etag}"
+    if len(fid.encode()) <= MAX_FILE_ID_BYTES:
+        return fid
+    return f"sha256:{hashlib.sha256(key.encode()).hexdigest()}#{etag}"
 
 
 class BadClaim(ValueError):
@@ -60,7 +73,7 @@ def claim(event: Any, ledger_table: str, runs_table: str, lease_seconds: int, dy
         found = dynamodb.get_item(
             TableName=ledger_table, ConsistentRead=True, ProjectionExpression="#s, run_id",
             ExpressionAttributeNames={"#s": "state"},
-            Key={"dataset_id": {"S": dataset_id}, "file_id": {"S": f"{key}#{etag}"}},
+            Key={"dataset_id": {"S": dataset_id}, "file_id": {"S": file_id(key, etag)}},
         ).get("Item")
         if found:
             reason = (f"{key} is already recorded {found.get('state', {}).get('S', '')} "
