@@ -494,6 +494,18 @@ def test_contracts_sharing_a_table_stop_the_plan() -> None:
             check_targets([other, twin])
 
 
+def test_contracts_reading_another_bucket_stop_the_plan() -> None:
+    """The job reads any bucket a contract names; the deployment grants the raw bucket only, so
+    the plan refuses a contract that names another, and every contract here reads raw."""
+    text = (MODULES / "dynamodb_state" / "main.tf").read_text(encoding="utf-8")
+    item = text[text.index('resource "aws_dynamodb_table_item" "contract"'):]
+    assert 'condition     = try(each.value.source.bucket, "raw") == "raw"' in item
+    for path in contract_paths():
+        assert yaml.safe_load(path.read_text(encoding="utf-8"))["source"].get("bucket", "raw") == "raw", path.name
+    glue = (MODULES / "glue_ingest_job" / "main.tf").read_text(encoding="utf-8")
+    assert 'resources = ["${local.bucket_arns.raw}/*"]' in glue  # the one source bucket the job may read
+
+
 @needs_terraform
 def test_contract_items_evaluated_by_terraform(tmp_path: Path) -> None:
     """The module's own expression, evaluated by Terraform's yamldecode/jsonencode."""

@@ -83,5 +83,11 @@ resource "aws_dynamodb_table_item" "contract" {
       condition     = length(distinct(local.contract_tables)) == length(local.contract_tables)
       error_message = "Two contracts write the same table, or one's table is another's quarantine table; every dataset needs a table of its own (the job's loader has the same rule)."
     }
+    # The job accepts another bucket by name, but this deployment grants the Glue role, the S3
+    # endpoint policy and the trigger rule the raw bucket only: such a dataset would fail on AWS.
+    precondition {
+      condition     = try(each.value.source.bucket, "raw") == "raw"
+      error_message = "Contract ${each.key} reads from bucket ${try(each.value.source.bucket, "raw")}; this deployment reads the raw zone only (source.bucket: raw). Deliver its files there, or extend the Glue role, the S3 endpoint policy and the trigger rule first."
+    }
   }
 }
