@@ -26,7 +26,8 @@ class AwsClients:
         Send every call to this endpoint instead of AWS, e.g. a moto server
         (``http://127.0.0.1:5000``). In-process moto needs none.
     region_name
-        Region for the clients; falls back to the session's or ``AWS_DEFAULT_REGION``.
+        Region for the clients; falls back to the session's, ``AWS_DEFAULT_REGION`` or ``AWS_REGION``
+        (which AWS compute services set), then ``eu-west-1``.
     """
 
     session: boto3.session.Session | None = None
@@ -41,7 +42,7 @@ class AwsClients:
             if service not in self._cache:
                 session = self._session()
                 region = (self.region_name or session.region_name or os.environ.get("AWS_DEFAULT_REGION")
-                          or "eu-west-1")
+                          or os.environ.get("AWS_REGION") or "eu-west-1")
                 kwargs: dict[str, Any] = {"region_name": region}
                 if self.endpoint_url:
                     kwargs["endpoint_url"] = self.endpoint_url
