@@ -601,6 +601,60 @@ def test_late_json_keys_are_found_with_a_relative_raw_zone(spark, aws, lake, mon
     assert (result.status, result.files_failed, result.rows_written) == ("SUCCEEDED", 1, 0)
 
 
+def test_json_lines_with_nan_do_not_block_the_dataset(spark, aws, deployed, lake, settings):
+    """Python's json writes NaN and Infinity, which Spark's reader takes but json_object_keys
+    does not: a file of such records stopped every run of the dataset. Their keys are read, and
+    a new key on such a line follows the policy like any other."""
+    write_customers(lake, "customers_2026-11-01.jsonl.gz",
+                    ['{"customer_id": 1, "name": "C1", "country": "DE", "loyaltyPoints": NaN, '
+                     '"updatedAt": "2026-11-01T08:00:00"}'])
+    write_customers(lake, "customers_2026-11-02.jsonl.gz", [customer(2, "2026-11-02")])
+    late = [customer(i, "2026-11-03") for i in range(3, 63)] + [
+        '{"customer_id": 63, "name": "C63", "country": "DE", "loyaltyPoints": Infinity, '
+        '"updatedAt": "2026-11-03T08:00:00", "segment": "gold"}']
+    write_customers(lake, "customers_2026-11-03.jsonl.gz", late)
+    doc = yaml.safe_load((CONTRACTS_DIR / "customers.yaml").read_text())
+    ContractStore(aws.dynamodb, settings.contracts_table).put([{**doc, "schema_evolution": "strict"}])
+    result = run_ingest(spark, "customers", "run-1", settings, aws)
+    assert (result.status, result.files_ingested, result.files_failed) == ("SUCCEEDED", 2, 1)
+    assert result.failed_files == {"crm/customers/customers_2026-11-03.jsonl.gz":
+                                   "unexpected columns segment (schema_evolution: strict)"}
+    assert result.rule_violations == {"type:loyalty_points": 1}  # NaN is not an int: quarantined, not lost
+    assert query(aws, "SELECT customer_id FROM sales.customers") == [(2,)]
+
+
+@pytest.mark.parametrize(("line", "reason"), [
+    ('[{"customer_id": 2}, {"customer_id": 3, "iban": "x"}]', "a line holds a JSON array"),
+    ('{"customer_id": 2, "customer_id": 3, "name": "a", "country": "DE", "updatedAt": "2026-11-01T08:00:00"}',
+     "a record holds a key more than once: customer_id"),
+])
+def test_json_lines_that_are_not_one_record_fail_their_file(spark, aws, deployed, lake, settings, line, reason):
+    """Spark's reader splits an array into rows and keeps the last value of a repeated key: the
+    file would be ingested with rows or values nobody wrote. It fails with the reason instead,
+    wherever the line is, and the other files go through."""
+    write_customers(lake, "customers_2026-11-01.jsonl.gz", [customer(i) for i in range(1, 70)] + [line])
+    write_customers(lake, "customers_2026-11-02.jsonl.gz", [customer(70, "2026-11-02")])
+    result = run_ingest(spark, "customers", "run-1", settings, aws)
+    assert (result.status, result.files_ingested, result.files_failed, result.rows_written) == ("SUCCEEDED", 1, 1, 1)
+    assert result.failed_files["crm/customers/customers_2026-11-01.jsonl.gz"].startswith(reason)
+
+
+def test_a_late_new_json_key_in_latin_1_follows_the_policy(spark, aws, deployed, lake, settings):
+    """The key listing decodes a single-byte encoding before reading the keys, so a key first
+    seen after the sniffed records is judged in ISO-8859-1 files as in UTF-8 ones."""
+    doc = yaml.safe_load((CONTRACTS_DIR / "customers.yaml").read_text())
+    doc["format"]["options"] = {"encoding": "ISO-8859-1"}
+    ContractStore(aws.dynamodb, settings.contracts_table).put([{**doc, "schema_evolution": "strict"}])
+    records = [customer(i, name="Müller") for i in range(1, 60)] + [customer(60, name="Jürgen", segment="gold")]
+    path = lake / "raw" / "crm" / "customers" / "customers_2026-11-01.jsonl.gz"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
+    path.write_bytes(gzip.compress(text.encode("iso-8859-1"), mtime=0))
+    result = run_ingest(spark, "customers", "run-1", settings, aws)
+    assert result.failed_files == {"crm/customers/customers_2026-11-01.jsonl.gz":
+                                   "unexpected columns segment (schema_evolution: strict)"}
+
+
 def test_gzip_is_told_by_the_name_as_spark_does(spark, aws, deployed, lake, settings):
     """Spark decompresses by the extension: gzip content under another name was read as garbage
     and recorded ingested. Such a file now fails alone with the reason."""

@@ -29,14 +29,15 @@ from ._contract import (
     SOURCE_FILE_COL,
     Contract,
     ContractError,
+    ascii_compatible,
     is_column_name,
 )
 from ._contract_store import ContractStore
 from ._reader import (
     ReadGroup,
     counts_header_lines,
-    decodes_as_utf8,
     group_files,
+    json_line_keys,
     parquet_schema,
     read_files,
     read_key_columns,
@@ -366,10 +367,13 @@ class _IngestRun:
         other (added under the additive policy, refused under strict); unseen, its values would
         be dropped without a word. One Spark pass lists the keys of all the files. A file that
         cannot be read to the end fails alone (found as in ``_unreadable``), one removed since
-        the listing is left for later. UTF-8 (and ASCII) files only: Spark's text reader decodes
-        UTF-8, so files in other encodings keep the keys the sniffer read."""
+        the listing is left for later; so does one with a line that cannot be one record (an
+        array, a repeated key: see ``json_line_keys``). Files in an encoding that is not
+        ASCII-compatible (UTF-16) cannot be split into lines before decoding: they keep the keys
+        the sniffer read."""
         ok = [p for p in planned if p.verdict == OK]
-        if not ok or not decodes_as_utf8(self.contract.format.encoding):
+        encoding = self.contract.format.encoding
+        if not ok or not ascii_compatible(encoding):
             return planned
         description = f"{self.dataset_id}: list the keys of {len(ok)} JSON Lines files"
 
@@ -377,8 +381,7 @@ class _IngestRun:
             self.spark.sparkContext.setJobDescription(description)
             try:
                 frame = self.spark.read.text(spark_paths([p.obj.uri for p in group]))
-                return (frame.select(F.input_file_name().alias("file"),
-                                     F.explode(F.json_object_keys("value")).alias("key")).distinct().collect())
+                return json_line_keys(frame.withColumn("file", F.input_file_name()), encoding).collect()
             finally:
                 self.spark.sparkContext.setJobDescription(None)  # type: ignore[arg-type]
 
@@ -400,15 +403,20 @@ class _IngestRun:
             rows = keys_of([p for p in ok if p.obj.key not in broken])
         still_there = self._unchanged({p.obj.key: p.obj.size for p in ok if p.obj.key in broken}) if broken else set()
         keys: dict[str, set[str]] = {}
+        problems: dict[str, set[str]] = {}
         for row in rows:
-            keys.setdefault(_path_key(unquote(row["file"])), set()).add(row["key"])
+            path = _path_key(unquote(row["file"]))
+            keys.setdefault(path, set()).update([row["key"]] if row["key"] is not None else [])
+            problems.setdefault(path, set()).update([row["problem"]] if row["problem"] is not None else [])
         out = []
         for p in planned:
             if p.verdict == OK and p.obj.key in broken:
                 p = _unreadable_verdict(p, broken, still_there)
+            elif p.verdict == OK and problems.get(_path_key(p.obj.uri)):
+                p = replace(p, verdict=SNIFF_FAILED, reason="; ".join(sorted(problems[_path_key(p.obj.uri)])))
             elif p.verdict == OK:
                 found = keys.get(_path_key(p.obj.uri))
-                if found is None:
+                if found is None:  # every file with a line is listed, with a null key if need be
                     raise RuntimeError(f"the key listing named no file {p.obj.uri}")
                 unseen = sorted(found - set(p.columns))
                 if unseen:

@@ -134,6 +134,32 @@ def decodes_as_utf8(encoding: str) -> bool:
     return encoding.lower() in _TEXT_READER_ENCODINGS
 
 
+#: Why a JSON Lines line cannot stand as one record (``json_line_keys``).
+JSON_ARRAY_LINE = "a line holds a JSON array, which Spark's reader would split into rows, not one object"
+JSON_REPEATED_KEY = "a record holds a key more than once: "
+
+
+def json_line_keys(lines: DataFrame, encoding: str = "UTF-8") -> DataFrame:
+    """Of a text read of JSON Lines files (``value``, plus ``file``): every key of each line's
+    record (``key``, null for a line without one) and ``problem``, why the line cannot be read
+    as one record, or null. Distinct rows.
+
+    A line that ``json_object_keys`` cannot read is read again as a map, which takes what Spark's
+    JSON reader takes and that function does not: ``NaN`` and ``Infinity``, as Python's ``json``
+    writes them. Problems: a JSON array (the reader makes a row of each element) and a key
+    repeated in one record (the reader keeps only its last value). Text in an ASCII-compatible
+    encoding other than UTF-8 is decoded from the line's bytes first."""
+    value = F.col("value")
+    if not decodes_as_utf8(encoding):
+        value = F.decode(value.cast("binary"), encoding)
+    keyed = lines.select("file", value.alias("line"), F.coalesce(
+        F.json_object_keys(value), F.map_keys(F.from_json(value, "map<string,string>"))).alias("keys"))
+    repeated = F.expr("array_join(array_distinct(filter(keys, k -> size(array_remove(keys, k)) < size(keys) - 1)), ', ')")
+    problem = (F.when(F.ltrim("line").startswith("["), F.lit(JSON_ARRAY_LINE))
+               .when(F.size("keys") > F.size(F.array_distinct("keys")), F.concat(F.lit(JSON_REPEATED_KEY), repeated)))
+    return keyed.select("file", problem.alias("problem"), F.explode_outer("keys").alias("key")).distinct()
+
+
 def counts_header_lines(contract: Contract) -> bool:
     """Whether ``read_key_columns`` reads the files as lines, header lines included (not when a
     record may span lines)."""
