@@ -655,6 +655,23 @@ def test_a_late_new_json_key_in_latin_1_follows_the_policy(spark, aws, deployed,
                                    "unexpected columns segment (schema_evolution: strict)"}
 
 
+def test_a_json_record_with_bytes_that_are_not_utf8_is_quarantined_readably(spark, aws, deployed, lake, settings):
+    """The JSON reader makes such a record malformed and keeps its bytes as they are: stored so,
+    they made Parquet readers (DuckDB, pyarrow) refuse the whole quarantine table."""
+    doc = yaml.safe_load((CONTRACTS_DIR / "customers.yaml").read_text())
+    doc["format"]["compression"], doc["source"]["pattern"] = "none", "customers_*.jsonl"
+    ContractStore(aws.dynamodb, settings.contracts_table).put([doc])
+    good = [json.dumps(customer(i)).encode() for i in range(1, 2001)]  # ~360 KB: past the sniffed head
+    bad = json.dumps(customer(2001, name="M?ller")).encode().replace(b"M?ller", b"M\xfcller")  # Latin-1 u-umlaut
+    path = lake / "raw" / "crm" / "customers" / "customers_2026-11-01.jsonl"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"\n".join([*good, bad]) + b"\n")
+    result = run_ingest(spark, "customers", "run-1", settings, aws)
+    assert (result.failed_files, result.rows_written, result.rule_violations) == ({}, 2000, {"malformed": 1})
+    [(record,)] = query(aws, "SELECT lake_raw_record FROM sales.customers_quarantine")
+    assert record == bad.decode("utf-8", errors="replace") and "M\ufffdller" in record
+
+
 def test_gzip_is_told_by_the_name_as_spark_does(spark, aws, deployed, lake, settings):
     """Spark decompresses by the extension: gzip content under another name was read as garbage
     and recorded ingested. Such a file now fails alone with the reason."""

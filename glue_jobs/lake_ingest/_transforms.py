@@ -597,7 +597,10 @@ def staged(df: DataFrame, contract: Contract, extra: Sequence[str] = ()) -> Data
     with_raw = df.withColumns({name: packed[i] for i, name in enumerate(raw_cols)})
     values = F.array(*[F.when(packed.isNotNull(), F.col(_q(name))).otherwise(typed[name].cast("string"))
                        for name in raw_cols[:-1]])
-    payload = F.when(rejected | pending, F.struct(values.alias("values"), F.col(CORRUPT_COL).alias("record"),
+    # A record the JSON reader could not parse may hold bytes that are not UTF-8 (Spark keeps the
+    # line's bytes as they are): Parquet readers refuse such a string, so they become U+FFFD.
+    record = F.decode(F.col(CORRUPT_COL).cast("binary"), "UTF-8")
+    payload = F.when(rejected | pending, F.struct(values.alias("values"), record.alias("record"),
                                                   _violations(checks(contract)).alias("violations")))
     state = F.when(rejected, F.lit(REJECTED)).when(pending, F.lit(PENDING)).otherwise(F.lit(VALID))
     # Rejected and pending rows leave their partition values null (they are in the payload): they
