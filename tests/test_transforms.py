@@ -197,6 +197,22 @@ def test_boolean_cast(spark, value, ok):
     assert len(rows) == (0 if ok is None else 1)
 
 
+@pytest.mark.parametrize(("ctype", "value", "kept"), [
+    ("float", "1.5", 1.5), ("float", "3.4e38", 3.4e38), ("float", "3.5e38", None), ("double", "3.5e38", 3.5e38),
+    ("double", "1e400", None), ("double", "-1e309", None), ("float", "Infinity", float("inf")),
+    ("double", " -inf ", float("-inf")), ("double", "abc", None)])
+def test_text_that_overflows_a_float_is_rejected_not_infinite(spark, ctype, value, kept):
+    """'1e400' reads as Infinity: that is lost information, rejected like any failed conversion;
+    text that says infinity is kept."""
+    contract = Contract.from_dict({**_doc_without_dedupe(),
+                                   "columns": [{"name": "id", "type": "bigint", "nullable": False, "source": "ID"},
+                                               {"name": "x", "type": ctype}]})
+    schema = T.StructType([T.StructField(n, T.StringType()) for n in ("ID", "x", CORRUPT_COL, SOURCE_FILE_COL)])
+    out = validate(spark.createDataFrame([("1", value, None, "f")], schema), contract, "r", NOW)
+    rows = [r["x"] for r in curated(out, contract).collect()]
+    assert rows == ([] if kept is None else [pytest.approx(kept, rel=1e-7)])
+
+
 def _variants(exact: str) -> list[str]:
     """Text around one exact value: every character replaced, inserted or removed, pairs of
     characters changed, and additions before and after."""

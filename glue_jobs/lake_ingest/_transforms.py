@@ -275,11 +275,14 @@ def exact_cast(source: str, source_type: T.DataType, type_name: str) -> SparkCol
         # read as the text it stands for, as from CSV
         return F.expr(f"try_cast(CAST({_q(source)} AS STRING) AS {type_name})")
     converted = F.expr(f"try_cast({_q(source)} AS {type_name})")
+    infinite = [F.lit(float("inf")), F.lit(float("-inf"))]
+    if type_name in ("float", "double") and isinstance(source_type, T.StringType):
+        # '1e400' reads as Infinity: overflow is lost information, unlike text that says infinity
+        return F.when(~converted.isin(*infinite) | F.lower(F.trim(src)).rlike("^[+-]?inf(inity)?$"), converted)
     if isinstance(source_type, T.StringType) or type_name.startswith("decimal"):
         return converted
     if type_name in ("float", "double") and isinstance(source_type, T.NumericType):
         # a binary fraction is rounded to the nearest float, as from text; only overflow is lost
-        infinite = [F.lit(float("inf")), F.lit(float("-inf"))]
         return F.when(~converted.isin(*infinite) | src.cast("double").isin(*infinite), converted)
     return F.when(converted.cast(source_type) == src, converted)
 
