@@ -213,6 +213,26 @@ def test_text_that_overflows_a_float_is_rejected_not_infinite(spark, ctype, valu
     assert rows == ([] if kept is None else [pytest.approx(kept, rel=1e-7)])
 
 
+@pytest.mark.parametrize(("ctype", "value", "kept"), [
+    ("date", "2026-01-05", dt.date(2026, 1, 5)), ("date", " 2026-01-05 ", dt.date(2026, 1, 5)),
+    ("date", "2026-01-05 garbage", None), ("date", "2026", None), ("date", "2026-7", None),
+    ("date", "2026-1-5", None), ("date", "2026-01-05T23:30:00-05:00", None), ("date", "2026-02-30", None),
+    ("timestamp", "2026-01-05 10:00:00", dt.datetime(2026, 1, 5, 10)),
+    ("timestamp", "2026-01-05T23:30:00-05:00", dt.datetime(2026, 1, 6, 4, 30)),
+    ("timestamp", "2026-01-05", dt.datetime(2026, 1, 5)), ("timestamp", "2026", None),
+    ("timestamp", "2026-7", None), ("timestamp", "2026-01-05 garbage", None)])
+def test_dates_without_a_format_read_iso_text_only(spark, ctype, value, kept):
+    """Without a format, a date column reads an ISO date and a timestamp column an ISO date with
+    an optional time; Spark's cast alone also reads '2026', '2026-7' and a date from any text
+    that starts with one."""
+    contract = Contract.from_dict({**_doc_without_dedupe(),
+                                   "columns": [{"name": "id", "type": "bigint", "nullable": False, "source": "ID"},
+                                               {"name": "x", "type": ctype}]})
+    schema = T.StructType([T.StructField(n, T.StringType()) for n in ("ID", "x", CORRUPT_COL, SOURCE_FILE_COL)])
+    out = validate(spark.createDataFrame([("1", value, None, "f")], schema), contract, "r", NOW)
+    assert [r["x"] for r in curated(out, contract).collect()] == ([] if kept is None else [kept])
+
+
 def _variants(exact: str) -> list[str]:
     """Text around one exact value: every character replaced, inserted or removed, pairs of
     characters changed, and additions before and after."""

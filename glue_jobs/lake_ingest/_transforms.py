@@ -253,6 +253,11 @@ def try_cast_refused(source_type: T.DataType, type_name: str) -> bool:
     return False
 
 
+#: The text a date or timestamp column without a ``format`` reads: an ISO date, for a timestamp
+#: with an optional time part (which Spark's cast then reads: fractions, zones).
+_ISO_TEXT = {"date": r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$", "timestamp": r"^[0-9]{4}-[0-9]{2}-[0-9]{2}([T ].*)?$"}
+
+
 def exact_cast(source: str, source_type: T.DataType, type_name: str) -> SparkColumn:
     """A value of a typed source (Parquet) converted to ``type_name``; null where that loses
     information, so that the type check rejects the row.
@@ -275,6 +280,9 @@ def exact_cast(source: str, source_type: T.DataType, type_name: str) -> SparkCol
         # read as the text it stands for, as from CSV
         return F.expr(f"try_cast(CAST({_q(source)} AS STRING) AS {type_name})")
     converted = F.expr(f"try_cast({_q(source)} AS {type_name})")
+    if type_name in _ISO_TEXT and isinstance(source_type, T.StringType):
+        # Spark's cast also reads '2026' and '2026-7', and a date from '2026-01-05 anything'
+        return F.when(F.trim(src).rlike(_ISO_TEXT[type_name]), converted)
     infinite = [F.lit(float("inf")), F.lit(float("-inf"))]
     if type_name in ("float", "double") and isinstance(source_type, T.StringType):
         # '1e400' reads as Infinity: overflow is lost information, unlike text that says infinity
