@@ -175,3 +175,46 @@ def test_parquet_columns_from_the_footer_alone(tmp_path):
         parquet_footer_length(b"\xff\xff\xff\x7fPAR1", len(data))
     with pytest.raises(OSError, match=r"[Dd]eserializ"):  # pyarrow's error for a garbled footer
         parquet_footer_schema(b"\x00" * length + data[-8:])
+
+
+def _csv_contract(multiline: bool = False) -> Contract:
+    options = {"header": True, "quote": '"', "escape": '"', **({"multiline": True} if multiline else {})}
+    return Contract.from_dict({
+        "dataset_id": "u", "source": {"prefix": "u/", "pattern": "*.csv"},
+        "format": {"type": "csv", "options": options},
+        "columns": [{"name": "id", "type": "int"}, {"name": "amount", "type": "decimal(12,2)"},
+                    {"name": "note", "type": "string"}],
+        "target": {"database": "db", "table": "u"}})
+
+
+@pytest.mark.parametrize(("name", "text", "line"), [
+    ("line break in the last field", 'id,amount,note\n1,10.00,a\n3,30.00,"a\n4,40.00,b"\n', 4),
+    ("line break in the first field", 'note,id,amount\n"Street 1\n9",2,20.00\n', 3),
+    ("quote never closed", 'id,amount,note\n1,10.00,"27"" monitor\n2,20.00,plain\n3,30.00,plain\n', 4),
+])
+def test_a_record_across_lines_fails_a_file_read_line_by_line(name, text, line):
+    """Read line by line, such a record is cut in two, and both pieces may look like records:
+    rows nobody wrote. The file fails with the way out; with multiline it is read as it is."""
+    verdict = sniff(text.encode(), len(text), _csv_contract())
+    assert verdict.status == FAILED, name
+    assert verdict.reason.startswith(f"the record ending on line {line} has a quoted field")
+    assert "multiline: true" in verdict.reason
+    if name != "quote never closed":
+        assert sniff(text.encode(), len(text), _csv_contract(multiline=True)).status == OK
+
+
+def test_a_quote_never_closed_fails_a_multiline_file():
+    text = 'id,amount,note\n1,10.00,"27"" monitor\n2,20.00,plain\n3,30.00,plain\n'
+    verdict = sniff(text.encode(), len(text), _csv_contract(multiline=True))
+    assert (verdict.status, verdict.reason) == (
+        FAILED, "a quoted field is never closed: the rest of the file would be read as its value")
+    closed = text.replace("monitor\n", 'monitor"\n')
+    assert sniff(closed.encode(), len(closed), _csv_contract(multiline=True)).status == OK
+    # a head cut short may end inside a field that goes on: no verdict from the count then
+    assert sniff(text.encode(), len(text) + 100, _csv_contract(multiline=True)).status == OK
+
+
+@pytest.mark.parametrize("end", ["\n", "\r\n", "\r"])
+def test_every_line_end_spark_reads_is_accepted(end):
+    text = end.join(["id,amount,note", "1,10.00,a", '2,20.00,"b, c"']) + end
+    assert sniff(text.encode(), len(text), _csv_contract()).status == OK

@@ -8,6 +8,7 @@ import json
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from ._contract import RESERVED_SOURCE_PREFIXES, Contract, is_column_name
 
@@ -150,7 +151,8 @@ def _sniff_csv(text: str, complete: bool, contract: Contract) -> Sniff:
     lines = text.splitlines(keepends=True)
     start = next((i for i, line in enumerate(lines) if not skipped(line)), len(lines))
     text = "".join(lines[start:])
-    reader = csv.reader(io.StringIO(text), delimiter=fmt.delimiter, quotechar=fmt.quote,
+    # newline="": the csv module sees the line ends as they are (CR alone too, as Spark reads it)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=fmt.delimiter, quotechar=fmt.quote,
                         escapechar=escape, doublequote=fmt.escape == fmt.quote)
     try:
         first = next(reader)
@@ -160,11 +162,41 @@ def _sniff_csv(text: str, complete: bool, contract: Contract) -> Sniff:
         if len(first) != len(contract.columns):
             return Sniff(FAILED, f"expected {len(contract.columns)} fields per line, found {len(first)} "
                                  "(wrong delimiter?)")
-        return Sniff(OK, columns=tuple(c.source_name for c in contract.columns))
-    verdict = check_columns([h.strip() for h in first], contract)
-    if verdict.status == OK and complete and sum(1 for ln in text.splitlines() if not skipped(ln)) <= 1:
-        return Sniff(EMPTY, "file holds a header and no data rows")
+        verdict = Sniff(OK, columns=tuple(c.source_name for c in contract.columns))
+    else:
+        verdict = check_columns([h.strip() for h in first], contract)
+        if verdict.status == OK and complete and sum(1 for ln in text.splitlines() if not skipped(ln)) <= 1:
+            return Sniff(EMPTY, "file holds a header and no data rows")
+    if verdict.status == OK and not fmt.multiline:
+        spanning = _record_across_lines(reader, start)
+        if spanning:
+            return Sniff(FAILED, spanning)
+    if verdict.status == OK and fmt.multiline and complete:
+        # Read whole, a quote that is never closed swallows every record after it. Escaped
+        # quotes come in pairs ("") or go with their escape character (\"); the rest must pair up.
+        bare = text if escape is None else text.replace(escape + escape, "").replace(escape + fmt.quote, "")
+        if bare.count(fmt.quote) % 2:
+            return Sniff(FAILED, "a quoted field is never closed: the rest of the file would be read as its value")
     return verdict
+
+
+def _record_across_lines(reader: Any, skipped_lines: int) -> str | None:
+    """Why the records after the first cannot be read line by line, or None.
+
+    Read line by line (no ``multiline``), a record whose quoted field holds a line break is cut
+    in two, and when the field is the first or the last of the record both pieces may look
+    like whole records: rows nobody wrote would be ingested. A quote that is never closed
+    does the same. Either way the checked head then holds a record that spans lines (a record
+    the head's cut splits cannot: the head ends at a line end)."""
+    try:
+        for record in reader:
+            if any("\n" in field or "\r" in field for field in record):
+                return (f"the record ending on line {skipped_lines + reader.line_num} has a quoted field that "
+                        "runs past the end of a line: the contract reads line by line, so quoted line breaks "
+                        "need format.options.multiline: true; otherwise a quote is not closed")
+    except csv.Error:  # a malformed line: Spark's reader quarantines it, so it is no reason here
+        return None
+    return None
 
 
 def _sniff_jsonl(text: str, contract: Contract) -> Sniff:
