@@ -177,8 +177,9 @@ def test_parquet_columns_from_the_footer_alone(tmp_path):
         parquet_footer_schema(b"\x00" * length + data[-8:])
 
 
-def _csv_contract(multiline: bool = False) -> Contract:
-    options = {"header": True, "quote": '"', "escape": '"', **({"multiline": True} if multiline else {})}
+def _csv_contract(multiline: bool = False, encoding: str = "UTF-8") -> Contract:
+    options = {"header": True, "quote": '"', "escape": '"', "encoding": encoding,
+               **({"multiline": True} if multiline else {})}
     return Contract.from_dict({
         "dataset_id": "u", "source": {"prefix": "u/", "pattern": "*.csv"},
         "format": {"type": "csv", "options": options},
@@ -218,3 +219,26 @@ def test_a_quote_never_closed_fails_a_multiline_file():
 def test_every_line_end_spark_reads_is_accepted(end):
     text = end.join(["id,amount,note", "1,10.00,a", '2,20.00,"b, c"']) + end
     assert sniff(text.encode(), len(text), _csv_contract()).status == OK
+
+
+def test_a_head_cut_inside_a_character_or_before_a_line_end():
+    """The head is cut at a byte count: it may end inside a UTF-16 character (the newline of
+    UTF-16-LE is 0A 00, so cutting at the byte 0A split it), or before the first line ends."""
+    from lake_ingest._sniff import HEAD_BYTES
+
+    utf16 = _csv_contract(multiline=True, encoding="UTF-16")
+    rows = "".join(f"{i},{i}.00,note {i}\n" for i in range(20000))
+    data = ("id,amount,note\n" + rows).encode("utf-16")
+    assert len(data) > HEAD_BYTES
+    for cut in (HEAD_BYTES, HEAD_BYTES - 1):
+        assert sniff(data[:cut], len(data), utf16).status == OK, cut
+
+    jsonl = Contract.from_dict({"dataset_id": "j", "source": {"prefix": "j/", "pattern": "*.jsonl"},
+                                "format": {"type": "jsonl"}, "columns": [{"name": "id", "type": "int"},
+                                                                          {"name": "blob", "type": "string"}],
+                                "target": {"database": "db", "table": "j"}})
+    record = ('{"id": 1, "blob": "' + "x" * (HEAD_BYTES + 10) + '"}\n').encode()
+    assert sniff(record[:HEAD_BYTES], len(record), jsonl).status == OK  # its keys are listed by Spark
+    header = ("id," + ",".join(f"c{i}" for i in range(60000)) + "\n").encode()
+    long_line = sniff(header[:HEAD_BYTES], len(header), _csv_contract())
+    assert (long_line.status, long_line.reason) == (FAILED, "the first line is longer than the 256 KiB checked")

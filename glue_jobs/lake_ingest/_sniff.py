@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import json
@@ -55,16 +56,20 @@ def sniff(head: bytes, size: int, contract: Contract) -> Sniff:
             return Sniff(FAILED, "truncated gzip stream: the file ends before its compressed data does")
     elif head.startswith(GZIP_MAGIC):
         return Sniff(FAILED, "the file is gzip-compressed but the contract says compression: none")
-    if not complete:
-        cut = data.rfind(b"\n")
-        data = data[: cut + 1] if cut > 0 else data
     encoding = contract.format.encoding
-    try:
-        text = data.decode(encoding)
+    try:  # a head cut short may end inside a character: decode what is whole, then cut at a line end
+        text = codecs.getincrementaldecoder(encoding)().decode(data, final=complete)
     except UnicodeDecodeError as exc:
         return Sniff(FAILED, f"not valid {encoding} text (byte 0x{data[exc.start]:02x} at offset {exc.start})")
     if text.startswith("\ufeff"):
         text = text[1:]
+    if not complete:
+        cut = max(text.rfind("\n"), text.rfind("\r"))
+        if cut < 0:  # not one whole line in the head
+            if contract.format.type == "jsonl":  # a long record: its keys are listed with all the others
+                return Sniff(OK)
+            return Sniff(FAILED, f"the first line is longer than the {HEAD_BYTES // 1024} KiB checked")
+        text = text[: cut + 1]
     if not text.strip():
         return Sniff(EMPTY, "file holds no data")
     if contract.format.type == "csv":
