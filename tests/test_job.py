@@ -672,6 +672,17 @@ def test_a_json_record_with_bytes_that_are_not_utf8_is_quarantined_readably(spar
     assert record == bad.decode("utf-8", errors="replace") and "M\ufffdller" in record
 
 
+def test_a_line_of_too_many_fields_fails_its_file_with_the_line(spark, aws, deployed, lake, settings):
+    """The CSV parser stops at a line of more fields than its limit; the reason said only
+    'ArrayIndexOutOfBoundsException'. It now names the line and the limit."""
+    write_orders(lake, "orders_2026-11-01.csv.gz", [order(1), order(2), ["9"] * 25000, order(3)])
+    write_orders(lake, "orders_2026-11-02.csv.gz", [order(4, day="2026-11-02")])
+    result = run_ingest(spark, "orders", "run-1", settings, aws)
+    assert (result.files_ingested, result.files_failed, result.rows_written) == (1, 1, 1)
+    assert result.failed_files == {"erp/orders/orders_2026-11-01.csv.gz": "cannot be read to the end: line 4: a line "
+                                   "holds more than 20,480 fields, the CSV parser's limit"}
+
+
 def test_gzip_is_told_by_the_name_as_spark_does(spark, aws, deployed, lake, settings):
     """Spark decompresses by the extension: gzip content under another name was read as garbage
     and recorded ingested. Such a file now fails alone with the reason."""

@@ -912,6 +912,8 @@ def _root_cause(exc: BaseException) -> str:
         try:
             cause = java
             for _ in range(20):  # Throwable.getCause() is null at the end of the chain
+                if "TextParsingException" in cause.getClass().getName():
+                    return _parser_error(str(cause.getMessage()))
                 if cause.getCause() is None:
                     break
                 cause = cause.getCause()
@@ -920,6 +922,18 @@ def _root_cause(exc: BaseException) -> str:
             pass
     line = next((ln.strip() for ln in text.splitlines() if ln.strip()), type(exc).__name__)
     return line[:300]
+
+
+def _parser_error(message: str) -> str:
+    """The CSV parser's error (univocity's TextParsingException) on one line: the line it stopped
+    at and what went wrong, not its settings dump. An index out of bounds there means a line with
+    more fields than the parser's column limit."""
+    where = re.search(r"\bline=(\d+)", message)
+    limit = re.search(r"Maximum number of columns=(\d+)", message)
+    first = next((ln.strip() for ln in message.splitlines() if ln.strip()), "the CSV parser failed")
+    if "ArrayIndexOutOfBounds" in first and limit:
+        first = f"a line holds more than {int(limit.group(1)):,} fields, the CSV parser's limit"
+    return (f"line {int(where.group(1)) + 1}: {first}" if where else first)[:300]
 
 
 def _path_key(path: str) -> str:
