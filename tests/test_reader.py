@@ -133,3 +133,17 @@ def test_rewritten_by_spark_agrees_with_hadoop_path(spark, key):
     uri = f"s3://bucket/{key}"
     opened = spark.sparkContext._jvm.org.apache.hadoop.fs.Path(uri).toString()
     assert rewritten_by_spark(key) == (opened != uri), opened
+
+
+def test_the_default_escape_is_rfc_4180(spark, tmp_path):
+    """Doubled quotes inside a quoted field are one quote, and a backslash is a character: with
+    Spark's default escape (a backslash) the first came through as raw text and the second ran
+    the field on past its closing quote."""
+    lines = ["note,id,tail", '"27"" monitor",a1,x', '"C:\\temp\\",a2,x', '"Smith, ""Jr""",a3,x']
+    path = tmp_path / "part.csv"
+    path.write_text("\n".join(lines) + "\n")
+    c = contract()
+    assert (c.format.quote, c.format.escape) == ('"', '"')
+    rows = read_files(spark, [ReadGroup((str(path),), ("note", "id", "tail"))], c).collect()
+    assert [(r["note"], r["id"], r[CORRUPT_COL]) for r in rows] == [
+        ('27" monitor', "a1", None), ("C:\\temp\\", "a2", None), ('Smith, "Jr"', "a3", None)]

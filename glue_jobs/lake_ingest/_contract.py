@@ -160,7 +160,10 @@ class FileFormat:
 
     @property
     def escape(self) -> str:
-        return str(self.options.get("escape", "\\"))
+        """RFC 4180's by default: a quote inside a quoted field is doubled. (Spark's default, a
+        backslash, reads the doubled quotes of most exports as text and lets a backslash before
+        the closing quote, 'C:\\temp\\', run the field on.)"""
+        return str(self.options.get("escape", '"'))
 
     @property
     def multiline(self) -> bool:
