@@ -48,3 +48,24 @@ def test_conflicts_are_refused_without_changing_the_table(aws, changed, message)
 def test_a_missing_database_is_named(aws):
     with pytest.raises(SchemaConflict, match="Glue database 'sales' does not exist"):
         check_table(aws.glue, spec())
+
+
+def test_added_columns_keep_what_others_set_on_the_table(aws):
+    """Parameters, column comments and the description set by others (a data owner, a PII tag)
+    stay when the job appends a column."""
+    aws.glue.create_database(DatabaseInput={"Name": "sales"})
+    ensure_table(aws.glue, spec())
+    table = aws.glue.get_table(DatabaseName="sales", Name="orders")["Table"]
+    sd = table["StorageDescriptor"]
+    sd["Columns"][1]["Comment"] = "gross, in the order's currency"
+    aws.glue.update_table(DatabaseName="sales", TableInput={
+        "Name": "orders", "Description": "Orders from the ERP", "TableType": table["TableType"],
+        "PartitionKeys": table["PartitionKeys"], "StorageDescriptor": sd,
+        "Parameters": {**table["Parameters"], "data_owner": "finance", "pii": "false"}})
+    assert ensure_table(aws.glue, spec(columns=(*COLUMNS, ("channel", "string")))) == ["channel"]
+    after = aws.glue.get_table(DatabaseName="sales", Name="orders")["Table"]
+    assert after["Parameters"]["data_owner"] == "finance" and after["Parameters"]["pii"] == "false"
+    assert after["Parameters"]["classification"] == "parquet" and after["Description"] == "Orders from the ERP"
+    assert [(c["Name"], c.get("Comment")) for c in after["StorageDescriptor"]["Columns"]] == [
+        ("order_id", None), ("amount", "gross, in the order's currency"), ("channel", None)]
+    assert after["StorageDescriptor"]["Location"] == "s3://curated/sales/orders"

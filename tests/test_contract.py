@@ -99,6 +99,8 @@ def test_repository_contracts_load(contracts_dir):
         # range bounds that are not finite, or too large for Spark's literals
         (lambda d: d["quality"][1].update(min=float("nan")), "quality[1] (amount_in_range).min: must be a finite number"),
         (lambda d: d["quality"][1].update(max=2**63), "quality[1] (amount_in_range).max: must fit in a 64-bit integer"),
+        # Glue refuses a table description longer than 2,048 characters, after the run's commit point
+        (lambda d: d.update(description="x" * 2049), "description: must be text of at most 2048 characters"),
     ],
 )
 def test_invalid_contracts_name_dataset_and_field(orders_doc, mutate, expected):

@@ -89,6 +89,35 @@ def test_crash_during_commit_is_completed_by_the_next_run(spark, aws, deployed, 
     # the failure raised the alarm's metric, with the rows that became visible, counted once
     assert metric_sum(aws, settings, "RunFailed") == 1
     assert metric_sum(aws, settings, "RowsWritten") == first_rows
+    assert records["run-1"]["partitions_added"] == 3  # recorded by the run that completed the commit
+
+
+def test_a_run_killed_in_its_commit_is_counted_by_the_run_that_completes_it(spark, aws, deployed, lake, settings,
+                                                                             monkeypatch):
+    """A killed run publishes nothing and its record stops at COMMITTING: the run that completes
+    the commit records the partitions it registered and publishes the counts, once."""
+    generate_extracts(lake / "raw", days=3, rows_per_file=300, datasets=["orders"])
+    real_record = StateStore.record_file
+
+    def die(self, dataset_id, entry):
+        raise ConnectionError("worker lost")
+
+    monkeypatch.setattr(StateStore, "record_file", die)
+    monkeypatch.setattr(job_module._IngestRun, "_fail", lambda self, exc: None)  # killed: no failure handling
+    with pytest.raises(ConnectionError):
+        run_ingest(spark, "orders", "run-1", settings, aws)
+    assert runs(aws, settings)["run-1"]["status"] == "COMMITTING"
+    assert metric_sum(aws, settings, "RowsWritten") == 0
+
+    monkeypatch.setattr(StateStore, "record_file", real_record)
+    run_ingest(spark, "orders", "run-2", settings, aws)
+    record = runs(aws, settings)["run-1"]
+    visible_rows = visible(aws.glue, "SELECT count(*) FROM sales.orders")[0][0]
+    assert record["status"] == "SUCCEEDED" and record["partitions_added"] == 3 and record["metrics_published"]
+    assert metric_sum(aws, settings, "RowsWritten") == record["rows_written"] == visible_rows > 0
+    assert metric_sum(aws, settings, "RunSucceeded") == 2 and metric_sum(aws, settings, "RunFailed") == 0
+    run_ingest(spark, "orders", "run-3", settings, aws)  # nothing more to complete, nothing counted twice
+    assert metric_sum(aws, settings, "RowsWritten") == visible_rows
 
 
 def _free_port() -> int:

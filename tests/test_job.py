@@ -291,8 +291,8 @@ def test_a_lake_whose_path_holds_glob_characters(spark, aws, tmp_path):
 @pytest.mark.parametrize("multiline", [True, False])
 def test_quoted_line_breaks(spark, aws, deployed, lake, settings, multiline):
     """With ``multiline: true`` a quoted field may hold a line break, and the record, its key
-    and its raw text stay whole. Without it, the pieces of such a record are quarantined as
-    malformed, and nothing is lost."""
+    and its raw text stay whole. Without it, the file fails with the way out: read line by line,
+    such a record is cut into pieces, which may pass for rows nobody wrote."""
     doc = orders_doc()
     doc["format"]["options"]["multiline"] = multiline
     ContractStore(aws.dynamodb, settings.contracts_table).put([doc])
@@ -305,16 +305,18 @@ def test_quoted_line_breaks(spark, aws, deployed, lake, settings, multiline):
 
     result = run_ingest(spark, "orders", "run-1", settings, aws)
 
+    if not multiline:
+        assert (result.files_failed, result.rows_read) == (1, 0)
+        reason = result.failed_files["erp/orders/orders_2026-11-01.csv.gz"]
+        assert reason.startswith("the record ending on line 4 has a quoted field") and "multiline: true" in reason
+        assert ledger_states(aws, settings)["orders_2026-11-01.csv.gz"][0] == "FAILED"
+        return
     kept = query(aws, "SELECT order_id, currency FROM sales.orders ORDER BY 1")
     assert kept == [(1, "EUR"), (2, "GBP"), (3, "EUR")]
     bad = query(aws, "SELECT order_id, currency, lake_raw_record, v.rule FROM sales.orders_quarantine, "
                      "UNNEST(lake_violations) AS t(v) ORDER BY 3, 4")
-    if multiline:
-        assert (result.rows_read, result.rows_written, result.rows_quarantined) == (4, 3, 1)
-        assert bad == [("2", "EU\nR", None, "currency_known"), ("2", "EU\nR", None, "duplicate")]
-    else:
-        assert (result.rows_read, result.rows_written, result.rows_quarantined) == (5, 3, 2)
-        assert [(b[3], b[2].startswith('2,7,') or b[2].startswith('R"')) for b in bad] == [("malformed", True)] * 2
+    assert (result.rows_read, result.rows_written, result.rows_quarantined) == (4, 3, 1)
+    assert bad == [("2", "EU\nR", None, "currency_known"), ("2", "EU\nR", None, "duplicate")]
 
 
 def test_invalid_bytes_past_the_checked_head_reject_their_row(spark, aws, deployed, lake, settings, monkeypatch):
@@ -910,6 +912,10 @@ def test_fail_rule_fails_the_run_and_leaves_nothing_visible(spark, aws, deployed
         run_ingest(spark, "orders", "run-1", settings, aws)
     record = StateStore(aws.dynamodb, settings.ledger_table, settings.runs_table).get_run("orders", "run-1")
     assert record["status"] == "FAILED" and "amount_in_range" in record["error"]
+    # read, judged, and nothing written: the failed run does not count rows no query will see
+    assert (record["rows_read"], record["rows_written"], record["rows_quarantined"]) == (2, 0, 0)
+    assert record["rule_violations"] == {"amount_in_range": 1}
+    assert metric_sum(aws, settings, "RowsWritten") == 0 and metric_sum(aws, settings, "RunFailed") == 1
     assert ledger_states(aws, settings) == {}
     assert not list((lake / "curated").rglob("*.parquet"))
     with pytest.raises(aws.glue.exceptions.EntityNotFoundException):
@@ -1277,3 +1283,17 @@ def test_bad_values_in_typed_columns_each_get_their_reason(spark, aws, deployed,
         ("9", "x9", "2026-11-01", "2026-11-01 09:00:00", "type:customer_id",
          "cannot read CUSTOMER_ID='x9' as bigint", None),
     ]
+
+
+def test_a_long_reason_is_cut_before_it_is_recorded(spark, aws, deployed, lake, settings):
+    """Reasons go to the ledger and twice into the run record, a DynamoDB item of at most 400 KB:
+    each is cut to MAX_REASON characters."""
+    from lake_ingest._job import MAX_REASON
+
+    repeated = ", ".join(f'"k{i:03d}": 1, "k{i:03d}": 2' for i in range(200))
+    write_customers(lake, "customers_2026-11-01.jsonl.gz", [customer(1), "{" + repeated + "}"])
+    result = run_ingest(spark, "customers", "run-1", settings, aws)
+    [reason] = result.failed_files.values()
+    assert reason.startswith("a record holds a key more than once: k000, k001") and reason.endswith("…")
+    assert len(reason) == MAX_REASON
+    assert ledger_states(aws, settings, "customers")["customers_2026-11-01.jsonl.gz"] == ("FAILED", reason)

@@ -242,3 +242,14 @@ def test_a_head_cut_inside_a_character_or_before_a_line_end():
     header = ("id," + ",".join(f"c{i}" for i in range(60000)) + "\n").encode()
     long_line = sniff(header[:HEAD_BYTES], len(header), _csv_contract())
     assert (long_line.status, long_line.reason) == (FAILED, "the first line is longer than the 256 KiB checked")
+
+
+def test_a_reason_names_at_most_twenty_columns(orders):
+    """Reasons are stored in DynamoDB items with a size limit: a file of hundreds of new columns
+    names the first twenty and counts the rest."""
+    header = HEADER.strip().split(",") + [f"EXTRA_{i}" for i in range(300)]
+    data = gzip.compress((",".join(header) + "\n" + ROW).encode())
+    verdict = sniff(data, len(data), orders)
+    assert verdict.status == FAILED
+    assert verdict.reason == ("unexpected columns " + ", ".join(f"EXTRA_{i}" for i in range(20))
+                              + " and 280 more (schema_evolution: strict)")

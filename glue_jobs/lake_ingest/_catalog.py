@@ -76,13 +76,22 @@ def ensure_table(glue: Any, spec: TableSpec) -> list[str]:
         glue.create_table(DatabaseName=spec.database, TableInput=_table_input(spec, list(spec.columns)))
         logger.info("catalog: created %s.%s", spec.database, spec.name)
         return []
-    have = [(c["Name"], c["Type"]) for c in table["StorageDescriptor"].get("Columns", [])]
-    have_names = {n for n, _ in have}
+    have_names = {c["Name"] for c in table["StorageDescriptor"].get("Columns", [])}
     added = [(n, t) for n, t in spec.columns if n not in have_names]
     if added:
-        glue.update_table(DatabaseName=spec.database, TableInput=_table_input(spec, have + added))
+        # from the table as it is: parameters, comments and settings others gave it stay
+        current = {k: v for k, v in table.items() if k in _TABLE_INPUT_KEYS}
+        sd = dict(current["StorageDescriptor"])
+        sd["Columns"] = [*sd.get("Columns", []), *_cols(added)]
+        glue.update_table(DatabaseName=spec.database, TableInput={**current, "StorageDescriptor": sd})
         logger.info("catalog: %s.%s gained columns %s", spec.database, spec.name, [n for n, _ in added])
     return [n for n, _ in added]
+
+
+#: The fields of a table that ``UpdateTable``'s TableInput takes back (GetTable returns more).
+_TABLE_INPUT_KEYS = ("Name", "Description", "Owner", "LastAccessTime", "LastAnalyzedTime", "Retention",
+                     "StorageDescriptor", "PartitionKeys", "ViewOriginalText", "ViewExpandedText", "TableType",
+                     "Parameters", "TargetTable", "ViewDefinition")
 
 
 def existing_columns(glue: Any, database: str, table: str) -> list[tuple[str, str]]:

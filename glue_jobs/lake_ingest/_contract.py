@@ -57,6 +57,9 @@ def ascii_compatible(encoding: str) -> bool:
     except (LookupError, UnicodeError):
         return False
 
+#: Glue's limit on a table's description, which the job copies from the contract.
+MAX_DESCRIPTION = 2048
+
 DATASET_ID_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 
 
@@ -311,6 +314,10 @@ class _Parser:
             if key in target and not (isinstance(target[key], str) and _IDENT.match(target[key])):
                 self.err(f"target.{key}", f"must be {IDENT_TEXT}")
         rules = self._rules(d.get("quality", []), by_name)
+        description = d.get("description", "")
+        if not isinstance(description, str) or len(description) > MAX_DESCRIPTION:
+            self.err("description", f"must be text of at most {MAX_DESCRIPTION} characters (the Glue table's "
+                                    "description takes no more)")
         evolution = d.get("schema_evolution", "strict")
         if evolution not in EVOLUTION_POLICIES:
             self.err("schema_evolution", f"'{evolution}' is not one of {', '.join(EVOLUTION_POLICIES)}")

@@ -311,6 +311,7 @@ class _IngestRun:
         readable = [p for p in planned if p.verdict == OK]
         gone = [p for p in planned if p.verdict == GONE]
         planned = [p for p in planned if p.verdict != GONE]
+        planned = [replace(p, reason=_short(p.reason)) for p in planned]
         for p in planned:
             state = {OK: INGESTED, SNIFF_FAILED: FAILED_FILE}.get(p.verdict, EMPTY)
             commit["files"].append({"key": p.obj.key, "etag": p.obj.etag, "size": p.obj.size, "state": state,
@@ -323,12 +324,16 @@ class _IngestRun:
         result.bytes_read = sum(p.obj.size for p in readable)
         if not planned:
             result.message = "nothing new to ingest"
+        # Tables are created or gain their new columns before the commit point: that shows no row,
+        # and a table definition Glue refuses then fails this run instead of every commit after it.
+        added = self._ensure_tables(commit["tables"])
         # The commit point: once the run record says COMMITTING, the run will become visible,
         # if not now then by the recovery step of the next run.
         self.state.update_run(self.dataset_id, self.run_id,
                               {**_record(result), "status": COMMITTING, "commit": dumps(commit)},
                               expect_status=RUNNING)
-        result.added_columns, result.partitions_added = self._finish_commit(self.run_id, commit)
+        added_later, result.partitions_added = self._finish_commit(self.run_id, commit)
+        result.added_columns = list(dict.fromkeys(added + added_later))
         result.seconds = round(time.monotonic() - self.started, 3)
         result.status = SUCCEEDED
         self.state.update_run(self.dataset_id, self.run_id, {
@@ -750,11 +755,10 @@ class _IngestRun:
         Returns the columns added to the curated table and the number of new partitions.
         """
         glue = self.clients.glue
-        added_columns: list[str] = []
+        added_columns = self._ensure_tables(commit["tables"])
         partitions_added = 0
         for table in commit["tables"]:
             spec = _spec_from(table["spec"])
-            added_columns += catalog.ensure_table(glue, spec)
             added = catalog.add_partitions(glue, spec, [(tuple(v), loc) for v, loc in table["partitions"]])
             if spec.name == self.contract.table:
                 partitions_added += added
@@ -764,6 +768,17 @@ class _IngestRun:
                 state=f["state"], run_id=run_id, reason=f.get("reason", "")))
         return added_columns, partitions_added
 
+    def _ensure_tables(self, tables: Sequence[dict[str, Any]]) -> list[str]:
+        """Create or evolve the run's tables (curated, quarantine); the columns the curated table
+        gained (the quarantine table gains the same ones)."""
+        added: list[str] = []
+        for table in tables:
+            spec = _spec_from(table["spec"])
+            columns = catalog.ensure_table(self.clients.glue, spec)
+            if spec.name == self.contract.table:
+                added += columns
+        return added
+
     # -------------------------------------------------------------- recovery
     def _recover(self) -> None:
         """Finish commits that a dead run left half done; remove what dead runs wrote."""
@@ -771,9 +786,20 @@ class _IngestRun:
             rid = run["run_id"]
             if run["status"] == COMMITTING:
                 self.say(f"completing the interrupted commit of run {rid}")
-                self._finish_commit(rid, json.loads(run["commit"]))
-                self.state.update_run(self.dataset_id, rid, {"status": SUCCEEDED, "ended_at": iso(utcnow()),
-                                                            "recovered_by": self.run_id, "commit": None})
+                commit = json.loads(run["commit"])
+                added, _ = self._finish_commit(rid, commit)
+                # every partition of a run is its own (the run id is a partition key), whichever
+                # attempt registered it
+                partitions = sum(len(t["partitions"]) for t in commit["tables"]
+                                 if t["spec"]["name"] == self.contract.table)
+                done: dict[str, Any] = {"status": SUCCEEDED, "ended_at": iso(utcnow()), "recovered_by": self.run_id, "commit": None,
+                        "partitions_added": partitions,
+                        "added_columns": list(dict.fromkeys([*(run.get("added_columns") or []), *added])),
+                        "metrics_published": True}
+                if not run.get("metrics_published"):  # a run killed in its commit published nothing
+                    metrics.publish(self.clients.cloudwatch, self.settings.metrics_namespace, self.dataset_id,
+                                    {**run, **done}, succeeded=True)
+                self.state.update_run(self.dataset_id, rid, done)
             elif not run.get("cleaned") and rid != self.run_id:
                 removed = self._clean_outputs(rid)
                 new_status = ABANDONED if run["status"] == RUNNING else FAILED
@@ -798,7 +824,14 @@ class _IngestRun:
             logger.error("run %s failed while committing; the next run completes the commit", self.run_id)
             metrics.publish(self.clients.cloudwatch, self.settings.metrics_namespace, self.dataset_id,
                             self.result.counts(), succeeded=False)
+            try:
+                self.state.update_run(self.dataset_id, self.run_id, {"metrics_published": True})
+            except Exception:  # the recovery may then publish the counts a second time
+                logger.exception("could not mark the metrics of run %s as published", self.run_id)
             return
+        # Nothing of a run that fails before its commit becomes visible: no row is written or
+        # quarantined (what it read and which rules it broke stay in the record).
+        self.result.rows_written = self.result.rows_quarantined = self.result.bytes_written = 0
         try:
             try:  # FAILED first, then clean: a death in between leaves a FAILED run that _recover cleans
                 self.state.update_run(self.dataset_id, self.run_id, {
@@ -970,6 +1003,15 @@ def _spec_from(d: dict[str, Any]) -> catalog.TableSpec:
                              tuple(tuple(c) for c in d["columns"]),
                              tuple(tuple(c) for c in d["partition_keys"]),
                              d.get("description", ""))
+
+
+#: The longest reason kept for a file: it is stored in the ledger and twice in the run record
+#: (the commit and ``failed_files``), whose DynamoDB item takes at most 400 KB.
+MAX_REASON = 500
+
+
+def _short(reason: str) -> str:
+    return reason if len(reason) <= MAX_REASON else reason[: MAX_REASON - 1] + "…"
 
 
 def _record(result: RunResult) -> dict[str, Any]:

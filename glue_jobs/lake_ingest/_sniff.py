@@ -108,6 +108,14 @@ def parquet_footer_schema(footer: bytes) -> tuple[tuple[str, str], ...]:
     return tuple((f.name, str(f.type)) for f in metadata.schema.to_arrow_schema())
 
 
+def _names(names: Sequence[str], shown: int = 20) -> str:
+    """Column names for a reason: the first ``shown`` of them, then how many more. A reason is
+    kept in the ledger and the run record, whose DynamoDB item has a size limit."""
+    names = list(names)
+    more = f" and {len(names) - shown} more" if len(names) > shown else ""
+    return ", ".join(n[:100] for n in names[:shown]) + more
+
+
 def check_columns(found: Sequence[str], contract: Contract, *, sparse: bool = False) -> Sniff:
     """Compare the columns a file holds with the contract and its schema-evolution policy.
 
@@ -123,25 +131,25 @@ def check_columns(found: Sequence[str], contract: Contract, *, sparse: bool = Fa
                              "missing header, wrong delimiter or wrong format?")
     dupes = sorted({n for n in found if list(found).count(n) > 1})
     if dupes:
-        return Sniff(FAILED, f"duplicate columns in the file: {', '.join(dupes)}")
+        return Sniff(FAILED, f"duplicate columns in the file: {_names(dupes)}")
     extra = tuple(n for n in found if n not in known)
     if extra and contract.schema_evolution == "strict":
-        return Sniff(FAILED, f"unexpected columns {', '.join(extra)} (schema_evolution: strict)")
+        return Sniff(FAILED, f"unexpected columns {_names(extra)} (schema_evolution: strict)")
     unusable = [n for n in extra if not is_column_name(n)]
     if unusable:  # failing the file, not the run: the dataset's other files still go through
-        return Sniff(FAILED, f"new columns {', '.join(unusable)} are not usable table column names (lower-case "
+        return Sniff(FAILED, f"new columns {_names(unusable)} are not usable table column names (lower-case "
                              "identifiers); declare them in the contract, with the file's name as their source")
     # Spark compares names without regard to case, and the job adds columns of its own
     taken = {n.lower() for n in expected} | {c.name.lower() for c in contract.columns}
     clashing = [n for n in extra if n.lower() in taken or n.lower().startswith(RESERVED_SOURCE_PREFIXES)]
     if clashing:
-        return Sniff(FAILED, f"new columns {', '.join(clashing)} clash with a contract column, a source name (names "
+        return Sniff(FAILED, f"new columns {_names(clashing)} clash with a contract column, a source name (names "
                              "are compared without regard to case) or a column the job adds")
     if not sparse:
         missing = [c for c in contract.columns if c.source_name not in found]
         required = [c.source_name for c in missing if not c.nullable or contract.schema_evolution == "strict"]
         if required:
-            return Sniff(FAILED, f"missing columns {', '.join(required)}")
+            return Sniff(FAILED, f"missing columns {_names(required)}")
     return Sniff(OK, columns=tuple(expected) + extra if sparse else tuple(found), extra=extra)
 
 
