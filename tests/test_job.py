@@ -6,6 +6,7 @@ import datetime as dt
 import gzip
 import json
 import random
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 from urllib.parse import unquote
@@ -871,6 +872,38 @@ def test_a_key_too_long_for_a_dynamodb_sort_key_is_ingested_once(spark, aws, dep
     second = run_ingest(spark, "orders", "run-2", settings, aws)
     assert (second.files_skipped, second.message) == (1, "nothing new to ingest")
     assert query(aws, "SELECT order_id FROM sales.orders") == [(1,)]
+
+
+def test_the_same_bytes_under_a_new_etag_are_not_ingested_again(spark, aws, deployed, lake, settings, monkeypatch):
+    """An ETag depends on the upload (a multipart upload's differs from a single PUT's; under
+    SSE-KMS it is no digest at all): the same file delivered again under its key gets a new one.
+    The content id (a checksum of the bytes) knows it; a corrected file is ingested as before."""
+    from lake_ingest._storage import LocalStorage
+
+    write_orders(lake, "orders_2026-11-01.csv.gz", [order(1), order(2)])
+    assert run_ingest(spark, "orders", "run-1", settings, aws).rows_written == 2
+    original = LocalStorage.list
+
+    def reuploaded(self, root, prefix="", etags=True, keep=None):  # the ETag of a multipart upload
+        for obj in original(self, root, prefix, etags, keep):
+            yield replace(obj, etag=f"{obj.etag[:32]}-2") if etags else obj
+
+    monkeypatch.setattr(LocalStorage, "list", reuploaded)
+    progress: list[str] = []
+    again = run_ingest(spark, "orders", "run-2", settings, aws, on_progress=progress.append)
+    assert (again.rows_read, again.files_skipped, again.message) == (
+        0, 1, "nothing new to ingest (1 file delivered again with the same content)")
+    assert "erp/orders/orders_2026-11-01.csv.gz: delivered again with the same content, which run run-1 " \
+           "ingested" in progress
+    states = sorted((e.state, e.run_id) for e in StateStore(aws.dynamodb, settings.ledger_table,
+                                                            settings.runs_table).ledger("orders").values())
+    assert states == [("INGESTED", "run-1"), ("SAME_CONTENT", "run-2")]
+    assert run_ingest(spark, "orders", "run-3", settings, aws).message == "nothing new to ingest"
+
+    write_orders(lake, "orders_2026-11-01.csv.gz", [order(1), order(2), order(3)])  # corrected
+    assert run_ingest(spark, "orders", "run-4", settings, aws).rows_read == 3
+    assert query(aws, "SELECT order_id, count(*) FROM sales.orders GROUP BY 1 ORDER BY 1") == [
+        (1, 2), (2, 2), (3, 1)]  # append-only: a corrected file adds its rows
 
 
 def test_s3_keys_with_url_characters_and_a_zone_that_is_a_key_prefix(spark, aws, settings):

@@ -149,3 +149,41 @@ def test_s3_delete_retries_the_keys_s3_did_not_delete_then_names_them(aws):
             stub.add_response("delete_objects", {"Errors": [refused]})
         with pytest.raises(OSError, match=r"refused to delete 1 objects .*run/x/1.parquet: SlowDown"):
             S3Storage(s3).delete_prefix("s3://b/run/x")
+
+
+def test_s3_content_id_is_a_full_object_checksum_of_64_bits_or_more(aws):
+    """The content id ignores how the bytes were uploaded: the same bytes under one key give the
+    same id whatever their ETag. Per-part (composite) and 32-bit checksums are not used."""
+    from botocore.stub import Stubber
+
+    from lake_ingest._storage import ObjectInfo
+
+    s3 = aws.s3
+    s3.create_bucket(Bucket="raw", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    s3.put_object(Bucket="raw", Key="a.csv", Body=b"hello", ChecksumAlgorithm="SHA256")
+    s3.put_object(Bucket="raw", Key="b.csv", Body=b"hello", ChecksumAlgorithm="CRC32")
+    store = S3Storage(s3)
+    objs = {o.key: o for o in store.list("s3://raw")}
+    assert store.content_id(objs["a.csv"]) == "sha256:LPJNul+wow4m6DsqxbninhsWHlwfp0JecwQzYpOLmCQ="
+    assert store.content_id(objs["b.csv"]) == ""  # CRC32 only: the ETag decides
+    obj = ObjectInfo("s3://raw/x.csv", "x.csv", 5, "etag")
+    heads = [({"ChecksumCRC64NVME": "AAAAAAAAAAA=", "ChecksumType": "FULL_OBJECT"}, "crc64nvme:AAAAAAAAAAA="),
+             ({"ChecksumSHA256": "abc=-3", "ChecksumType": "COMPOSITE"}, ""),
+             ({"ChecksumSHA256": "abc=-3"}, ""),
+             ({"ChecksumSHA1": "def="}, "sha1:def="),
+             ({}, "")]
+    for head, expected in heads:
+        with Stubber(s3) as stub:
+            stub.add_response("head_object", head, {"Bucket": "raw", "Key": "x.csv", "ChecksumMode": "ENABLED"})
+            assert store.content_id(obj) == expected, head
+    with Stubber(s3) as stub:
+        stub.add_client_error("head_object", http_status_code=403)
+        assert store.content_id(obj) == ""  # no id: the key and ETag decide, as before
+
+
+def test_local_content_id_is_the_md5_of_the_bytes(tmp_path):
+    (tmp_path / "a.csv").write_bytes(b"hello")
+    store = LocalStorage()
+    [obj] = store.list(str(tmp_path))
+    assert store.content_id(obj) == "md5:" + hashlib.md5(b"hello").hexdigest()
+    assert LocalStorage().content_id(obj) == store.content_id(obj)  # computed when not listed

@@ -63,6 +63,7 @@ from ._state import (
     FAILED_FILE,
     INGESTED,
     RUNNING,
+    SAME_CONTENT,
     SUCCEEDED,
     DatasetLocked,
     LedgerEntry,
@@ -106,6 +107,7 @@ HAVE_PYARROW = importlib.util.find_spec("pyarrow") is not None
 SETTLE_IN_ONE_TASK = 200_000
 #: Verdict of a file removed or replaced while the run read it: not recorded, looked at again later.
 GONE = "gone"
+REDELIVERED = "redelivered"  # the same bytes under the same key were ingested before
 
 
 class DataQualityError(RuntimeError):
@@ -182,6 +184,7 @@ class PlannedFile:
     columns: tuple[str, ...] = ()
     extra: tuple[str, ...] = ()
     types: tuple[str, ...] = ()  # Parquet: the physical type of each column
+    checksum: str = ""  # the content id (Storage.content_id)
 
 
 def configure_spark(spark: SparkSession) -> None:
@@ -313,17 +316,20 @@ class _IngestRun:
         planned = [p for p in planned if p.verdict != GONE]
         planned = [replace(p, reason=_short(p.reason)) for p in planned]
         for p in planned:
-            state = {OK: INGESTED, SNIFF_FAILED: FAILED_FILE}.get(p.verdict, EMPTY)
+            state = {OK: INGESTED, SNIFF_FAILED: FAILED_FILE, REDELIVERED: SAME_CONTENT}.get(p.verdict, EMPTY)
             commit["files"].append({"key": p.obj.key, "etag": p.obj.etag, "size": p.obj.size, "state": state,
-                                    "reason": p.reason})
+                                    "reason": p.reason, "checksum": p.checksum})
+        again = sum(1 for p in planned if p.verdict == REDELIVERED)
         result.files_pending += len(gone)
+        result.files_skipped += again
         result.files_ingested = len(readable)
-        result.files_empty = sum(1 for p in planned if p.verdict not in (OK, SNIFF_FAILED))
+        result.files_empty = sum(1 for p in planned if p.verdict not in (OK, SNIFF_FAILED, REDELIVERED))
         result.files_failed = sum(1 for p in planned if p.verdict == SNIFF_FAILED)
         result.failed_files = {p.obj.key: p.reason for p in planned if p.verdict == SNIFF_FAILED}
         result.bytes_read = sum(p.obj.size for p in readable)
-        if not planned:
-            result.message = "nothing new to ingest"
+        if len(planned) == again:
+            result.message = "nothing new to ingest" + (f" ({_count(again, 'file')} delivered again with the same "
+                                                        "content)" if again else "")
         # Tables are created or gain their new columns before the commit point: that shows no row,
         # and a table definition Glue refuses then fails this run instead of every commit after it.
         added = self._ensure_tables(commit["tables"])
@@ -358,7 +364,7 @@ class _IngestRun:
             new = new[: self.settings.max_files_per_run]
         self.say(f"{len(objects)} files match, {result.files_skipped} already in the ledger, {len(new)} to ingest"
                  + (f" ({result.files_pending} left for the next run)" if result.files_pending else ""))
-        planned = [self._check(o) for o in new]
+        planned = [self._check_new(o, ledger) for o in new]
         if contract.format.type == "jsonl":
             planned = self._with_every_key(planned)
         for p in planned:
@@ -430,6 +436,19 @@ class _IngestRun:
                                 extra=verdict.extra)
             out.append(p)
         return out
+
+    def _check_new(self, obj: ObjectInfo, ledger: dict[str, LedgerEntry]) -> PlannedFile:
+        """A file not in the ledger by key and ETag: the same bytes under the same key again (an
+        ETag depends on how the file was uploaded and, with SSE-KMS, is no digest at all) are
+        known by the content id, and not read again; any other file is checked."""
+        cid = self.storage.content_id(obj)
+        earlier = next((e for e in ledger.values()
+                        if cid and e.checksum == cid and e.key == obj.key and e.state == INGESTED), None)
+        if earlier is not None:
+            self.say(f"{obj.key}: delivered again with the same content, which run {earlier.run_id} ingested")
+            return PlannedFile(obj, REDELIVERED, f"the same content as the delivery run {earlier.run_id} ingested",
+                               checksum=cid)
+        return replace(self._check(obj), checksum=cid)
 
     def _check(self, obj: ObjectInfo) -> PlannedFile:
         """The file's verdict from its first bytes (or Parquet footer); a file removed since the
@@ -765,7 +784,7 @@ class _IngestRun:
         for f in commit["files"]:
             self.state.record_file(self.dataset_id, LedgerEntry(
                 file_id=file_id(f["key"], f["etag"]), key=f["key"], etag=f["etag"], size=int(f["size"]),
-                state=f["state"], run_id=run_id, reason=f.get("reason", "")))
+                state=f["state"], run_id=run_id, reason=f.get("reason", ""), checksum=f.get("checksum", "")))
         return added_columns, partitions_added
 
     def _ensure_tables(self, tables: Sequence[dict[str, Any]]) -> list[str]:

@@ -19,6 +19,8 @@ logger = logging.getLogger(__name__)
 
 # Ledger states of a source file.
 INGESTED, EMPTY, FAILED_FILE = "INGESTED", "EMPTY", "FAILED"
+#: A delivery whose bytes were ingested before under the same key (another ETag): not read again.
+SAME_CONTENT = "SAME_CONTENT"
 # Run states.
 RUNNING, COMMITTING, SUCCEEDED, FAILED, ABANDONED = "RUNNING", "COMMITTING", "SUCCEEDED", "FAILED", "ABANDONED"
 LOCK_ID = "#lock"
@@ -72,6 +74,7 @@ class LedgerEntry:
     state: str
     run_id: str
     reason: str = ""
+    checksum: str = ""  # the content id (Storage.content_id), "" when the store had none
 
 
 #: DynamoDB's limit on the value of a sort key, in UTF-8 bytes (an S3 key alone may have 1024).
@@ -113,7 +116,7 @@ class StateStore:
             out[item["file_id"]] = LedgerEntry(
                 file_id=item["file_id"], key=item.get("key", ""), etag=item.get("etag", ""),
                 size=int(item.get("size", 0)), state=item["state"], run_id=item.get("run_id", ""),
-                reason=item.get("reason", ""),
+                reason=item.get("reason", ""), checksum=item.get("checksum", ""),
             )
         return out
 
@@ -125,7 +128,7 @@ class StateStore:
                 Item=to_item({
                     "dataset_id": dataset_id, "file_id": entry.file_id, "key": entry.key, "etag": entry.etag,
                     "size": entry.size, "state": entry.state, "run_id": entry.run_id,
-                    "reason": entry.reason or None, "recorded_at": iso(utcnow()),
+                    "reason": entry.reason or None, "checksum": entry.checksum or None, "recorded_at": iso(utcnow()),
                 }),
                 ConditionExpression="attribute_not_exists(file_id) OR run_id = :run",
                 ExpressionAttributeValues={":run": {"S": entry.run_id}},

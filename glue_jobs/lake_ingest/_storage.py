@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import re
 import shutil
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -20,6 +21,11 @@ class ArchivedObjectError(OSError):
     """The object is in an archive storage class (S3 Glacier Flexible Retrieval, Deep Archive)
     and must be restored before it can be read."""
 
+
+#: S3's checksums of an object that may serve as its content id, in the order they are preferred.
+#: Not CRC32 or CRC32C: two different files of one key would share one in 4 billion cases, and a
+#: corrected file taken for the one it corrects would be lost.
+_CHECKSUMS = ("CRC64NVME", "SHA256", "SHA1")
 
 #: Attempts of DeleteObjects for the keys S3 reports as not deleted (throttling, a lock).
 DELETE_ATTEMPTS = 3
@@ -45,6 +51,10 @@ class Storage(Protocol):
     def read_range(self, uri: str, start: int, length: int) -> bytes:
         """Bytes of an object (a negative ``start`` counts from its end); FileNotFoundError when
         it is gone."""
+        ...
+
+    def content_id(self, obj: ObjectInfo) -> str:
+        """An id of the object's bytes alone (a checksum), or "" when the store has none."""
         ...
 
     def delete_prefix(self, uri: str) -> int: ...
@@ -84,6 +94,8 @@ class LocalStorage:
             with ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1))) as pool:
                 digests = list(pool.map(_md5, [path for _, path in kept]))
         for (key, path), digest in zip(kept, digests, strict=True):
+            if digest:
+                self._digests[str(path)] = digest
             yield ObjectInfo(uri=str(path), key=key, size=path.stat().st_size, etag=digest)
 
     def read_range(self, uri: str, start: int, length: int) -> bytes:
@@ -94,6 +106,14 @@ class LocalStorage:
             else:
                 fh.seek(start)
             return fh.read(length)
+
+    def __init__(self) -> None:
+        self._digests: dict[str, str] = {}  # path -> MD5 of the content, from the last listing
+
+    def content_id(self, obj: ObjectInfo) -> str:
+        """The MD5 of the file's bytes (the listing's, or computed now)."""
+        digest = self._digests.get(obj.uri) or _md5(Path(_local_path(obj.uri)))
+        return f"md5:{digest}"
 
     def delete_prefix(self, uri: str) -> int:
         path = Path(_local_path(uri))
@@ -140,6 +160,27 @@ class S3Storage:
         except self.s3.exceptions.InvalidObjectState:  # in S3 Glacier Flexible Retrieval or Deep Archive
             raise ArchivedObjectError(uri) from None
         return bytes(resp["Body"].read())
+
+    def content_id(self, obj: ObjectInfo) -> str:
+        """The object's full-object checksum, ``<algorithm>:<base64>``, or "" when it has none.
+
+        S3 stores a CRC64NVME checksum with every object uploaded without one (and the one an
+        uploader sends): unlike the ETag, it depends on the bytes alone, not on the upload (a
+        multipart upload's ETag differs from a single PUT's, and an SSE-KMS object's ETag is no
+        digest of its content). Checksums of multipart uploads made per part ('...-3') depend on
+        the part sizes and are not used, nor are 32-bit ones (see ``_CHECKSUMS``)."""
+        bucket, key = _split_s3(obj.uri)
+        try:
+            head = self.s3.head_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED")
+        except Exception:  # no checksum then: the ledger falls back to the key and ETag
+            logger.warning("could not read the checksum of %s", obj.uri, exc_info=True)
+            return ""
+        for algorithm in _CHECKSUMS:
+            value = head.get(f"Checksum{algorithm}")
+            if value and (head.get("ChecksumType") == "FULL_OBJECT"
+                          or (head.get("ChecksumType") is None and not re.search(r"-\d+$", value))):
+                return f"{algorithm.lower()}:{value}"
+        return ""
 
     def delete_prefix(self, uri: str) -> int:
         """Delete every object below ``uri``; raises ``OSError`` naming the keys S3 refused to
