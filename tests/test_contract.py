@@ -279,3 +279,9 @@ def test_allowed_values_spark_would_not_cast_alike(orders_doc, value, column, pr
     doc["quality"] = [{"name": "r", "type": "allowed_values", "column": "big",
                        "values": ["1234567890123456789012345678.1234567891"], "action": "warn"}]
     assert Contract.from_dict(doc).rules[0].values == ("1234567890123456789012345678.1234567891",)
+
+
+def test_an_empty_description_is_no_description(orders_doc):
+    doc = copy.deepcopy(orders_doc)
+    doc["description"] = None  # `description:` left empty in the YAML file
+    assert Contract.from_dict(doc).description == ""

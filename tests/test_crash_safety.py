@@ -120,6 +120,38 @@ def test_a_run_killed_in_its_commit_is_counted_by_the_run_that_completes_it(spar
     assert metric_sum(aws, settings, "RowsWritten") == visible_rows
 
 
+def test_a_column_added_by_a_run_that_dies_in_its_commit_stays_in_its_record(spark, aws, deployed, lake, settings,
+                                                                              monkeypatch):
+    """The table gains the column before the commit point: the record says so from then on, and
+    the run that completes the commit (which finds the column there) keeps it."""
+    import gzip
+    import json
+
+    from lake_ingest.local.sample_data import generate_extracts
+
+    generate_extracts(lake / "raw", days=1, rows_per_file=50, datasets=["customers"])
+    assert run_ingest(spark, "customers", "run-0", settings, aws).status == "SUCCEEDED"
+    record = {"customer_id": 9001, "name": "N", "email": "n@example.com", "country": "DE",
+              "signupDate": "01/02/2025", "loyaltyPoints": 1, "active": True,
+              "updatedAt": "2026-12-01T08:00:00", "segment": "gold"}
+    path = lake / "raw" / "crm" / "customers" / "customers_2026-12-01.jsonl.gz"
+    path.write_bytes(gzip.compress((json.dumps(record) + "\n").encode(), mtime=0))
+
+    def die(self, dataset_id, entry):
+        raise ConnectionError("worker lost")
+
+    real_record = StateStore.record_file
+    monkeypatch.setattr(StateStore, "record_file", die)
+    with pytest.raises(ConnectionError):
+        run_ingest(spark, "customers", "run-1", settings, aws)
+    store = StateStore(aws.dynamodb, settings.ledger_table, settings.runs_table)
+    assert store.get_run("customers", "run-1")["added_columns"] == ["segment"]
+    monkeypatch.setattr(StateStore, "record_file", real_record)
+    run_ingest(spark, "customers", "run-2", settings, aws)
+    done = store.get_run("customers", "run-1")
+    assert (done["status"], done["added_columns"]) == ("SUCCEEDED", ["segment"])
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -309,7 +309,7 @@ def test_quoted_line_breaks(spark, aws, deployed, lake, settings, multiline):
     if not multiline:
         assert (result.files_failed, result.rows_read) == (1, 0)
         reason = result.failed_files["erp/orders/orders_2026-11-01.csv.gz"]
-        assert reason.startswith("the record ending on line 4 has a quoted field") and "multiline: true" in reason
+        assert reason.startswith("the record on line 3 has a quoted field") and "multiline: true" in reason
         assert ledger_states(aws, settings)["orders_2026-11-01.csv.gz"][0] == "FAILED"
         return
     kept = query(aws, "SELECT order_id, currency FROM sales.orders ORDER BY 1")
@@ -686,6 +686,20 @@ def test_a_line_of_too_many_fields_fails_its_file_with_the_line(spark, aws, depl
                                    "holds more than 20,480 fields, the CSV parser's limit"}
 
 
+def test_a_malformed_json_record_in_latin_1_is_quarantined_as_written(spark, aws, deployed, lake, settings):
+    doc = yaml.safe_load((CONTRACTS_DIR / "customers.yaml").read_text())
+    doc["format"]["options"] = {"encoding": "ISO-8859-1"}
+    ContractStore(aws.dynamodb, settings.contracts_table).put([doc])
+    broken = '{"customer_id": 2, "name": "Müller", '
+    path = lake / "raw" / "crm" / "customers" / "customers_2026-11-01.jsonl.gz"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(customer(1), ensure_ascii=False) + "\n" + broken + "\n"
+    path.write_bytes(gzip.compress(text.encode("iso-8859-1"), mtime=0))
+    result = run_ingest(spark, "customers", "run-1", settings, aws)
+    assert (result.rows_written, result.rule_violations) == (1, {"malformed": 1})
+    assert query(aws, "SELECT lake_raw_record FROM sales.customers_quarantine") == [(broken,)]
+
+
 def test_gzip_is_told_by_the_name_as_spark_does(spark, aws, deployed, lake, settings):
     """Spark decompresses by the extension: gzip content under another name was read as garbage
     and recorded ingested. Such a file now fails alone with the reason."""
@@ -831,6 +845,27 @@ def test_an_archived_file_is_left_pending_until_it_is_restored(spark, aws, deplo
     second = run_ingest(spark, "orders", "run-2", settings, aws)
     assert (second.files_ingested, second.files_pending) == (1, 0)
     assert query(aws, "SELECT order_id FROM sales.orders ORDER BY 1") == [(1,), (2,)]
+
+
+def test_archived_files_take_no_place_among_the_files_of_a_run(spark, aws, deployed, lake, settings, monkeypatch):
+    """A run takes at most max_files_per_run files in key order; archived files are left pending
+    each time, so counting them would let enough of them stop the dataset for good."""
+    from lake_ingest._storage import ArchivedObjectError, LocalStorage
+
+    for day in ("01", "02", "03"):
+        write_orders(lake, f"orders_2026-11-{day}.csv.gz", [order(int(day), day=f"2026-11-{day}")])
+    original = LocalStorage.read_range
+
+    def archived(self, uri, start, length):
+        if uri.endswith(("11-01.csv.gz", "11-02.csv.gz")):
+            raise ArchivedObjectError(uri)
+        return original(self, uri, start, length)
+
+    monkeypatch.setattr(LocalStorage, "read_range", archived)
+    one_a_run = replace(settings, max_files_per_run=1)
+    result = run_ingest(spark, "orders", "run-1", one_a_run, aws)
+    assert (result.files_ingested, result.files_pending) == (1, 2)
+    assert query(aws, "SELECT order_id FROM sales.orders") == [(3,)]
 
 
 def test_a_key_that_spark_would_read_as_another_is_failed(spark, aws, deployed, lake, settings, monkeypatch):

@@ -147,3 +147,17 @@ def test_the_default_escape_is_rfc_4180(spark, tmp_path):
     rows = read_files(spark, [ReadGroup((str(path),), ("note", "id", "tail"))], c).collect()
     assert [(r["note"], r["id"], r[CORRUPT_COL]) for r in rows] == [
         ('27" monitor', "a1", None), ("C:\\temp\\", "a2", None), ('Smith, "Jr"', "a3", None)]
+
+
+def test_json_line_keys_lists_every_key_and_every_line_that_is_not_one_record(spark):
+    from lake_ingest._reader import JSON_ARRAY_LINE, json_line_keys
+
+    lines = [("a", '{"id": 1, "score": NaN}'), ("a", ""), ("a", "   "), ("b", '\t[{"id": 1}, {"id": 2}]'),
+             ("c", '{"id": 1, "id": 2, "x": 1}'), ("d", '\ufeff{"id": 1, "é": Infinity}')]
+    rows = json_line_keys(spark.createDataFrame(lines, "file string, value string")).collect()
+    found = {(r["file"], r["key"], r["problem"]) for r in rows}
+    assert found == {("a", "id", None), ("a", "score", None), ("a", None, None),
+                     ("b", None, JSON_ARRAY_LINE),
+                     ("c", "id", "a record holds a key more than once: id"),
+                     ("c", "x", "a record holds a key more than once: id"),
+                     ("d", "id", None), ("d", "é", None)}

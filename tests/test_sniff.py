@@ -177,9 +177,9 @@ def test_parquet_columns_from_the_footer_alone(tmp_path):
         parquet_footer_schema(b"\x00" * length + data[-8:])
 
 
-def _csv_contract(multiline: bool = False, encoding: str = "UTF-8") -> Contract:
+def _csv_contract(multiline: bool = False, encoding: str = "UTF-8", **more) -> Contract:
     options = {"header": True, "quote": '"', "escape": '"', "encoding": encoding,
-               **({"multiline": True} if multiline else {})}
+               **({"multiline": True} if multiline else {}), **more}
     return Contract.from_dict({
         "dataset_id": "u", "source": {"prefix": "u/", "pattern": "*.csv"},
         "format": {"type": "csv", "options": options},
@@ -189,16 +189,17 @@ def _csv_contract(multiline: bool = False, encoding: str = "UTF-8") -> Contract:
 
 
 @pytest.mark.parametrize(("name", "text", "line"), [
-    ("line break in the last field", 'id,amount,note\n1,10.00,a\n3,30.00,"a\n4,40.00,b"\n', 4),
-    ("line break in the first field", 'note,id,amount\n"Street 1\n9",2,20.00\n', 3),
-    ("quote never closed", 'id,amount,note\n1,10.00,"27"" monitor\n2,20.00,plain\n3,30.00,plain\n', 4),
+    ("line break in the last field", 'id,amount,note\n1,10.00,a\n3,30.00,"a\n4,40.00,b"\n', 3),
+    ("line break in the first field", 'note,id,amount\n"Street 1\n9",2,20.00\n', 2),
+    ("quote never closed", 'id,amount,note\n1,10.00,"27"" monitor\n2,20.00,plain\n3,30.00,plain\n', 2),
+    ("after blank lines", '\n\nid,amount,note\n1,10.00,"a\nb"\n', 4),
 ])
 def test_a_record_across_lines_fails_a_file_read_line_by_line(name, text, line):
     """Read line by line, such a record is cut in two, and both pieces may look like records:
     rows nobody wrote. The file fails with the way out; with multiline it is read as it is."""
     verdict = sniff(text.encode(), len(text), _csv_contract())
     assert verdict.status == FAILED, name
-    assert verdict.reason.startswith(f"the record ending on line {line} has a quoted field")
+    assert verdict.reason.startswith(f"the record on line {line} has a quoted field")
     assert "multiline: true" in verdict.reason
     if name != "quote never closed":
         assert sniff(text.encode(), len(text), _csv_contract(multiline=True)).status == OK
@@ -253,3 +254,37 @@ def test_a_reason_names_at_most_twenty_columns(orders):
     assert verdict.status == FAILED
     assert verdict.reason == ("unexpected columns " + ", ".join(f"EXTRA_{i}" for i in range(20))
                               + " and 280 more (schema_evolution: strict)")
+
+
+@pytest.mark.parametrize(("text", "escape", "comment", "expected"), [
+    ('id,amount,note\n1,10.00,27" monitor\n', '"', None, (None, False)),  # a quote inside a field is text
+    ('id,amount,note\n# 5" screen\n1,10.00,a\n', '"', "#", (None, False)),
+    ('id,amount,note\n1,2,3\n# x,"unclosed\n4,5,6\n', '"', "#", (None, False)),  # a comment line later on
+    ('id,amount,note\n1,10.00,C:\\temp\\\n2,3,4\n', "\\", None, (None, False)),  # escapes count in quotes only
+    ('id,amount,note\n1,10.00,"C:\\temp\\\\"\n2,3,4\n', "\\", None, (None, False)),  # an escaped escape
+    ('id,n\n1,"a \\" b"\n', "\\", None, (None, False)),
+    ('id,n\n1,"a ""q"" b"\n2,"x\r\ny"\r\n', '"', None, (3, False)),
+    ('id,n\n1, "not quoted\n', '"', None, (None, False)),  # a quote opens a field only as its first character
+    ('id,n\n1,"open\n2,x\n', '"', None, (2, True)),
+])
+def test_quotes_are_followed_as_spark_reads_them(text, escape, comment, expected):
+    from lake_ingest._sniff import quoted_spans
+
+    assert quoted_spans(text, '"', escape, ",", comment) == expected
+
+
+def test_a_multiline_file_with_a_quote_in_an_unquoted_field_is_fine():
+    text = 'id,amount,note\n1,10.00,27" monitor\n# 5" screen\n2,20.00,"two\nlines"\n'
+    assert sniff(text.encode(), len(text), _csv_contract(multiline=True, comment="#")).status == OK
+
+
+def test_the_first_record_of_a_file_without_header_is_checked_too():
+    contract = Contract.from_dict({
+        "dataset_id": "u", "source": {"prefix": "u/", "pattern": "*.csv"},
+        "format": {"type": "csv", "options": {"header": False, "quote": '"', "escape": '"'}},
+        "columns": [{"name": "id", "type": "int"}, {"name": "amount", "type": "decimal(12,2)"},
+                    {"name": "note", "type": "string"}],
+        "target": {"database": "db", "table": "u"}})
+    text = '1,10.00,"a\nb"\n2,20.00,c\n'
+    verdict = sniff(text.encode(), len(text), contract)
+    assert verdict.status == FAILED and verdict.reason.startswith("the record on line 1 has a quoted field")

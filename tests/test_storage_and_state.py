@@ -125,13 +125,15 @@ def test_s3_storage_reports_an_archived_object_apart_from_a_missing_one(aws):
         store.read_range("s3://raw/old/gone.csv", 0, 3)
 
 
-def test_s3_delete_retries_the_keys_s3_did_not_delete_then_names_them(aws):
+def test_s3_delete_retries_the_keys_s3_did_not_delete_then_names_them(aws, monkeypatch):
     """DeleteObjects answers 200 and lists the keys it could not delete: they are retried, and
     a key still refused after the last attempt is an error, not a count of deleted files."""
     from botocore.stub import Stubber
 
+    from lake_ingest import _storage
     from lake_ingest._storage import DELETE_ATTEMPTS
 
+    monkeypatch.setattr(_storage, "DELETE_BACKOFF_SECONDS", 0.0)
     s3 = aws.s3
     listing = {"Contents": [{"Key": f"run/x/{i}.parquet"} for i in range(3)], "IsTruncated": False,
                "KeyCount": 3}
@@ -171,10 +173,12 @@ def test_s3_content_id_is_a_full_object_checksum_of_64_bits_or_more(aws):
              ({"ChecksumSHA256": "abc=-3", "ChecksumType": "COMPOSITE"}, ""),
              ({"ChecksumSHA256": "abc=-3"}, ""),
              ({"ChecksumSHA1": "def="}, "sha1:def="),
-             ({}, "")]
+             ({}, ""),
+             ({"ChecksumSHA1": "def=", "ETag": '"other"'}, "")]  # replaced since the listing
     for head, expected in heads:
         with Stubber(s3) as stub:
-            stub.add_response("head_object", head, {"Bucket": "raw", "Key": "x.csv", "ChecksumMode": "ENABLED"})
+            stub.add_response("head_object", {"ETag": '"etag"', **head},
+                              {"Bucket": "raw", "Key": "x.csv", "ChecksumMode": "ENABLED"})
             assert store.content_id(obj) == expected, head
     with Stubber(s3) as stub:
         stub.add_client_error("head_object", http_status_code=403)

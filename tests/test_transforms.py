@@ -215,6 +215,7 @@ def test_text_that_overflows_a_float_is_rejected_not_infinite(spark, ctype, valu
 
 @pytest.mark.parametrize(("ctype", "value", "kept"), [
     ("date", "2026-01-05", dt.date(2026, 1, 5)), ("date", " 2026-01-05 ", dt.date(2026, 1, 5)),
+    ("date", "\t2026-01-05\t", dt.date(2026, 1, 5)),
     ("date", "2026-01-05 garbage", None), ("date", "2026", None), ("date", "2026-7", None),
     ("date", "2026-1-5", None), ("date", "2026-01-05T23:30:00-05:00", None), ("date", "2026-02-30", None),
     ("timestamp", "2026-01-05 10:00:00", dt.datetime(2026, 1, 5, 10)),

@@ -314,7 +314,7 @@ class _Parser:
             if key in target and not (isinstance(target[key], str) and _IDENT.match(target[key])):
                 self.err(f"target.{key}", f"must be {IDENT_TEXT}")
         rules = self._rules(d.get("quality", []), by_name)
-        description = d.get("description", "")
+        description = d.get("description") or ""
         if not isinstance(description, str) or len(description) > MAX_DESCRIPTION:
             self.err("description", f"must be text of at most {MAX_DESCRIPTION} characters (the Glue table's "
                                     "description takes no more)")
@@ -327,7 +327,7 @@ class _Parser:
             dataset_id=self.dataset_id, version=version, enabled=bool(enabled), source=source, format=fmt,
             columns=columns, database=target["database"], table=target["table"], primary_key=pk,
             partition_by=partitions, deduplicate=dedupe, dedupe_order_by=order_by, rules=rules,
-            schema_evolution=str(evolution), description=str(d.get("description", "")),
+            schema_evolution=str(evolution), description=str(description),
         )
 
     def _source(self, doc: Any) -> Source:

@@ -332,14 +332,14 @@ class _IngestRun:
                                                         "content)" if again else "")
         # Tables are created or gain their new columns before the commit point: that shows no row,
         # and a table definition Glue refuses then fails this run instead of every commit after it.
-        added = self._ensure_tables(commit["tables"])
+        result.added_columns = self._ensure_tables(commit["tables"])
         # The commit point: once the run record says COMMITTING, the run will become visible,
         # if not now then by the recovery step of the next run.
         self.state.update_run(self.dataset_id, self.run_id,
-                              {**_record(result), "status": COMMITTING, "commit": dumps(commit)},
-                              expect_status=RUNNING)
+                              {**_record(result), "status": COMMITTING, "commit": dumps(commit),
+                               "metrics_published": False}, expect_status=RUNNING)
         added_later, result.partitions_added = self._finish_commit(self.run_id, commit)
-        result.added_columns = list(dict.fromkeys(added + added_later))
+        result.added_columns = list(dict.fromkeys(result.added_columns + added_later))
         result.seconds = round(time.monotonic() - self.started, 3)
         result.status = SUCCEEDED
         self.state.update_run(self.dataset_id, self.run_id, {
@@ -359,12 +359,19 @@ class _IngestRun:
         new = [o for o in objects if file_id(o.key, o.etag) not in ledger]
         result.files_seen = len(objects)
         result.files_skipped = len(objects) - len(new)
-        if len(new) > self.settings.max_files_per_run:
-            result.files_pending = len(new) - self.settings.max_files_per_run
-            new = new[: self.settings.max_files_per_run]
-        self.say(f"{len(objects)} files match, {result.files_skipped} already in the ledger, {len(new)} to ingest"
-                 + (f" ({result.files_pending} left for the next run)" if result.files_pending else ""))
-        planned = [self._check_new(o, ledger) for o in new]
+        limit = self.settings.max_files_per_run
+        self.say(f"{len(objects)} files match, {result.files_skipped} already in the ledger, {len(new)} new"
+                 + (f"; at most {limit} are taken" if len(new) > limit else ""))
+        ingested = {(e.key, e.checksum): e for e in ledger.values() if e.checksum and e.state == INGESTED}
+        planned: list[PlannedFile] = []
+        # Files are checked in key order until the run has its limit of files to record; one
+        # that is gone or archived takes no place, or enough of them would stop the dataset.
+        for i, obj in enumerate(new):
+            if sum(1 for p in planned if p.verdict != GONE) == limit:
+                result.files_pending = len(new) - i
+                self.say(f"{result.files_pending} new files left for the next run")
+                break
+            planned.append(self._check_new(obj, ingested))
         if contract.format.type == "jsonl":
             planned = self._with_every_key(planned)
         for p in planned:
@@ -437,13 +444,13 @@ class _IngestRun:
             out.append(p)
         return out
 
-    def _check_new(self, obj: ObjectInfo, ledger: dict[str, LedgerEntry]) -> PlannedFile:
+    def _check_new(self, obj: ObjectInfo, ingested: dict[tuple[str, str], LedgerEntry]) -> PlannedFile:
         """A file not in the ledger by key and ETag: the same bytes under the same key again (an
         ETag depends on how the file was uploaded and, with SSE-KMS, is no digest at all) are
-        known by the content id, and not read again; any other file is checked."""
+        known by the content id (``ingested``: the ingested files by key and content id), and
+        not read again; any other file is checked."""
         cid = self.storage.content_id(obj)
-        earlier = next((e for e in ledger.values()
-                        if cid and e.checksum == cid and e.key == obj.key and e.state == INGESTED), None)
+        earlier = ingested.get((obj.key, cid)) if cid else None
         if earlier is not None:
             self.say(f"{obj.key}: delivered again with the same content, which run {earlier.run_id} ingested")
             return PlannedFile(obj, REDELIVERED, f"the same content as the delivery run {earlier.run_id} ingested",
@@ -815,7 +822,7 @@ class _IngestRun:
                         "partitions_added": partitions,
                         "added_columns": list(dict.fromkeys([*(run.get("added_columns") or []), *added])),
                         "metrics_published": True}
-                if not run.get("metrics_published"):  # a run killed in its commit published nothing
+                if run.get("metrics_published") is False:  # a run killed in its commit published nothing
                     metrics.publish(self.clients.cloudwatch, self.settings.metrics_namespace, self.dataset_id,
                                     {**run, **done}, succeeded=True)
                 self.state.update_run(self.dataset_id, rid, done)

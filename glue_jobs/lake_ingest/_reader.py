@@ -152,10 +152,11 @@ def json_line_keys(lines: DataFrame, encoding: str = "UTF-8") -> DataFrame:
     value = F.col("value")
     if not decodes_as_utf8(encoding):
         value = F.decode(value.cast("binary"), encoding)
-    keyed = lines.select("file", value.alias("line"), F.coalesce(
-        F.json_object_keys(value), F.map_keys(F.from_json(value, "map<string,string>"))).alias("keys"))
+    as_map = F.from_json(F.regexp_replace(value, "^\ufeff", ""), "map<string,string>")  # a file's first line may start with a BOM
+    keyed = lines.select("file", value.alias("line"), F.coalesce(F.json_object_keys(value), F.map_keys(as_map))
+                         .alias("keys"))
     repeated = F.expr("array_join(array_distinct(filter(keys, k -> size(array_remove(keys, k)) < size(keys) - 1)), ', ')")
-    problem = (F.when(F.ltrim("line").startswith("["), F.lit(JSON_ARRAY_LINE))
+    problem = (F.when(F.col("line").rlike(r"^\s*\["), F.lit(JSON_ARRAY_LINE))
                .when(F.size("keys") > F.size(F.array_distinct("keys")), F.concat(F.lit(JSON_REPEATED_KEY), repeated)))
     return keyed.select("file", problem.alias("problem"), F.explode_outer("keys").alias("key")).distinct()
 

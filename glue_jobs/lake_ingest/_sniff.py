@@ -6,10 +6,10 @@ import codecs
 import csv
 import io
 import json
+import re
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from ._contract import RESERVED_SOURCE_PREFIXES, Contract, is_column_name
 
@@ -65,7 +65,7 @@ def sniff(head: bytes, size: int, contract: Contract) -> Sniff:
         text = text[1:]
     if not complete:
         cut = max(text.rfind("\n"), text.rfind("\r"))
-        if cut < 0:  # not one whole line in the head
+        if cut < 0 or not text[: cut + 1].strip():  # not one whole line with data in the head
             if contract.format.type == "jsonl":  # a long record: its keys are listed with all the others
                 return Sniff(OK)
             return Sniff(FAILED, f"the first line is longer than the {HEAD_BYTES // 1024} KiB checked")
@@ -180,36 +180,70 @@ def _sniff_csv(text: str, complete: bool, contract: Contract) -> Sniff:
         verdict = check_columns([h.strip() for h in first], contract)
         if verdict.status == OK and complete and sum(1 for ln in text.splitlines() if not skipped(ln)) <= 1:
             return Sniff(EMPTY, "file holds a header and no data rows")
-    if verdict.status == OK and not fmt.multiline:
-        spanning = _record_across_lines(reader, start)
-        if spanning:
-            return Sniff(FAILED, spanning)
-    if verdict.status == OK and fmt.multiline and complete:
-        # Read whole, a quote that is never closed swallows every record after it. Escaped
-        # quotes come in pairs ("") or go with their escape character (\"); the rest must pair up.
-        bare = text if escape is None else text.replace(escape + escape, "").replace(escape + fmt.quote, "")
-        if bare.count(fmt.quote) % 2:
+    if verdict.status == OK:
+        spanning, open_at_end = quoted_spans(text, fmt.quote, fmt.escape, fmt.delimiter, comment)
+        if spanning is not None and not fmt.multiline:
+            # Read line by line, such a record is cut in two, and when the field is the first or
+            # the last of the record both pieces may pass for records: rows nobody wrote.
+            return Sniff(FAILED, f"the record on line {start + spanning} has a quoted field that runs past the "
+                                 "end of the line: the contract reads line by line, so quoted line breaks need "
+                                 "format.options.multiline: true; otherwise a quote is not closed")
+        if open_at_end and fmt.multiline and complete:
             return Sniff(FAILED, "a quoted field is never closed: the rest of the file would be read as its value")
     return verdict
 
 
-def _record_across_lines(reader: Any, skipped_lines: int) -> str | None:
-    """Why the records after the first cannot be read line by line, or None.
+def quoted_spans(text: str, quote: str, escape: str, delimiter: str, comment: str | None) -> tuple[int | None, bool]:
+    """Follow the quotes of CSV text as Spark's parser (univocity) reads them: the line (from 1)
+    on which the first quoted field that runs past the end of its line opens, or None, and
+    whether the text ends inside a quoted field.
 
-    Read line by line (no ``multiline``), a record whose quoted field holds a line break is cut
-    in two, and when the field is the first or the last of the record both pieces may look
-    like whole records: rows nobody wrote would be ingested. A quote that is never closed
-    does the same. Either way the checked head then holds a record that spans lines (a record
-    the head's cut splits cannot: the head ends at a line end)."""
-    try:
-        for record in reader:
-            if any("\n" in field or "\r" in field for field in record):
-                return (f"the record ending on line {skipped_lines + reader.line_num} has a quoted field that "
-                        "runs past the end of a line: the contract reads line by line, so quoted line breaks "
-                        "need format.options.multiline: true; otherwise a quote is not closed")
-    except csv.Error:  # a malformed line: Spark's reader quarantines it, so it is no reason here
-        return None
-    return None
+    A quote opens a quoted field only as the first character of a field; inside one, a doubled
+    quote (when the escape is the quote) or the escape character before a quote stands for a
+    quote (and two escape characters for one), and the next quote closes the field. Elsewhere quotes and the escape character are
+    text. A line that starts a record with the comment character is skipped. CR, LF and CR LF
+    each end a line."""
+    special = re.compile("|".join(re.escape(c) for c in sorted({quote, escape, delimiter, "\r", "\n"})))
+    line, pos, field_at, inside, opened, first = 1, 0, 0, False, 0, None
+    record_start = True
+    while True:
+        if record_start and not inside and comment and text.startswith(comment, pos):
+            end = _LINE_END.search(text, pos)
+            if end is None:
+                return first, False
+            line, pos, field_at = line + 1, end.end(), end.end()
+            continue
+        m = special.search(text, pos)
+        if m is None:
+            return first, inside
+        c, at = m.group(), m.start()
+        if c in "\r\n":
+            after = at + 2 if text.startswith("\r\n", at) else at + 1
+            if inside and first is None:
+                first = opened
+            line, pos = line + 1, after
+            if not inside:
+                field_at, record_start = after, True
+            continue
+        record_start = False
+        if inside:
+            if c == quote and escape == quote and text.startswith(quote, at + 1):
+                pos = at + 2  # a doubled quote
+            elif c == escape and escape != quote and text.startswith((quote, escape), at + 1):
+                pos = at + 2  # an escaped quote, or an escaped escape character (Spark's default)
+            elif c == quote:
+                inside, pos = False, at + 1
+            else:
+                pos = at + 1
+        elif c == quote and at == field_at:
+            inside, opened, pos = True, line, at + 1
+        elif c == delimiter:
+            field_at = pos = at + 1
+        else:
+            pos = at + 1
+
+
+_LINE_END = re.compile(r"\r\n|\r|\n")
 
 
 def _sniff_jsonl(text: str, contract: Contract) -> Sniff:

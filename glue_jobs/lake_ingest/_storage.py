@@ -7,6 +7,7 @@ import logging
 import os
 import re
 import shutil
+import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ _CHECKSUMS = ("CRC64NVME", "SHA256", "SHA1")
 
 #: Attempts of DeleteObjects for the keys S3 reports as not deleted (throttling, a lock).
 DELETE_ATTEMPTS = 3
+DELETE_BACKOFF_SECONDS = 0.5
 
 
 @dataclass(frozen=True)
@@ -175,6 +177,8 @@ class S3Storage:
         except Exception:  # no checksum then: the ledger falls back to the key and ETag
             logger.warning("could not read the checksum of %s", obj.uri, exc_info=True)
             return ""
+        if obj.etag and str(head.get("ETag", "")).strip('"') != obj.etag:
+            return ""  # replaced since it was listed: this checksum is another delivery's
         for algorithm in _CHECKSUMS:
             value = head.get(f"Checksum{algorithm}")
             if value and (head.get("ChecksumType") == "FULL_OBJECT"
@@ -203,6 +207,8 @@ class S3Storage:
                     first = errors[0]
                     raise OSError(f"S3 refused to delete {len(keys)} objects below s3://{bucket}/{prefix}, "
                                   f"e.g. {first['Key']}: {first.get('Code')} {first.get('Message', '')}".rstrip())
+                if keys:  # a SlowDown, most often: back off before the retry
+                    time.sleep(DELETE_BACKOFF_SECONDS * 2**attempt)
         return deleted
 
 

@@ -255,7 +255,8 @@ def try_cast_refused(source_type: T.DataType, type_name: str) -> bool:
 
 #: The text a date or timestamp column without a ``format`` reads: an ISO date, for a timestamp
 #: with an optional time part (which Spark's cast then reads: fractions, zones).
-_ISO_TEXT = {"date": r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$", "timestamp": r"^[0-9]{4}-[0-9]{2}-[0-9]{2}([T ].*)?$"}
+_ISO_TEXT = {"date": r"^\s*[0-9]{4}-[0-9]{2}-[0-9]{2}\s*$",
+             "timestamp": r"^\s*[0-9]{4}-[0-9]{2}-[0-9]{2}([T ].*)?$"}
 
 
 def exact_cast(source: str, source_type: T.DataType, type_name: str) -> SparkColumn:
@@ -282,7 +283,7 @@ def exact_cast(source: str, source_type: T.DataType, type_name: str) -> SparkCol
     converted = F.expr(f"try_cast({_q(source)} AS {type_name})")
     if type_name in _ISO_TEXT and isinstance(source_type, T.StringType):
         # Spark's cast also reads '2026' and '2026-7', and a date from '2026-01-05 anything'
-        return F.when(F.trim(src).rlike(_ISO_TEXT[type_name]), converted)
+        return F.when(src.rlike(_ISO_TEXT[type_name]), converted)
     infinite = [F.lit(float("inf")), F.lit(float("-inf"))]
     if type_name in ("float", "double") and isinstance(source_type, T.StringType):
         # '1e400' reads as Infinity: overflow is lost information, unlike text that says infinity
@@ -608,9 +609,12 @@ def staged(df: DataFrame, contract: Contract, extra: Sequence[str] = ()) -> Data
     with_raw = df.withColumns({name: packed[i] for i, name in enumerate(raw_cols)})
     values = F.array(*[F.when(packed.isNotNull(), F.col(_q(name))).otherwise(typed[name].cast("string"))
                        for name in raw_cols[:-1]])
-    # A record the JSON reader could not parse may hold bytes that are not UTF-8 (Spark keeps the
-    # line's bytes as they are): Parquet readers refuse such a string, so they become U+FFFD.
-    record = F.decode(F.col(CORRUPT_COL).cast("binary"), "UTF-8")
+    # A record the JSON reader could not parse keeps the line's bytes as they are: in the file's
+    # encoding, and maybe not valid in it. Parquet readers refuse a string that is not UTF-8, so
+    # the bytes are decoded here (what is not valid becomes U+FFFD). The CSV reader decodes.
+    fmt = contract.format
+    encoding = fmt.encoding if fmt.type == "jsonl" else "UTF-8"
+    record = F.decode(F.col(CORRUPT_COL).cast("binary"), encoding)
     payload = F.when(rejected | pending, F.struct(values.alias("values"), record.alias("record"),
                                                   _violations(checks(contract)).alias("violations")))
     state = F.when(rejected, F.lit(REJECTED)).when(pending, F.lit(PENDING)).otherwise(F.lit(VALID))

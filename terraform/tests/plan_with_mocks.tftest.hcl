@@ -78,7 +78,7 @@ run "apply_with_mocks" {
   }
   assert {
     condition     = length(module.monitoring.alarm_arns) == 4 + 2 * length(module.dynamodb_state.dataset_ids)
-    error_message = "Two state machine alarms plus two per dataset."
+    error_message = "Two state machine alarms, one per trigger rule (two), plus two per dataset."
   }
   assert {
     condition     = length(module.glue_catalog.database_names) > 0 && length(module.glue_catalog.database_names) <= length(module.dynamodb_state.dataset_ids)
