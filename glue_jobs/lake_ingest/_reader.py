@@ -136,7 +136,6 @@ def decodes_as_utf8(encoding: str) -> bool:
 
 #: Why a JSON Lines line cannot stand as one record (``json_line_keys``).
 JSON_ARRAY_LINE = "a line holds a JSON array, which Spark's reader would split into rows, not one object"
-JSON_REPEATED_KEY = "a record holds a key more than once: "
 
 
 def json_line_keys(lines: DataFrame, encoding: str = "UTF-8") -> DataFrame:
@@ -146,18 +145,19 @@ def json_line_keys(lines: DataFrame, encoding: str = "UTF-8") -> DataFrame:
 
     A line that ``json_object_keys`` cannot read is read again as a map, which takes what Spark's
     JSON reader takes and that function does not: ``NaN`` and ``Infinity``, as Python's ``json``
-    writes them. Problems: a JSON array (the reader makes a row of each element) and a key
-    repeated in one record (the reader keeps only its last value). Text in an ASCII-compatible
-    encoding other than UTF-8 is decoded from the line's bytes first."""
+    writes them. The problem found is a JSON array, which the reader makes a row of each element
+    of; it has no keys, so only lines without keys are tested. (A key repeated in one record is
+    not looked for: comparing every record's keys with their distinct set made this pass five
+    times slower, measured at 1 M rows.) Text in an ASCII-compatible encoding other than UTF-8 is
+    decoded from the line's bytes first."""
     value = F.col("value")
     if not decodes_as_utf8(encoding):
         value = F.decode(value.cast("binary"), encoding)
-    as_map = F.from_json(F.regexp_replace(value, "^\ufeff", ""), "map<string,string>")  # a file's first line may start with a BOM
+    # a file's first line may start with a BOM, which from_json does not skip
+    as_map = F.from_json(F.regexp_replace(value, "^\ufeff", ""), "map<string,string>")
     keyed = lines.select("file", value.alias("line"), F.coalesce(F.json_object_keys(value), F.map_keys(as_map))
                          .alias("keys"))
-    repeated = F.expr("array_join(array_distinct(filter(keys, k -> size(array_remove(keys, k)) < size(keys) - 1)), ', ')")
-    problem = (F.when(F.col("line").rlike(r"^\s*\["), F.lit(JSON_ARRAY_LINE))
-               .when(F.size("keys") > F.size(F.array_distinct("keys")), F.concat(F.lit(JSON_REPEATED_KEY), repeated)))
+    problem = F.when(F.col("keys").isNull() & F.col("line").rlike(r"^\s*\["), F.lit(JSON_ARRAY_LINE))
     return keyed.select("file", problem.alias("problem"), F.explode_outer("keys").alias("key")).distinct()
 
 
