@@ -897,9 +897,9 @@ def format_size(res: dict[str, Any]) -> str:
     if res["profile"]:
         reads = [p for p in res["profile"] if p["name"].endswith(NOOP_SUFFIX)]
         jsonl = {p["name"]: p for p in res["profile"] if p["name"] in (JSONL_JOB, JSONL_PLAIN)}
-        reads += list(jsonl.values())  # reported on their own below, not as job variants
+        apart = reads + list(jsonl.values())  # reported on their own below, not as job variants
         for p in res["phases"][:2] + res["profile"]:
-            if p["stages"] and p not in reads:
+            if p["stages"] and p not in apart:
                 lines += _format_stages(p)
         if res["phases"][0]["stages"]:  # without them every second would count as the driver's
             plain_s = res["phases"][1]["seconds"]
@@ -909,14 +909,13 @@ def format_size(res: dict[str, Any]) -> str:
             lines.append(f"    {'total':<45}{job_s:>8.2f} s{job_s / plain_s:>8.2f} x")
         lines.append("  --profile (job variants, single runs):")
         for p in res["profile"]:
-            if p not in reads:
+            if p not in apart:
                 lines.append(f"    {p['name']:<30}{p['seconds']:>8.2f} s{p['peak_rss_mib']:>10,.0f} MiB"
                              f"   = {100 * p['seconds'] / job_s:.0f}% of the full job")
-        noop = [p for p in reads if p["name"].endswith(NOOP_SUFFIX)]
-        if noop:
+        if reads:
             lines.append("  --profile (reads into Spark's noop sink, best of two in alternating order):")
-            base = noop[0]["seconds"]
-            for p in noop:
+            base = reads[0]["seconds"]
+            for p in reads:
                 lines.append(f"    {p['name'][:-len(NOOP_SUFFIX)]:<36}{p['seconds']:>8.2f} s"
                              f"   = {p['seconds'] / base:.2f} x the typed read")
         if len(jsonl) == 2:

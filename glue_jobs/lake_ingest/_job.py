@@ -338,8 +338,7 @@ class _IngestRun:
         self.state.update_run(self.dataset_id, self.run_id,
                               {**_record(result), "status": COMMITTING, "commit": dumps(commit),
                                "metrics_published": False}, expect_status=RUNNING)
-        added_later, result.partitions_added = self._finish_commit(self.run_id, commit)
-        result.added_columns = list(dict.fromkeys(result.added_columns + added_later))
+        result.partitions_added = self._finish_commit(self.run_id, commit)
         result.seconds = round(time.monotonic() - self.started, 3)
         result.status = SUCCEEDED
         self.state.update_run(self.dataset_id, self.run_id, {
@@ -364,14 +363,16 @@ class _IngestRun:
                  + (f"; at most {limit} are taken" if len(new) > limit else ""))
         ingested = {(e.key, e.checksum): e for e in ledger.values() if e.checksum and e.state == INGESTED}
         planned: list[PlannedFile] = []
+        taken = 0
         # Files are checked in key order until the run has its limit of files to record; one
         # that is gone or archived takes no place, or enough of them would stop the dataset.
         for i, obj in enumerate(new):
-            if sum(1 for p in planned if p.verdict != GONE) == limit:
+            if taken == limit:
                 result.files_pending = len(new) - i
                 self.say(f"{result.files_pending} new files left for the next run")
                 break
             planned.append(self._check_new(obj, ingested))
+            taken += planned[-1].verdict != GONE
         if contract.format.type == "jsonl":
             planned = self._with_every_key(planned)
         for p in planned:
@@ -385,8 +386,8 @@ class _IngestRun:
         other (added under the additive policy, refused under strict); unseen, its values would
         be dropped without a word. One Spark pass lists the keys of all the files. A file that
         cannot be read to the end fails alone (found as in ``_unreadable``), one removed since
-        the listing is left for later; so does one with a line that cannot be one record (an
-        array, a repeated key: see ``json_line_keys``). Files in an encoding that is not
+        the listing is left for later; one with a line that holds a JSON array fails (see
+        ``json_line_keys``). Files in an encoding that is not
         ASCII-compatible (UTF-16) cannot be split into lines before decoding: they keep the keys
         the sniffer read."""
         ok = [p for p in planned if p.verdict == OK]
@@ -422,10 +423,13 @@ class _IngestRun:
         still_there = self._unchanged({p.obj.key: p.obj.size for p in ok if p.obj.key in broken}) if broken else set()
         keys: dict[str, set[str]] = {}
         problems: dict[str, set[str]] = {}
-        for row in rows:
+        for row in rows:  # a file is listed even when no line has a key (a null key then)
             path = _path_key(unquote(row["file"]))
-            keys.setdefault(path, set()).update([row["key"]] if row["key"] is not None else [])
-            problems.setdefault(path, set()).update([row["problem"]] if row["problem"] is not None else [])
+            keys.setdefault(path, set())
+            if row["key"] is not None:
+                keys[path].add(row["key"])
+            if row["problem"] is not None:
+                problems.setdefault(path, set()).add(row["problem"])
         out = []
         for p in planned:
             if p.verdict == OK and p.obj.key in broken:
@@ -775,13 +779,13 @@ class _IngestRun:
         return {"spec": asdict(spec), "partitions": [[list(k), loc] for k, loc in sorted(partitions.items())]}
 
     # ---------------------------------------------------------------- commit
-    def _finish_commit(self, run_id: str, commit: dict[str, Any]) -> tuple[list[str], int]:
-        """Register the partitions, then the files; every step may be repeated safely.
+    def _finish_commit(self, run_id: str, commit: dict[str, Any]) -> int:
+        """Register the partitions, then the files; every step may be repeated safely. The
+        tables exist already (``_ensure_tables`` runs before the commit point).
 
-        Returns the columns added to the curated table and the number of new partitions.
+        Returns the number of new partitions of the curated table.
         """
         glue = self.clients.glue
-        added_columns = self._ensure_tables(commit["tables"])
         partitions_added = 0
         for table in commit["tables"]:
             spec = _spec_from(table["spec"])
@@ -792,7 +796,7 @@ class _IngestRun:
             self.state.record_file(self.dataset_id, LedgerEntry(
                 file_id=file_id(f["key"], f["etag"]), key=f["key"], etag=f["etag"], size=int(f["size"]),
                 state=f["state"], run_id=run_id, reason=f.get("reason", ""), checksum=f.get("checksum", "")))
-        return added_columns, partitions_added
+        return partitions_added
 
     def _ensure_tables(self, tables: Sequence[dict[str, Any]]) -> list[str]:
         """Create or evolve the run's tables (curated, quarantine); the columns the curated table
@@ -813,15 +817,16 @@ class _IngestRun:
             if run["status"] == COMMITTING:
                 self.say(f"completing the interrupted commit of run {rid}")
                 commit = json.loads(run["commit"])
-                added, _ = self._finish_commit(rid, commit)
+                added = self._ensure_tables(commit["tables"])  # a commit of a build that ensured them later
+                self._finish_commit(rid, commit)
                 # every partition of a run is its own (the run id is a partition key), whichever
                 # attempt registered it
                 partitions = sum(len(t["partitions"]) for t in commit["tables"]
                                  if t["spec"]["name"] == self.contract.table)
-                done: dict[str, Any] = {"status": SUCCEEDED, "ended_at": iso(utcnow()), "recovered_by": self.run_id, "commit": None,
-                        "partitions_added": partitions,
-                        "added_columns": list(dict.fromkeys([*(run.get("added_columns") or []), *added])),
-                        "metrics_published": True}
+                done: dict[str, Any] = {
+                    "status": SUCCEEDED, "ended_at": iso(utcnow()), "recovered_by": self.run_id, "commit": None,
+                    "partitions_added": partitions, "metrics_published": True,
+                    "added_columns": list(dict.fromkeys([*(run.get("added_columns") or []), *added]))}
                 if run.get("metrics_published") is False:  # a run killed in its commit published nothing
                     metrics.publish(self.clients.cloudwatch, self.settings.metrics_namespace, self.dataset_id,
                                     {**run, **done}, succeeded=True)

@@ -200,9 +200,9 @@ def quoted_spans(text: str, quote: str, escape: str, delimiter: str, comment: st
 
     A quote opens a quoted field only as the first character of a field; inside one, a doubled
     quote (when the escape is the quote) or the escape character before a quote stands for a
-    quote (and two escape characters for one), and the next quote closes the field. Elsewhere quotes and the escape character are
-    text. A line that starts a record with the comment character is skipped. CR, LF and CR LF
-    each end a line."""
+    quote (and two escape characters for one), and the next quote closes the field. Elsewhere
+    quotes and the escape character are text. A line that starts a record with the comment
+    character is skipped. CR, LF and CR LF each end a line."""
     special = re.compile("|".join(re.escape(c) for c in sorted({quote, escape, delimiter, "\r", "\n"})))
     line, pos, field_at, inside, opened, first = 1, 0, 0, False, 0, None
     record_start = True

@@ -81,6 +81,9 @@ class LocalStorage:
     of every file: ``etags=False`` skips them (empty) where only names and sizes matter, and
     files that ``keep`` leaves out are never read."""
 
+    def __init__(self) -> None:
+        self._digests: dict[str, str] = {}  # path -> MD5 of the content, from the listings
+
     def list(self, root: str, prefix: str = "", etags: bool = True,
              keep: Callable[[str], bool] | None = None) -> Iterator[ObjectInfo]:
         base = Path(_local_path(root))
@@ -108,9 +111,6 @@ class LocalStorage:
             else:
                 fh.seek(start)
             return fh.read(length)
-
-    def __init__(self) -> None:
-        self._digests: dict[str, str] = {}  # path -> MD5 of the content, from the last listing
 
     def content_id(self, obj: ObjectInfo) -> str:
         """The MD5 of the file's bytes (the listing's, or computed now)."""
