@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> None:
     job = Job(glue_context)
     job.init(glue_args["JOB_NAME"], glue_args)
     result = run_ingest(glue_context.spark_session, args.dataset_id, args.run_id, args.settings,
-                        AwsClients(endpoint_url=args.aws_endpoint_url))
+                        AwsClients(endpoint_url=args.aws_endpoint_url, region_name=args.aws_region))
     print(json.dumps(asdict(result), default=str))
     if result.status == FAILED:
         raise RuntimeError(result.message)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import boto3
+import pytest
 
 from lake_ingest import AwsClients
+from lake_ingest._aws import NoRegionError
 
 
 def test_clients_come_from_one_default_session(monkeypatch):
@@ -30,3 +32,16 @@ def test_a_given_session_is_used_as_it_is(monkeypatch):
     clients = AwsClients(session=given)
     assert clients.glue.meta.region_name == "us-east-2"
     assert clients.glue is clients.client("glue")
+
+
+def test_the_region_is_never_guessed(monkeypatch, tmp_path):
+    """A client in a guessed region would look for the tables in the wrong place: without a
+    region given or configured, making a client fails and says how to give one."""
+    for name in ("AWS_DEFAULT_REGION", "AWS_REGION"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    with pytest.raises(NoRegionError, match="pass --aws_region"):
+        _ = AwsClients().dynamodb
+    monkeypatch.setenv("AWS_REGION", "ap-southeast-2")  # as Lambda sets it
+    assert AwsClients().dynamodb.meta.region_name == "ap-southeast-2"
+    assert AwsClients(region_name="us-west-2").dynamodb.meta.region_name == "us-west-2"

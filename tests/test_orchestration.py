@@ -378,3 +378,30 @@ def test_planner_reads_contracts_from_dynamodb(aws, deployed, settings, monkeypa
     event = {"trigger": "s3", "bucket": "lake-raw", "object_key": "plant/meter_readings/readings_2026-11-01.parquet"}
     assert planner.handler(event)["datasets"] == ["meter_readings"]
     assert planner.handler({**event, "bucket": "elsewhere"})["datasets"] == []
+
+
+@pytest.mark.parametrize(("given", "stored"), [
+    ("plant/meter_readings/readings_2026-11-01%2Bnight.parquet", "plant/meter_readings/readings_2026-11-01+night.parquet"),
+    ("plant/meter_readings/readings_late+copy.parquet", "plant/meter_readings/readings_late copy.parquet"),
+    ("plant/meter%5Freadings/readings_1.parquet", "plant/meter_readings/readings_1.parquet"),
+])
+def test_a_url_encoded_key_is_planned_and_skipped_as_the_stored_one(aws, deployed, settings, monkeypatch, given,
+                                                                     stored):
+    """Whether EventBridge URL-encodes the key (as S3's other notifications do) is not documented:
+    the planner and the claim accept it either way."""
+    from lake_ingest._state import LedgerEntry, file_id
+
+    planner, claim = _planner(), _function(CLAIM_FILE)
+    monkeypatch.setenv("CONTRACTS_TABLE", settings.contracts_table)
+    monkeypatch.setenv("RAW_BUCKET", "lake-raw")
+    assert planner.key_forms(given) == [given, stored]
+    for key in (given, stored):
+        planned = planner.handler({"trigger": "s3", "bucket": "lake-raw", "object_key": key, "etag": "e1"})
+        assert planned["datasets"] == ["meter_readings"], key
+    event = {"dataset_id": "meter_readings", "run_id": "exec-1", "object_key": given, "etag": "e1"}
+    state = StateStore(aws.dynamodb, settings.ledger_table, settings.runs_table)
+    assert state.record_file("meter_readings", LedgerEntry(file_id(stored, "e1"), stored, "e1", 10, "INGESTED", "r0"))
+    decision = claim.claim(event, settings.ledger_table, settings.runs_table, 600, aws.dynamodb)
+    assert decision == {"action": "skip", "reason": f"{stored} is already recorded INGESTED by run r0"}
+    assert claim.claim({**event, "etag": "e2"}, settings.ledger_table, settings.runs_table, 600,
+                       aws.dynamodb)["action"] == "run"  # another delivery of the key

@@ -153,9 +153,10 @@ def test_s3_delete_retries_the_keys_s3_did_not_delete_then_names_them(aws, monke
             S3Storage(s3).delete_prefix("s3://b/run/x")
 
 
-def test_s3_content_id_is_a_full_object_checksum_of_64_bits_or_more(aws):
+def test_s3_content_id_is_a_full_object_checksum(aws):
     """The content id ignores how the bytes were uploaded: the same bytes under one key give the
-    same id whatever their ETag. Per-part (composite) and 32-bit checksums are not used."""
+    same id whatever their ETag. Per-part (composite) checksums are not used; a 32-bit one (the
+    SDKs' default) is, with the size, when nothing stronger is there."""
     from botocore.stub import Stubber
 
     from lake_ingest._storage import ObjectInfo
@@ -167,12 +168,15 @@ def test_s3_content_id_is_a_full_object_checksum_of_64_bits_or_more(aws):
     store = S3Storage(s3)
     objs = {o.key: o for o in store.list("s3://raw")}
     assert store.content_id(objs["a.csv"]) == "sha256:LPJNul+wow4m6DsqxbninhsWHlwfp0JecwQzYpOLmCQ="
-    assert store.content_id(objs["b.csv"]) == ""  # CRC32 only: the ETag decides
+    assert store.content_id(objs["b.csv"]) == "crc32:NhCmhg==:5"
     obj = ObjectInfo("s3://raw/x.csv", "x.csv", 5, "etag")
     heads = [({"ChecksumCRC64NVME": "AAAAAAAAAAA=", "ChecksumType": "FULL_OBJECT"}, "crc64nvme:AAAAAAAAAAA="),
              ({"ChecksumSHA256": "abc=-3", "ChecksumType": "COMPOSITE"}, ""),
              ({"ChecksumSHA256": "abc=-3"}, ""),
              ({"ChecksumSHA1": "def="}, "sha1:def="),
+             ({"ChecksumCRC32": "NhCmhg==", "ChecksumSHA256": "abc=", "ChecksumType": "FULL_OBJECT"}, "sha256:abc="),
+             ({"ChecksumCRC32C": "mnG7TA==", "ChecksumType": "FULL_OBJECT"}, "crc32c:mnG7TA==:5"),
+             ({"ChecksumCRC32": "AAAAAA==-2", "ChecksumType": "COMPOSITE"}, ""),
              ({}, ""),
              ({"ChecksumSHA1": "def=", "ETag": '"other"'}, "")]  # replaced since the listing
     for head, expected in heads:

@@ -374,9 +374,11 @@ def test_glue_job_arguments_are_the_ones_the_job_parses() -> None:
     argv = ["--dataset_id", "orders", "--run_id", "r1"]
     for key in sorted(args):
         option = options.get(key[2:])
-        argv += [key, "3600" if option is not None and option.type is int else "x"]
-    settings = parse_job_args(argv).settings
-    assert settings.raw_uri == "x"
+        argv += [key, "3600" if option is not None and option.type is int else "eu-west-1" if key == "--aws_region"
+                 else "x"]
+    parsed = parse_job_args(argv)
+    assert parsed.settings.raw_uri == "x" and parsed.aws_region == "eu-west-1"
+    assert args["--aws_region"] == "${var.region}"  # boto3 reads AWS_DEFAULT_REGION, which Glue is not documented to set
 
 
 def test_job_settings_match_the_terraform_defaults() -> None:

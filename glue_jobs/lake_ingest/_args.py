@@ -28,6 +28,7 @@ class JobArgs:
     settings: JobSettings
     aws_endpoint_url: str | None = None
     log_level: str = "INFO"
+    aws_region: str | None = None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -46,6 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
     for name in ("lock_lease_seconds", "max_files_per_run"):
         p.add_argument(f"--{name}", type=int, default=defaults[name], help=f"default: {defaults[name]}")
     p.add_argument("--aws_endpoint_url", default=None, help="send AWS calls here (e.g. a moto server)")
+    p.add_argument("--aws_region", default=None,
+                   help="region of the tables, catalog and metrics (default: AWS_REGION or AWS_DEFAULT_REGION)")
     p.add_argument("--log_level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     return p
 
@@ -76,4 +79,6 @@ def parse_job_args(argv: Sequence[str]) -> JobArgs:
         parser.error(f"--dataset_id '{ns.dataset_id}' must match {DATASET_ID_PATTERN.pattern}")
     if not RUN_ID_PATTERN.match(ns.run_id):
         parser.error(f"--run_id '{ns.run_id}' must match {RUN_ID_PATTERN.pattern}")
-    return JobArgs(ns.dataset_id, ns.run_id, settings, ns.aws_endpoint_url, ns.log_level)
+    if ns.aws_region is not None and not re.fullmatch(r"[a-z]{2}(-[a-z]+)+-[0-9]+", ns.aws_region):
+        parser.error(f"--aws_region '{ns.aws_region}' is not a region name such as eu-west-1")
+    return JobArgs(ns.dataset_id, ns.run_id, settings, ns.aws_endpoint_url, ns.log_level, ns.aws_region)

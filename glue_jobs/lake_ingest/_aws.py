@@ -13,6 +13,10 @@ import boto3
 logger = logging.getLogger(__name__)
 
 
+class NoRegionError(ValueError):
+    """No region was given and none is configured."""
+
+
 @dataclass
 class AwsClients:
     """Creates and caches boto3 clients from one session.
@@ -26,8 +30,11 @@ class AwsClients:
         Send every call to this endpoint instead of AWS, e.g. a moto server
         (``http://127.0.0.1:5000``). In-process moto needs none.
     region_name
-        Region for the clients; falls back to the session's, ``AWS_DEFAULT_REGION`` or ``AWS_REGION``
-        (which AWS compute services set), then ``eu-west-1``.
+        Region for the clients; falls back to the session's (``AWS_DEFAULT_REGION`` or the AWS
+        config file), then ``AWS_REGION`` (which Lambda and other AWS compute services set). With
+        none of them, creating a client raises ``NoRegionError``: a client in a region guessed
+        here would look for the tables and buckets in the wrong place. The Glue job is given
+        ``--aws_region`` by the deployment.
     """
 
     session: boto3.session.Session | None = None
@@ -41,8 +48,10 @@ class AwsClients:
         with self._lock:  # a boto3 session must not create clients in two threads at once
             if service not in self._cache:
                 session = self._session()
-                region = (self.region_name or session.region_name or os.environ.get("AWS_DEFAULT_REGION")
-                          or os.environ.get("AWS_REGION") or "eu-west-1")
+                region = self.region_name or session.region_name or os.environ.get("AWS_REGION")
+                if not region:
+                    raise NoRegionError("no AWS region for the clients: pass --aws_region (region_name), or set "
+                                        "AWS_REGION or AWS_DEFAULT_REGION")
                 kwargs: dict[str, Any] = {"region_name": region}
                 if self.endpoint_url:
                     kwargs["endpoint_url"] = self.endpoint_url

@@ -24,9 +24,14 @@ class ArchivedObjectError(OSError):
 
 
 #: S3's checksums of an object that may serve as its content id, in the order they are preferred.
-#: Not CRC32 or CRC32C: two different files of one key would share one in 4 billion cases, and a
-#: corrected file taken for the one it corrects would be lost.
-_CHECKSUMS = ("CRC64NVME", "SHA256", "SHA1")
+_CHECKSUMS = ("CRC64NVME", "SHA256", "SHA1", "CRC32C", "CRC32")
+#: The 32-bit ones: the AWS SDKs and CLI send CRC32 by default, so most uploads carry one and
+#: nothing stronger. A corrected file under the same key and of the same size is taken for the
+#: file it corrects (and not ingested) when the two share the CRC: for bytes that differ at random,
+#: one correction in about 4.3 billion (a change confined to 32 consecutive bits or fewer is always
+#: seen). Without it, each re-delivery of the same bytes under the raw bucket's SSE-KMS, whose
+#: ETags are no digest of the bytes, would be ingested again. The size is part of their id.
+_WEAK_CHECKSUMS = ("CRC32C", "CRC32")
 
 #: Attempts of DeleteObjects for the keys S3 reports as not deleted (throttling, a lock).
 DELETE_ATTEMPTS = 3
@@ -164,13 +169,14 @@ class S3Storage:
         return bytes(resp["Body"].read())
 
     def content_id(self, obj: ObjectInfo) -> str:
-        """The object's full-object checksum, ``<algorithm>:<base64>``, or "" when it has none.
+        """The object's full-object checksum, ``<algorithm>:<base64>`` (with ``:<size>`` for a
+        32-bit one, see ``_WEAK_CHECKSUMS``), or "" when it has none.
 
-        S3 stores a CRC64NVME checksum with every object uploaded without one (and the one an
-        uploader sends): unlike the ETag, it depends on the bytes alone, not on the upload (a
-        multipart upload's ETag differs from a single PUT's, and an SSE-KMS object's ETag is no
-        digest of its content). Checksums of multipart uploads made per part ('...-3') depend on
-        the part sizes and are not used, nor are 32-bit ones (see ``_CHECKSUMS``)."""
+        S3 keeps the checksum an uploader sends (the AWS SDKs and CLI send CRC32 by default) and
+        adds a CRC64NVME one to every object uploaded without: unlike the ETag, it depends on the
+        bytes alone, not on the upload (a multipart upload's ETag differs from a single PUT's,
+        and an SSE-KMS object's ETag is no digest of its content). Checksums of multipart uploads
+        made per part ('...-3') depend on the part sizes and are not used."""
         bucket, key = _split_s3(obj.uri)
         try:
             head = self.s3.head_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED")
@@ -183,7 +189,8 @@ class S3Storage:
             value = head.get(f"Checksum{algorithm}")
             if value and (head.get("ChecksumType") == "FULL_OBJECT"
                           or (head.get("ChecksumType") is None and not re.search(r"-\d+$", value))):
-                return f"{algorithm.lower()}:{value}"
+                size = f":{obj.size}" if algorithm in _WEAK_CHECKSUMS else ""
+                return f"{algorithm.lower()}:{value}{size}"
         return ""
 
     def delete_prefix(self, uri: str) -> int:

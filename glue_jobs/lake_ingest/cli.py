@@ -22,7 +22,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     spark = local_spark()
     try:
         result = run_ingest(spark, args.dataset_id, args.run_id, args.settings,
-                            AwsClients(endpoint_url=args.aws_endpoint_url))
+                            AwsClients(endpoint_url=args.aws_endpoint_url, region_name=args.aws_region))
     finally:
         spark.stop()
     print(json.dumps(asdict(result), indent=2, default=str))

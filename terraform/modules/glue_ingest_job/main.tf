@@ -51,6 +51,7 @@ locals {
     "--metrics_namespace"  = var.metrics_namespace
     "--lock_lease_seconds" = tostring(var.timeout_minutes * 60)
     "--max_files_per_run"  = tostring(var.max_files_per_run)
+    "--aws_region"         = var.region # boto3 reads AWS_DEFAULT_REGION, which a Glue job is not documented to set
   }
   glue_arguments = {
     "--extra-py-files"               = var.extra_py_files

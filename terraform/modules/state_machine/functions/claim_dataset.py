@@ -26,6 +26,7 @@ import logging
 import os
 import time
 from typing import Any
+from urllib.parse import unquote_plus
 
 import boto3
 
@@ -69,17 +70,19 @@ def claim(event: Any, ledger_table: str, runs_table: str, lease_seconds: int, dy
     run_id = _text(event, "run_id", True)
     key, etag = _text(event, "object_key", False), _text(event, "etag", False)
     if key and etag:
-        # The job lists the raw zone from the bucket's root, so its ledger key is the object key.
-        found = dynamodb.get_item(
-            TableName=ledger_table, ConsistentRead=True, ProjectionExpression="#s, run_id",
-            ExpressionAttributeNames={"#s": "state"},
-            Key={"dataset_id": {"S": dataset_id}, "file_id": {"S": file_id(key, etag)}},
-        ).get("Item")
-        if found:
-            reason = (f"{key} is already recorded {found.get('state', {}).get('S', '')} "
-                      f"by run {found.get('run_id', {}).get('S', '')}")
-            logger.info("%s: skip, %s", dataset_id, reason)
-            return {"action": "skip", "reason": reason}
+        # The job lists the raw zone from the bucket's root, so its ledger key is the object key;
+        # the event's key is tried as given and URL-decoded (as the planner does, see there).
+        for form in dict.fromkeys([key, unquote_plus(key)]):
+            found = dynamodb.get_item(
+                TableName=ledger_table, ConsistentRead=True, ProjectionExpression="#s, run_id",
+                ExpressionAttributeNames={"#s": "state"},
+                Key={"dataset_id": {"S": dataset_id}, "file_id": {"S": file_id(form, etag)}},
+            ).get("Item")
+            if found:
+                reason = (f"{form} is already recorded {found.get('state', {}).get('S', '')} "
+                          f"by run {found.get('run_id', {}).get('S', '')}")
+                logger.info("%s: skip, %s", dataset_id, reason)
+                return {"action": "skip", "reason": reason}
     now = time.time() if now is None else now
     try:
         dynamodb.put_item(

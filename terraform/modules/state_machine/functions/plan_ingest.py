@@ -13,6 +13,7 @@ import json
 import logging
 import os
 from typing import Any
+from urllib.parse import unquote_plus
 
 import boto3
 
@@ -29,6 +30,16 @@ def source_matches(source: dict[str, Any], bucket: str, key: str, raw_bucket: st
     name = key.rsplit("/", 1)[-1]
     return (bucket == wanted and key.startswith(prefix) and bool(name)
             and fnmatch.fnmatchcase(name, source.get("pattern", "")))
+
+
+def key_forms(key: str) -> list[str]:
+    """The key as an event gives it, and URL-decoded when that differs. S3's notifications to
+    SQS, SNS and Lambda URL-encode keys ('red flower.jpg' arrives as 'red+flower.jpg'); whether
+    EventBridge does is not documented, so both readings are tried. The decoded reading of a key
+    that holds a literal '+' or '%' names another object, which at worst plans a run that finds
+    nothing new."""
+    decoded = unquote_plus(key)
+    return [key] if decoded == key else [key, decoded]
 
 
 def _contracts(table: str, dynamodb: Any) -> list[dict[str, Any]]:
@@ -87,7 +98,8 @@ def plan(event: Any, table: str, raw_bucket: str, dynamodb: Any) -> dict[str, An
     key = event.get("object_key")
     if key:
         bucket = event.get("bucket", raw_bucket)
-        ids = [c["dataset_id"] for c in contracts if source_matches(c["source"], bucket, key, raw_bucket)]
+        ids = [c["dataset_id"] for c in contracts
+               if any(source_matches(c["source"], bucket, k, raw_bucket) for k in key_forms(key))]
         logger.info("object s3://%s/%s -> %s", bucket, key, ids or "no dataset")
     else:
         ids = [c["dataset_id"] for c in contracts]
