@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import hashlib
+import json
 import os
 import signal
 import socket
@@ -90,6 +93,43 @@ def test_crash_during_commit_is_completed_by_the_next_run(spark, aws, deployed, 
     assert metric_sum(aws, settings, "RunFailed") == 1
     assert metric_sum(aws, settings, "RowsWritten") == first_rows
     assert records["run-1"]["partitions_added"] == 3  # recorded by the run that completed the commit
+
+
+def test_a_backfill_of_thousands_of_partitions_commits(spark, aws, deployed, lake, settings):
+    """The commit manifest (tables, partitions, files) lives beside the run's files and the run
+    record keeps its SHA-256: in the record, whose DynamoDB item holds at most 400 KB, a file of
+    3,000 daily partitions failed its run, and so every later run of the dataset."""
+    from test_job import order, write_orders
+
+    days = [(dt.date(2018, 1, 1) + dt.timedelta(days=i)).isoformat() for i in range(3000)]
+    write_orders(lake, "orders_backfill.csv.gz", [order(i + 1, day=d) for i, d in enumerate(days)])
+    result = run_ingest(spark, "orders", "run-1", settings, aws)
+    assert (result.status, result.rows_written, result.partitions_added) == ("SUCCEEDED", 3000, 3000)
+    assert visible(aws.glue, "SELECT count(DISTINCT order_date), min(order_date), max(order_date) FROM sales.orders") \
+        == [(3000, dt.date(2018, 1, 1), dt.date.fromisoformat(days[-1]))]
+    record = runs(aws, settings)["run-1"]
+    manifest = lake / "curated" / "sales" / "orders" / "lake_run_id=run-1" / "_lake_commit.json"
+    assert record["commit_sha256"] == hashlib.sha256(manifest.read_bytes()).hexdigest()
+    [table] = json.loads(manifest.read_text())["tables"]
+    assert len(table["partitions"]) == 3000 and table["partitions"][0] == [
+        ["2018-01-01", "run-1"], "lake_run_id=run-1/lake_valid=true/order_date=2018-01-01/"]  # below the zone's root
+
+
+def test_a_commit_whose_manifest_is_lost_stops_with_the_reason(spark, aws, deployed, lake, settings, monkeypatch):
+    generate_extracts(lake / "raw", days=1, rows_per_file=100, datasets=["orders"])
+    monkeypatch.setattr(StateStore, "record_file", lambda *a, **k: (_ for _ in ()).throw(ConnectionError("lost")))
+    with pytest.raises(ConnectionError):
+        run_ingest(spark, "orders", "run-1", settings, aws)
+    monkeypatch.undo()
+    manifest = lake / "curated" / "sales" / "orders" / "lake_run_id=run-1" / "_lake_commit.json"
+    manifest.write_text(manifest.read_text().replace("INGESTED", "EMPTY"))
+    message = "run run-1 of orders stopped in its commit, and its commit manifest .* is altered"
+    with pytest.raises(RuntimeError, match=message):
+        run_ingest(spark, "orders", "run-2", settings, aws)
+    manifest.unlink()
+    with pytest.raises(RuntimeError, match=message.replace("altered", "missing")):
+        run_ingest(spark, "orders", "run-2", settings, aws)
+    assert runs(aws, settings)["run-1"]["status"] == "COMMITTING"  # nothing is guessed
 
 
 def test_a_run_killed_in_its_commit_is_counted_by_the_run_that_completes_it(spark, aws, deployed, lake, settings,

@@ -137,7 +137,7 @@ def test_a_moved_lake_keeps_a_catalog_of_its_own_files(tmp_path, aws, deployed, 
             "StorageDescriptor": {"Columns": cols, "Location": location}})
     glue.batch_create_partition(DatabaseName="moved_db", TableName="t", PartitionInputList=[
         {"Values": ["x"], "StorageDescriptor": {"Columns": cols, "Location": f"file:{lake}/curated/moved_db/t/d=x"}}])
-    # a run stopped while committing: its manifest (JSON text) names the files to register
+    # an attribute holding JSON text with a path under the lake
     manifest = json.dumps({"partitions": [[["x"], f"{lake}/curated/moved_db/t/d=x/"]]})
     aws.dynamodb.put_item(TableName=settings.runs_table, Item={
         "dataset_id": {"S": "orders"}, "run_id": {"S": "r1"}, "status": {"S": "COMMITTING"}, "commit": {"S": manifest}})

@@ -44,7 +44,6 @@ S3_ACTIONS = {"ListObjectsV2": "s3:ListBucket", "GetObject": "s3:GetObject", "He
 GRANTED_FOR_GLUE = {
     "s3:GetBucketLocation": "Spark's S3 file system asks for the region of each bucket it opens",
     "s3:ListBucketMultipartUploads": "Spark's S3 committer lists the uploads it may have to abort",
-    "s3:PutObject": "Spark writes the Parquet files of curated and quarantine, and Glue its temp dir",
     "s3:AbortMultipartUpload": "Spark aborts the uploads of failed tasks",
     "s3:ListMultipartUploadParts": "Spark's S3 committer completes multipart uploads",
     "glue:GetConnection": "Glue reads the job's network and JDBC connections at start",
@@ -134,7 +133,7 @@ def job_actions(spark, tmp_path_factory: pytest.TempPathFactory) -> Iterator[set
     """The IAM actions of the job's own calls in runs that take every path of the job:
     first runs of the three sample datasets (created tables, partitions, quarantine, settled
     duplicates, ledger, run records, metrics), a run with nothing new, a run that adds a column,
-    a run whose fail rule stops it, and the S3 storage adapter's listing, reads and deletes.
+    a run whose fail rule stops it, and the S3 storage adapter's listing, reads, writes and deletes.
     Recorded once for the tests of this module, in an emulated account of its own."""
     lake = tmp_path_factory.mktemp("iam") / "lake"
     settings = JobSettings(raw_uri=str(lake / "raw"), curated_uri=str(lake / "curated"),
@@ -172,6 +171,8 @@ def _record_job_runs(spark: Any, aws: AwsClients, lake: Path, settings: JobSetti
     assert [o.key for o in listed] == ["erp/orders/a.csv"]
     assert storage.read_range(listed[0].uri, 0, 8) == b"ORDER_ID"
     assert storage.delete_prefix("s3://lake-raw/erp") == 1
+    storage.put_bytes("s3://lake-raw/run/_lake_commit.json", b"{}")  # a commit manifest (Spark's writes go
+    assert storage.get_bytes("s3://lake-raw/run/_lake_commit.json") == b"{}"  # to the local lake here)
     return actions
 
 

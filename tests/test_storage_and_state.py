@@ -195,3 +195,18 @@ def test_local_content_id_is_the_md5_of_the_bytes(tmp_path):
     [obj] = store.list(str(tmp_path))
     assert store.content_id(obj) == "md5:" + hashlib.md5(b"hello").hexdigest()
     assert LocalStorage().content_id(obj) == store.content_id(obj)  # computed when not listed
+
+
+def test_a_run_record_lists_failed_files_up_to_a_byte_budget():
+    """500 failed files with reasons of 500 two-byte characters would take about 530 KB, more
+    than a DynamoDB item holds: the record lists the first ones and counts the rest."""
+    from lake_ingest._job import MAX_LISTED_FAILURES_BYTES, RunResult, _record
+
+    failed = {f"erp/orders/orders_{i:04d}.csv.gz": "é" * 500 for i in range(500)}
+    record = _record(RunResult("orders", "r1", files_failed=500, failed_files=failed))
+    listed = record["failed_files"]
+    assert sum(len(k.encode()) + len(v.encode()) for k, v in listed.items()) <= MAX_LISTED_FAILURES_BYTES
+    assert 0 < len(listed) < 500 and list(listed) == list(failed)[:len(listed)]
+    assert record["failed_files_unlisted"] == 500 - len(listed) and record["files_failed"] == 500
+    few = _record(RunResult("orders", "r1", files_failed=1, failed_files={"a.csv": "empty header"}))
+    assert few["failed_files"] == {"a.csv": "empty header"} and few["failed_files_unlisted"] == 0

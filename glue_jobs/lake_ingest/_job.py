@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import importlib.util
 import json
 import logging
@@ -98,6 +99,11 @@ _T = TypeVar("_T")
 RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")  # one safe path segment (no ":" for Hadoop)
 VIOLATION_HIVE_TYPE = "array<struct<rule:string,action:string,detail:string>>"
 LINEAGE_COLUMNS = ((SOURCE_FILE_COL, "string"), (INGESTED_AT_COL, "timestamp"))
+#: The zones a run writes, in the order of ``_IngestRun._roots``.
+CURATED, QUARANTINE = ZONES = ("curated", "quarantine")
+#: A run's commit manifest, beside its curated files (Spark, Hive and Athena skip names that
+#: start with an underscore).
+COMMIT_MANIFEST = "_lake_commit.json"
 #: Above this many repeated key values, de-duplication shuffles every row in one window instead
 #: of broadcasting the repeated keys and settling their rows after the main pass.
 MAX_REPEATED_KEYS = 1_000_000
@@ -333,16 +339,17 @@ class _IngestRun:
         # Tables are created or gain their new columns before the commit point: that shows no row,
         # and a table definition Glue refuses then fails this run instead of every commit after it.
         result.added_columns = self._ensure_tables(commit["tables"])
+        digest = self._write_manifest(commit)
         # The commit point: once the run record says COMMITTING, the run will become visible,
         # if not now then by the recovery step of the next run.
         self.state.update_run(self.dataset_id, self.run_id,
-                              {**_record(result), "status": COMMITTING, "commit": dumps(commit),
+                              {**_record(result), "status": COMMITTING, "commit_sha256": digest,
                                "metrics_published": False}, expect_status=RUNNING)
         result.partitions_added = self._finish_commit(self.run_id, commit)
         result.seconds = round(time.monotonic() - self.started, 3)
         result.status = SUCCEEDED
         self.state.update_run(self.dataset_id, self.run_id, {
-            **_record(result), "status": SUCCEEDED, "ended_at": iso(utcnow()), "commit": None,
+            **_record(result), "status": SUCCEEDED, "ended_at": iso(utcnow()),
         })
         metrics.publish(self.clients.cloudwatch, self.settings.metrics_namespace, self.dataset_id,
                         result.counts(), succeeded=True)
@@ -649,10 +656,9 @@ class _IngestRun:
             broken = {r.name: result.rule_violations.get(r.name, 0) for r in contract.rules if r.action == "fail"}
             raise DataQualityError(f"{counts['rows_failing']} rows break rules whose action is 'fail': "
                                    + ", ".join(f"{k}={v}" for k, v in broken.items() if v))
-        tables = [self._table_commit(curated_root, self._curated_spec(extra), contract.partition_by,
-                                     f"{VALID_COL}=true/")]
+        tables = [self._table_commit(CURATED, self._curated_spec(extra), contract.partition_by, f"{VALID_COL}=true/")]
         if result.rows_quarantined:
-            tables.append(self._table_commit(quarantine_root, self._quarantine_spec(extra), ()))
+            tables.append(self._table_commit(QUARANTINE, self._quarantine_spec(extra), ()))
         return tables
 
     def _read_columns(self, p: PlannedFile) -> tuple[str, ...]:
@@ -761,9 +767,11 @@ class _IngestRun:
         return catalog.TableSpec(c.database, c.quarantine_table, self._roots()[1], cols + LINEAGE_COLUMNS,
                                  ((RUN_ID_COL, "string"),), f"rows of {c.table} rejected by the ingest")
 
-    def _table_commit(self, root: str, spec: catalog.TableSpec, partition_by: Sequence[str],
+    def _table_commit(self, zone: str, spec: catalog.TableSpec, partition_by: Sequence[str],
                       below: str = "") -> dict[str, Any]:
-        """Find what the run wrote under its prefix: the partitions to register and the bytes."""
+        """Find what the run wrote under its prefix in ``zone`` (``curated``, ``quarantine``): the
+        partitions to register, their locations relative to the zone's root, and the bytes."""
+        root = self._roots()[ZONES.index(zone)]
         prefix = f"{RUN_ID_COL}={self.run_id}/{below}"
         partitions: dict[tuple[str, ...], str] = {}
         written = 0
@@ -774,9 +782,10 @@ class _IngestRun:
             dirs = obj.key[len(prefix):].split("/")[:-1]
             values = dict(_split_kv(d) for d in dirs)
             key = tuple(values[p] for p in partition_by) + (self.run_id,)
-            partitions[key] = join(root, *obj.key.split("/")[:-1]) + "/"
+            partitions[key] = "/".join(obj.key.split("/")[:-1]) + "/"
         self.result.bytes_written += written
-        return {"spec": asdict(spec), "partitions": [[list(k), loc] for k, loc in sorted(partitions.items())]}
+        return {"zone": zone, "spec": asdict(spec),
+                "partitions": [[list(k), loc] for k, loc in sorted(partitions.items())]}
 
     # ---------------------------------------------------------------- commit
     def _finish_commit(self, run_id: str, commit: dict[str, Any]) -> int:
@@ -788,8 +797,8 @@ class _IngestRun:
         glue = self.clients.glue
         partitions_added = 0
         for table in commit["tables"]:
-            spec = _spec_from(table["spec"])
-            added = catalog.add_partitions(glue, spec, [(tuple(v), loc) for v, loc in table["partitions"]])
+            spec, root = self._placed_spec(table)
+            added = catalog.add_partitions(glue, spec, [(tuple(v), join(root, loc) + "/") for v, loc in table["partitions"]])
             if spec.name == self.contract.table:
                 partitions_added += added
         for f in commit["files"]:
@@ -803,11 +812,43 @@ class _IngestRun:
         gained (the quarantine table gains the same ones)."""
         added: list[str] = []
         for table in tables:
-            spec = _spec_from(table["spec"])
+            spec, _ = self._placed_spec(table)
             columns = catalog.ensure_table(self.clients.glue, spec)
             if spec.name == self.contract.table:
                 added += columns
         return added
+
+    def _placed_spec(self, table: dict[str, Any]) -> tuple[catalog.TableSpec, str]:
+        """A table of a commit manifest, located at its zone's root, and that root. Locations are
+        kept relative to the zones' roots (a lake directory that moved, as the demo's may, is
+        found where it is now)."""
+        root = self._roots()[ZONES.index(table["zone"])]
+        return replace(_spec_from(table["spec"]), location=root), root
+
+    def _manifest_uri(self, run_id: str) -> str:
+        return join(self._run_prefix(self._roots()[0], run_id), COMMIT_MANIFEST)
+
+    def _write_manifest(self, commit: dict[str, Any]) -> str:
+        """Store the run's commit manifest (its tables, partitions and files) beside its curated
+        files, and return its SHA-256, which the run record keeps. In the record itself it would
+        be bounded by DynamoDB's 400 KB item: a backfill of a few thousand daily partitions
+        exceeded it, failed its run, and so every later run of the dataset."""
+        data = dumps(commit).encode()
+        self.out_storage.put_bytes(self._manifest_uri(self.run_id), data)
+        return hashlib.sha256(data).hexdigest()
+
+    def _read_manifest(self, run: dict[str, Any]) -> dict[str, Any]:
+        uri = self._manifest_uri(run["run_id"])
+        try:
+            data = self.out_storage.get_bytes(uri)
+        except FileNotFoundError:
+            data = b""
+        if hashlib.sha256(data).hexdigest() != run.get("commit_sha256"):
+            raise RuntimeError(f"run {run['run_id']} of {self.dataset_id} stopped in its commit, and its commit "
+                               f"manifest {uri} is {'altered' if data else 'missing'}: the commit cannot be "
+                               "completed. Restore the manifest, or mark the run FAILED in the runs table once "
+                               "its files are removed.")
+        return json.loads(data)
 
     # -------------------------------------------------------------- recovery
     def _recover(self) -> None:
@@ -816,7 +857,7 @@ class _IngestRun:
             rid = run["run_id"]
             if run["status"] == COMMITTING:
                 self.say(f"completing the interrupted commit of run {rid}")
-                commit = json.loads(run["commit"])
+                commit = self._read_manifest(run)
                 added = self._ensure_tables(commit["tables"])  # a commit of a build that ensured them later
                 self._finish_commit(rid, commit)
                 # every partition of a run is its own (the run id is a partition key), whichever
@@ -824,7 +865,7 @@ class _IngestRun:
                 partitions = sum(len(t["partitions"]) for t in commit["tables"]
                                  if t["spec"]["name"] == self.contract.table)
                 done: dict[str, Any] = {
-                    "status": SUCCEEDED, "ended_at": iso(utcnow()), "recovered_by": self.run_id, "commit": None,
+                    "status": SUCCEEDED, "ended_at": iso(utcnow()), "recovered_by": self.run_id,
                     "partitions_added": partitions, "metrics_published": True,
                     "added_columns": list(dict.fromkeys([*(run.get("added_columns") or []), *added]))}
                 if run.get("metrics_published") is False:  # a run killed in its commit published nothing
@@ -1036,9 +1077,12 @@ def _spec_from(d: dict[str, Any]) -> catalog.TableSpec:
                              d.get("description", ""))
 
 
-#: The longest reason kept for a file: it is stored in the ledger and twice in the run record
-#: (the commit and ``failed_files``), whose DynamoDB item takes at most 400 KB.
+#: The longest reason kept for a file (in the ledger, the run record and the commit manifest).
 MAX_REASON = 500
+#: At most this many UTF-8 bytes of ``failed_files`` (keys and reasons) go into a run record,
+#: whose DynamoDB item takes at most 400 KB; the others are counted in ``failed_files_unlisted``.
+#: Every failed file has its reason in the ledger.
+MAX_LISTED_FAILURES_BYTES = 100_000
 
 
 def _short(reason: str) -> str:
@@ -1049,4 +1093,13 @@ def _record(result: RunResult) -> dict[str, Any]:
     """Run-record attributes of a result (maps and lists as DynamoDB maps and lists)."""
     out = result.counts()
     out.pop("status", None)
+    listed: dict[str, str] = {}
+    size = 0
+    for key, reason in result.failed_files.items():
+        size += len(key.encode()) + len(reason.encode())
+        if size > MAX_LISTED_FAILURES_BYTES:
+            break
+        listed[key] = reason
+    out["failed_files"] = listed
+    out["failed_files_unlisted"] = len(result.failed_files) - len(listed)
     return out

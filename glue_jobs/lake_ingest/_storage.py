@@ -64,6 +64,14 @@ class Storage(Protocol):
         """An id of the object's bytes alone (a checksum), or "" when the store has none."""
         ...
 
+    def put_bytes(self, uri: str, data: bytes) -> None:
+        """Store a small object whole (readers see the old one or the new one, never a part)."""
+        ...
+
+    def get_bytes(self, uri: str) -> bytes:
+        """A small object's bytes; FileNotFoundError when there is none."""
+        ...
+
     def delete_prefix(self, uri: str) -> int: ...
 
 
@@ -122,6 +130,16 @@ class LocalStorage:
         digest = self._digests.get(obj.uri) or _md5(Path(_local_path(obj.uri)))
         return f"md5:{digest}"
 
+    def put_bytes(self, uri: str, data: bytes) -> None:
+        path = Path(_local_path(uri))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(f".{path.name}.partial")
+        partial.write_bytes(data)
+        os.replace(partial, path)  # whole or not at all, as an S3 PUT
+
+    def get_bytes(self, uri: str) -> bytes:
+        return Path(_local_path(uri)).read_bytes()
+
     def delete_prefix(self, uri: str) -> int:
         path = Path(_local_path(uri))
         if not path.exists():
@@ -167,6 +185,17 @@ class S3Storage:
         except self.s3.exceptions.InvalidObjectState:  # in S3 Glacier Flexible Retrieval or Deep Archive
             raise ArchivedObjectError(uri) from None
         return bytes(resp["Body"].read())
+
+    def put_bytes(self, uri: str, data: bytes) -> None:
+        bucket, key = _split_s3(uri)
+        self.s3.put_object(Bucket=bucket, Key=key, Body=data, ChecksumAlgorithm="SHA256")
+
+    def get_bytes(self, uri: str) -> bytes:
+        bucket, key = _split_s3(uri)
+        try:
+            return bytes(self.s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+        except self.s3.exceptions.NoSuchKey:
+            raise FileNotFoundError(uri) from None
 
     def content_id(self, obj: ObjectInfo) -> str:
         """The object's full-object checksum, ``<algorithm>:<base64>`` (with ``:<size>`` for a

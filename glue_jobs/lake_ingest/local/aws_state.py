@@ -4,9 +4,9 @@ moto holds its state in memory only; the local demo saves it as JSON next to the
 second run sees the ledger, the run records and the catalog of the first, as AWS would.
 
 The state file lives in the lake's root directory, and every path under that directory (the
-catalog's table and partition locations, the commit manifests of run records) is saved relative
-to it: a lake moved or copied as a whole keeps a catalog that points at its own files, not at the
-original's.
+catalog's table and partition locations, paths inside text attributes) is saved relative to it:
+a lake moved or copied as a whole keeps a catalog that points at its own files, not at the
+original's. Commit manifests lie in the lake itself, with locations relative to its zones.
 """
 
 from __future__ import annotations
@@ -26,14 +26,14 @@ _TABLE_INPUT_KEYS = ("Name", "Description", "Owner", "Retention", "StorageDescri
                      "TableType", "Parameters")
 _PARTITION_INPUT_KEYS = ("Values", "StorageDescriptor", "Parameters")
 #: Stand for the lake's root directory in a saved state: as it is, and as JSON text writes it
-#: inside a run record's commit manifest (a root with non-ASCII characters or quotes differs).
+#: inside a text attribute (a root with non-ASCII characters or quotes differs).
 LAKE_ROOT = "{lake_root}"
 LAKE_ROOT_IN_JSON = "{lake_root_json}"
 
 
 def _swap_prefix(value: Any, old: str, new: str) -> Any:
     """``value`` with every path under the directory ``old`` rewritten under ``new``, in nested
-    lists and dicts, and inside text too (a run record's commit manifest is JSON text). A path
+    lists and dicts, and inside text too (an attribute may hold JSON text). A path
     counts where ``old/`` starts a string or follows a quote, a space, ``:`` or ``=``, so that
     ``/x/tmp/lake/`` is not taken for ``/tmp/lake/``."""
     if isinstance(value, dict):
