@@ -16,7 +16,7 @@ help:
 	@echo "make diagrams   render the architecture diagrams into architecture/ (Graphviz)"
 	@echo "make lab        open JupyterLab on notebooks/"
 	@echo "make notebooks  execute every notebook in a fresh kernel (executed copies in build/notebooks/)"
-	@echo "make clean      remove the local lake and benchmark files"
+	@echo "make clean      remove the local lake, benchmark files and executed notebooks"
 
 setup:
 	@./scripts/setup.sh
@@ -52,4 +52,4 @@ notebooks: setup
 	NOTEBOOKS_OUT=build/notebooks $(BIN)/python -m pytest tests/test_notebooks.py -q -s $(PYTEST_ARGS)
 
 clean:
-	rm -rf $(LAKE) .bench
+	rm -rf $(LAKE) .bench build

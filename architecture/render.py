@@ -14,6 +14,7 @@ table in ``components.py`` says where, and ``tests/test_architecture.py`` keeps 
 
 from __future__ import annotations
 
+import argparse
 import sys
 import time
 from pathlib import Path
@@ -344,9 +345,17 @@ def render_all(out_dir: Path = ARCHITECTURE_DIR) -> list[Path]:
     return [data_plane(out_dir), deployment_plane(out_dir)]
 
 
-if __name__ == "__main__":
-    target = Path(sys.argv[1]) if len(sys.argv) > 1 else ARCHITECTURE_DIR
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="architecture/render.py", description="Render the architecture diagrams.")
+    parser.add_argument("out_dir", nargs="?", type=Path, default=ARCHITECTURE_DIR,
+                        help=f"folder for the PNG files (default: {ARCHITECTURE_DIR.name}/)")
+    args = parser.parse_args(argv)
     started = time.perf_counter()
-    for png in render_all(target):
+    for png in render_all(args.out_dir):
         print(f"wrote {png} ({png.stat().st_size // 1024} KiB)")
     print(f"rendered in {time.perf_counter() - started:.1f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from lake_ingest import Contract, ContractError, load_contract_files
-from lake_ingest._contract import normalize_type
+from lake_ingest._contract import SIMPLE_TYPES, normalize_type
 
 
 @pytest.fixture
@@ -216,8 +216,11 @@ def test_yaml_that_parsers_read_differently_is_refused(tmp_path, contracts_dir):
     (tmp_path / "orders.yaml").write_text(text.replace("values: [EUR, USD, GBP]", "values: [EUR, NO, Y, 010]"))
     with pytest.raises(ContractError) as info:
         load_contract_files(tmp_path)
-    assert [p.split(": ", 1)[1].split(" is read")[0] for p in info.value.problems] == [
+    assert [p.split(": ", 1)[1].split(" is read")[0] for p in info.value.problems[:3]] == [
         "line 40: NO", "line 40: Y", "line 40: 010"]
+    assert info.value.problems[3:] == [  # and what the contract check makes of the values as PyYAML reads them
+        "orders.yaml: quality[2] (currency_known).values: False: must be quoted text for a string column, got bool",
+        "orders.yaml: quality[2] (currency_known).values: 8: must be quoted text for a string column, got int"]
     assert "quote it ('NO')" in info.value.problems[0]
     assert info.value.dataset_id == "orders"
     quoted = text.replace("values: [EUR, USD, GBP]", "values: [EUR, 'NO', \"Y\", '010']")
@@ -285,3 +288,21 @@ def test_an_empty_description_is_no_description(orders_doc):
     doc = copy.deepcopy(orders_doc)
     doc["description"] = None  # `description:` left empty in the YAML file
     assert Contract.from_dict(doc).description == ""
+
+
+def test_every_problem_of_a_contract_file_at_once_and_none_that_follows_from_another(tmp_path, contracts_dir):
+    """A YAML problem does not hide the contract's; a column of an unknown type is not also
+    said to be a string that its range rule cannot check; a missing pattern is only missing."""
+    text = (contracts_dir / "orders.yaml").read_text()
+    text = text.replace("values: [EUR, USD, GBP]", "values: [EUR, USD, 'GBP', Y]")
+    text = text.replace('type: "decimal(12,2)"', 'type: "decimal(12.2)"')
+    text = text.replace('  pattern: "orders_*.csv.gz"\n', "")
+    (tmp_path / "orders.yaml").write_text(text)
+    with pytest.raises(ContractError) as info:
+        load_contract_files(tmp_path)
+    problems = [p.split(": ", 1)[1] for p in info.value.problems]
+    assert problems[0].startswith("line 39: Y is read as text by some YAML parsers")  # one line less: the pattern
+    assert problems[1:] == [
+        "source.pattern: is required",
+        "columns[5] (amount).type: unknown type 'decimal(12.2)' (expected one of " + ", ".join(SIMPLE_TYPES)
+        + ", decimal(p,s))"]

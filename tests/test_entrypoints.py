@@ -127,3 +127,30 @@ def test_local_cli_runs_the_job(spark, aws, deployed, lake, settings, monkeypatc
     assert cli.main(job_argv(settings, "cli-1", "customers")) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["status"] == "SUCCEEDED" and out["rows_read"] == 200
+
+
+def test_local_cli_says_what_stops_it_without_a_traceback(spark, aws, deployed, lake, settings, monkeypatch,
+                                                           capsys, tmp_path):
+    """A contract that is not there, an option the command does not know (Glue's own are refused
+    too: Glue does not call this command) and a raw zone that does not exist (a mistyped path,
+    which used to succeed with 'nothing new') each end with a message; a failed run prints its
+    result as JSON."""
+    from lake_ingest import cli
+    from lake_ingest.local import aws_setup
+
+    monkeypatch.setattr(cli, "local_spark", lambda: spark)
+    monkeypatch.setattr(spark, "stop", lambda: None)
+    assert cli.main(job_argv(settings, "cli-1", "nope")) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("lake-ingest: ") and "nope" in err and "Traceback" not in err
+    with pytest.raises(SystemExit) as info:
+        cli.main([*job_argv(settings, "cli-1"), "--dry-run"])
+    assert info.value.code == 2 and "unrecognized arguments: --dry-run" in capsys.readouterr().err
+
+    typo = str(lake / "rwa")
+    assert cli.main([*job_argv(settings, "cli-2"), "--raw_uri", typo]) == 1
+    out = json.loads(capsys.readouterr().out)
+    assert out["status"] == "FAILED" and f"{typo} is not a directory" in out["message"]
+
+    assert aws_setup.main(["--endpoint-url", "http://127.0.0.1:1", "--contracts-dir", str(tmp_path / "none")]) == 2
+    assert f"{tmp_path / 'none'} is not a directory" in capsys.readouterr().err

@@ -53,12 +53,15 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def parse_job_args(argv: Sequence[str]) -> JobArgs:
+def parse_job_args(argv: Sequence[str], strict: bool = False) -> JobArgs:
     """Parse ``--name value`` arguments. Glue adds arguments of its own, which are ignored; an
     unknown argument written like this job's (``--ledger-table`` for ``--ledger_table``, a
-    misspelt name) is an error, so that a setting is never silently left at its default."""
+    misspelt name) is an error, so that a setting is never silently left at its default.
+    ``strict`` (the local command, which Glue does not call) refuses every unknown argument."""
     parser = build_parser()
     ns, unknown = parser.parse_known_args(list(argv))
+    if strict and unknown:
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     ours = {a.dest for a in parser._actions}
     for arg in unknown:
         name = arg.split("=", 1)[0]

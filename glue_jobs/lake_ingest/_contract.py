@@ -241,6 +241,7 @@ class _Parser:
         self.doc = doc
         self.dataset_id = str(doc.get("dataset_id", "?"))
         self.problems: list[str] = []
+        self.untyped: set[str] = set()  # columns of an unknown type
 
     def err(self, where: str, message: str) -> None:
         self.problems.append(f"{where}: {message}")
@@ -300,7 +301,7 @@ class _Parser:
                 self.err("partition_by", f"'{name}' is not a column")
                 continue
             col = by_name[name]
-            if col.type not in PARTITION_TYPES:
+            if col.type not in PARTITION_TYPES and name not in self.untyped:
                 self.err("partition_by", f"'{name}' has type {col.type}; partition columns must be one of {', '.join(PARTITION_TYPES)}")
             if col.nullable:
                 self.err("partition_by", f"'{name}' must be declared nullable: false")
@@ -336,7 +337,7 @@ class _Parser:
         if not isinstance(prefix, str) or prefix.startswith("/") or (prefix and not prefix.endswith("/")):
             self.err("source.prefix", "must be a relative key prefix ending with '/'")
         pattern = s.get("pattern", "")
-        if not isinstance(pattern, str) or not pattern or "/" in pattern:
+        if "pattern" in s and (not isinstance(pattern, str) or not pattern or "/" in pattern):
             self.err("source.pattern", "must be a file-name glob such as 'orders_*.csv' (no '/')")
         bucket = s.get("bucket", "raw")
         if not isinstance(bucket, str) or not re.match(r"^[a-z0-9][a-z0-9.-]{1,62}$", bucket):
@@ -413,6 +414,7 @@ class _Parser:
             if ctype is None:
                 self.err(f"{where}.type", f"unknown type '{c.get('type')}' (expected one of {', '.join(SIMPLE_TYPES)}, decimal(p,s))")
                 ctype = "string"
+                self.untyped.add(name)  # the checks that depend on a column's type leave it out
             nullable = c.get("nullable", True)
             if not isinstance(nullable, bool):
                 self.err(f"{where}.nullable", "must be true or false")
@@ -498,7 +500,7 @@ class _Parser:
                 else:
                     values = tuple(v)
                     for col in cols[:1]:
-                        if col in by_name:
+                        if col in by_name and col not in self.untyped:
                             for value in v:
                                 problem = _value_problem(value, by_name[col].type)
                                 if problem:
@@ -518,7 +520,8 @@ class _Parser:
                         and not isinstance(hi, bool) and lo > hi):
                     self.err(where, f"min {lo} is greater than max {hi}")
                 for col in cols:
-                    if col in by_name and by_name[col].type in ("string", "boolean", "date", "timestamp"):
+                    if (col in by_name and col not in self.untyped
+                            and by_name[col].type in ("string", "boolean", "date", "timestamp")):
                         self.err(f"{where}.columns", f"'{col}' is {by_name[col].type}; range rules check numeric columns")
             pattern = r.get("pattern")
             if rtype == "regex":

@@ -46,17 +46,23 @@ def load_contract_files(directory: str | Path) -> list[dict[str, Any]]:
     mapping (YAML keeps the last one silently), when a value is written so that YAML parsers
     read it differently (see ``ambiguous_scalars``), and when two contracts write one table.
     """
+    paths = sorted(Path(directory).glob("*.yaml"))
+    if not paths:
+        what = "holds no *.yaml contract" if Path(directory).is_dir() else "is not a directory"
+        raise ContractError("*", [f"{directory} {what}"])
     docs = []
-    for path in sorted(Path(directory).glob("*.yaml")):
+    for path in paths:
         text = path.read_text(encoding="utf-8")
-        problems = yaml_problems(text)
-        if problems:
-            raise ContractError(path.stem, [f"{path.name}: {p}" for p in problems])
+        problems = [f"{path.name}: {p}" for p in yaml_problems(text)]
+        if problems and problems[0].startswith(f"{path.name}: not valid YAML"):
+            raise ContractError(path.stem, problems)
         doc = _yaml().safe_load(text)
-        try:
+        try:  # every problem at once: the YAML ones and the contract's
             contract = Contract.from_dict(doc)
         except ContractError as exc:
-            raise ContractError(exc.dataset_id, [f"{path.name}: {p}" for p in exc.problems]) from None
+            raise ContractError(exc.dataset_id, problems + [f"{path.name}: {p}" for p in exc.problems]) from None
+        if problems:
+            raise ContractError(contract.dataset_id, problems)
         if path.stem != contract.dataset_id:
             raise ContractError(contract.dataset_id, [f"{path.name}: file name must be {contract.dataset_id}.yaml"])
         docs.append(doc)

@@ -273,8 +273,8 @@ class _IngestRun:
         self.extra: list[str] = []  # new columns admitted by an additive policy, once the run knows them
         self.started = time.monotonic()
 
-    def say(self, msg: str) -> None:
-        logger.info("[%s/%s] %s", self.dataset_id, self.run_id, msg)
+    def say(self, msg: str, level: int = logging.INFO) -> None:
+        logger.log(level, "[%s/%s] %s", self.dataset_id, self.run_id, msg)
         self.progress(msg)
 
     # ------------------------------------------------------------------ flow
@@ -308,6 +308,7 @@ class _IngestRun:
             self._ingest()
         except Exception as exc:
             self._fail(exc)
+            exc.run_result = self.result  # type: ignore[attr-defined]  # what the local command prints
             raise
         return self.result
 
@@ -384,7 +385,8 @@ class _IngestRun:
             planned = self._with_every_key(planned)
         for p in planned:
             if p.verdict != OK:
-                self.say(f"{p.obj.key}: {p.verdict} ({p.reason})")
+                self.say(f"{p.obj.key}: {p.verdict} ({p.reason})",
+                         logging.WARNING if p.verdict == SNIFF_FAILED else logging.INFO)
         return planned
 
     def _with_every_key(self, planned: list[PlannedFile]) -> list[PlannedFile]:
@@ -555,7 +557,7 @@ class _IngestRun:
                 still_there = self._unchanged({p.obj.key: p.obj.size for p in readable if p.obj.key in unreadable})
                 for key, reason in unreadable.items():
                     self.say(f"{key}: failed ({reason})" if key in still_there else
-                             f"{key}: removed or replaced since it was listed; left for a later run")
+                             f"{key}: removed or replaced since it was listed; left for a later run", logging.WARNING)
                 self.say(f"removed the {_count(removed, 'file')} the pass wrote; running it again without "
                          f"{_count(len(unreadable), 'unreadable file')}")
                 planned = [_unreadable_verdict(p, unreadable, still_there) for p in planned]

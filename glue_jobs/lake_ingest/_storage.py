@@ -100,6 +100,8 @@ class LocalStorage:
     def list(self, root: str, prefix: str = "", etags: bool = True,
              keep: Callable[[str], bool] | None = None) -> Iterator[ObjectInfo]:
         base = Path(_local_path(root))
+        if not base.is_dir():  # as S3 answers NoSuchBucket: a mistyped zone is no empty one
+            raise FileNotFoundError(f"{root} is not a directory: a zone's root must exist, as a bucket must")
         start = base / prefix if prefix else base
         if not start.exists():
             return

@@ -9,20 +9,33 @@ from collections.abc import Sequence
 from dataclasses import asdict
 
 from ._args import parse_job_args
-from ._aws import AwsClients
-from ._job import FAILED, run_ingest
+from ._aws import AwsClients, NoRegionError
+from ._contract import ContractError
+from ._job import FAILED, RunResult, run_ingest
 from ._spark import local_spark
 
 logger = logging.getLogger(__name__)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_job_args(sys.argv[1:] if argv is None else argv)
+    """Run one dataset and print the run's result as JSON: exit status 0 when it succeeded (or
+    found nothing to do), 1 when the run failed, 2 for a contract or setting that stops it before
+    it starts (the message says which)."""
+    args = parse_job_args(sys.argv[1:] if argv is None else argv, strict=True)
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     spark = local_spark()
     try:
         result = run_ingest(spark, args.dataset_id, args.run_id, args.settings,
                             AwsClients(endpoint_url=args.aws_endpoint_url, region_name=args.aws_region))
+    except (ContractError, NoRegionError) as exc:
+        print(f"lake-ingest: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:
+        recorded = getattr(exc, "run_result", None)
+        if not isinstance(recorded, RunResult):  # not a failure the run recorded: an error of this program
+            raise
+        logger.error("the run failed", exc_info=True)
+        result = recorded
     finally:
         spark.stop()
     print(json.dumps(asdict(result), indent=2, default=str))

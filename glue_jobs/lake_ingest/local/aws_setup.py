@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from .._aws import AwsClients
-from .._contract import Contract
+from .._contract import Contract, ContractError
 from .._contract_store import ContractStore, load_contract_files
 from .._job import JobSettings
 
@@ -69,8 +70,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--contracts-dir", default=str(CONTRACTS_DIR), help="contract files to load (the repository's)")
     args = p.parse_args(argv)
     settings = JobSettings(raw_uri="", curated_uri="", quarantine_uri="")  # only the table names are used
-    contracts = bootstrap(AwsClients(endpoint_url=args.endpoint_url, region_name=args.region), settings,
-                          args.contracts_dir)
+    try:
+        contracts = bootstrap(AwsClients(endpoint_url=args.endpoint_url, region_name=args.region), settings,
+                              args.contracts_dir)
+    except ContractError as exc:
+        print(f"{p.prog}: {exc}", file=sys.stderr)
+        return 2
     print(f"{args.endpoint_url}: tables {settings.contracts_table}, {settings.ledger_table}, "
           f"{settings.runs_table}; databases {', '.join(sorted({c.database for c in contracts}))}; "
           f"contracts {', '.join(c.dataset_id for c in contracts)}")

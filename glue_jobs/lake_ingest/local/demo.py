@@ -16,6 +16,7 @@ from typing import Any
 from pyspark.sql import SparkSession
 
 from .._aws import AwsClients
+from .._contract import ContractError
 from .._contract_store import ContractStore
 from .._job import JobSettings, RunResult, run_ingest
 from .._spark import local_spark
@@ -63,7 +64,9 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="lake-demo", description=__doc__)
     p.add_argument("--lake-dir", default=".local-lake", help="where the local buckets live (default .local-lake)")
     p.add_argument("--days", type=int, default=5, help="daily extracts per dataset (default 5)")
-    p.add_argument("--rows-per-file", type=int, default=20_000, help="rows per extract (default 20000)")
+    p.add_argument("--rows-per-file", type=int, default=20_000, help="rows per extract (default 20000); a meter-readings file holds "
+                   "whole days of quarter-hourly readings (96 per meter), so about as many, plus a few "
+                   "re-sent readings")
     p.add_argument("--seed", type=int, default=7, help="seed of the generated data (default 7)")
     p.add_argument("--fresh", action="store_true", help="delete the lake and the saved emulator state first")
     p.add_argument("--sql", default=EXAMPLE_SQL, help="query to run over the curated tables at the end")
@@ -218,7 +221,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     root.mkdir(parents=True, exist_ok=True)
     try:
         results = run_demo(root, args.days, args.rows_per_file, args.seed, args.sql, args.step_functions)
-    except ExtractConflict as exc:
+    except (ExtractConflict, ContractError) as exc:
         _say(f"lake-demo: {exc}")
         return 2
     return 0 if results and all(r.status == "SUCCEEDED" for r in results) else 1
