@@ -84,7 +84,9 @@ module "glue_ingest_job" {
   execution_class     = var.glue_execution_class
   enable_auto_scaling = var.enable_glue_auto_scaling
   timeout_minutes     = var.glue_timeout_minutes
-  max_concurrent_runs = var.glue_max_concurrent_runs
+  # One run per dataset at a time (the dataset lock), so every enabled dataset may run at once: a
+  # start beyond the job's limit fails, and its execution with an alert.
+  max_concurrent_runs = max(var.glue_max_concurrent_runs, length(local.dataset_ids))
 
   vpc_id                 = data.aws_vpc.this.id
   vpc_cidr_block         = data.aws_vpc.this.cidr_block

@@ -154,7 +154,7 @@ variable "glue_timeout_minutes" {
 }
 
 variable "glue_max_concurrent_runs" {
-  description = "Concurrent runs of the job (one per dataset at a time)."
+  description = "Concurrent runs of the job; raised to the number of enabled datasets when lower (each runs one at a time)."
   type        = number
   default     = 10
 

@@ -306,3 +306,16 @@ def test_every_problem_of_a_contract_file_at_once_and_none_that_follows_from_ano
         "source.pattern: is required",
         "columns[5] (amount).type: unknown type 'decimal(12.2)' (expected one of " + ", ".join(SIMPLE_TYPES)
         + ", decimal(p,s))"]
+
+
+def test_a_contract_too_large_for_a_dynamodb_item_is_refused_when_loaded(tmp_path, contracts_dir):
+    """A DynamoDB item holds 400 KB: a contract file over the limit is refused with its size, not
+    by a failing PutItem in the deployment."""
+    doc = yaml.safe_load((contracts_dir / "orders.yaml").read_text())
+    doc["quality"][0]["values"] += [f"STATUS_{i:06d}" for i in range(30_000)]  # a long allowed_values list
+    (tmp_path / "orders.yaml").write_text(yaml.safe_dump(doc))
+    with pytest.raises(ContractError, match=r"orders.yaml: the contract takes [\d,]+ bytes as JSON, more than 300,000"):
+        load_contract_files(tmp_path)
+    doc["quality"][0]["values"] = doc["quality"][0]["values"][:10_000]
+    (tmp_path / "orders.yaml").write_text(yaml.safe_dump(doc))
+    assert len(load_contract_files(tmp_path)[0]["quality"][0]["values"]) == 10_000

@@ -418,6 +418,33 @@ def test_alarms_use_metrics_the_job_publishes() -> None:
     assert ours - {"ExecutionsFailed", "ExecutionsTimedOut", "FailedInvocations"} <= published  # AWS's own
 
 
+def test_every_enabled_dataset_may_run_at_once() -> None:
+    """Each dataset runs one at a time (its lock), so the job admits one run per enabled dataset at
+    least: a start beyond its limit fails, with its execution and an alert. Runs that the
+    account's quotas do not admit wait in Glue's queue."""
+    call = next(body for label, body in blocks(TF, "module") if label == "glue_ingest_job")
+    assert call["max_concurrent_runs"] == "${max(var.glue_max_concurrent_runs, length(local.dataset_ids))}"
+    job = next(body for label, body in blocks(MODULES / "glue_ingest_job", "resource") if label == "aws_glue_job")
+    assert labelled(job, "this")["job_run_queuing_enabled"] is True
+
+
+@needs_terraform
+@pytest.mark.parametrize(("alarms", "widgets"), [(2, 1), (100, 1), (101, 2), (205, 3)])
+def test_the_dashboard_shows_at_most_100_alarms_per_widget(tmp_path: Path, alarms: int, widgets: int) -> None:
+    """A dashboard whose alarm widget lists more than 100 alarms is refused, which would fail the
+    deployment that adds the 50th dataset (two alarms each, plus the state machine's two)."""
+    text = (MODULES / "monitoring" / "main.tf").read_text(encoding="utf-8")
+    expression = expression_after(text, r"\balarm_widgets\s*=\s*")
+    (tmp_path / "main.tf").write_text(f'locals {{\n  runs_y = 10\n  alarm_arns = [for i in range({alarms}) : '
+                                      f'"arn:alarm:${{i}}"]\n  alarm_widgets = {expression}\n}}\n')
+    got = terraform_console(tmp_path, "local.alarm_widgets")
+    assert len(got) == widgets and all(len(w["properties"]["alarms"]) <= 100 for w in got)
+    assert [a for w in got for a in w["properties"]["alarms"]] == [f"arn:alarm:{i}" for i in range(alarms)]
+    assert [w["y"] for w in got] == [16 + 4 * i for i in range(widgets)]  # one below the other
+    assert got[0]["properties"]["title"] == ("Alarms" if widgets == 1 else "Alarms (1)")
+    assert "local.alarm_widgets" in text[text.index('resource "aws_cloudwatch_dashboard"'):]
+
+
 # --------------------------------------------------------------------------- contract items
 
 ITEM_FRAGMENTS = [

@@ -23,6 +23,11 @@ class ContractNotFound(ContractError):
         self.problems = [f"missing from table {table}"]
 
 
+#: The largest contract, as compact JSON: a DynamoDB item holds at most 400 KB, and the
+#: deployment's ``jsonencode`` writes some characters longer (``<``, ``>`` and ``&`` as ``\u003c``...).
+MAX_CONTRACT_BYTES = 300_000
+
+
 def contract_item(doc: dict[str, Any]) -> dict[str, Any]:
     """The DynamoDB item of one contract document (validated first).
 
@@ -31,11 +36,18 @@ def contract_item(doc: dict[str, Any]) -> dict[str, Any]:
     them without parsing. The deployment writes the very same shape from the same YAML files.
     """
     contract = Contract.from_dict(doc)
+    document = json.dumps(doc, sort_keys=True, separators=(",", ":"))
+    size = len(document.encode())
+    if size > MAX_CONTRACT_BYTES:
+        raise ContractError(contract.dataset_id, [
+            f"the contract takes {size:,} bytes as JSON, more than {MAX_CONTRACT_BYTES:,} (a DynamoDB item holds "
+            "400 KB): shorten its descriptions or long value lists (a long allowed_values list is better "
+            "checked against a reference table after the ingest)"])
     return {
         "dataset_id": {"S": contract.dataset_id},
         "enabled": {"BOOL": contract.enabled},
         "version": {"N": str(contract.version)},
-        "document": {"S": json.dumps(doc, sort_keys=True, separators=(",", ":"))},
+        "document": {"S": document},
     }
 
 
@@ -57,8 +69,10 @@ def load_contract_files(directory: str | Path) -> list[dict[str, Any]]:
         if problems and problems[0].startswith(f"{path.name}: not valid YAML"):
             raise ContractError(path.stem, problems)
         doc = _yaml().safe_load(text)
-        try:  # every problem at once: the YAML ones and the contract's
+        try:  # every problem at once: the YAML ones and the contract's (its size among them)
             contract = Contract.from_dict(doc)
+            if not problems:
+                contract_item(doc)
         except ContractError as exc:
             raise ContractError(exc.dataset_id, problems + [f"{path.name}: {p}" for p in exc.problems]) from None
         if problems:

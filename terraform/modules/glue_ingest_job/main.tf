@@ -447,6 +447,9 @@ resource "aws_glue_job" "this" {
   security_configuration = aws_glue_security_configuration.this.name
   connections            = [aws_glue_connection.network.name] # the JDBC connection is for code that reads the database
 
+  # A run that the account's quotas (concurrent runs, DPUs) do not admit waits instead of failing.
+  job_run_queuing_enabled = true
+
   command {
     name            = "glueetl"
     script_location = var.script_location

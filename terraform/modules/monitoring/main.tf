@@ -240,22 +240,26 @@ locals {
         metrics = [for d in sort(var.dataset_ids) : [local.ns, "DurationSeconds", "DatasetId", d]]
       }
     },
-    {
-      type   = "alarm"
-      x      = 0
-      y      = local.runs_y + 6
-      width  = 24
-      height = 4
-      properties = {
-        title = "Alarms"
-        alarms = concat(
-          [for a in aws_cloudwatch_metric_alarm.state_machine : a.arn],
-          [for a in aws_cloudwatch_metric_alarm.run_failed : a.arn],
-          [for a in aws_cloudwatch_metric_alarm.quarantine_ratio : a.arn],
-        )
-      }
-    },
   ]
+
+  # An alarm widget shows at most 100 alarms (a dashboard with more is refused), so the alarms
+  # fill as many widgets as they need: two per dataset, 49 datasets to a widget.
+  alarm_arns = concat(
+    [for a in aws_cloudwatch_metric_alarm.state_machine : a.arn],
+    [for a in aws_cloudwatch_metric_alarm.run_failed : a.arn],
+    [for a in aws_cloudwatch_metric_alarm.quarantine_ratio : a.arn],
+  )
+  alarm_widgets = [for i, arns in chunklist(local.alarm_arns, 100) : {
+    type   = "alarm"
+    x      = 0
+    y      = local.runs_y + 6 + 4 * i
+    width  = 24
+    height = 4
+    properties = {
+      title  = length(local.alarm_arns) > 100 ? "Alarms (${i + 1})" : "Alarms"
+      alarms = arns
+    }
+  }]
 }
 
 resource "aws_cloudwatch_dashboard" "this" {
@@ -273,6 +277,7 @@ resource "aws_cloudwatch_dashboard" "this" {
       }],
       local.dataset_widgets,
       local.run_widgets,
+      local.alarm_widgets,
     )
   })
 }
