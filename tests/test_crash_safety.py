@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -97,22 +98,52 @@ def test_crash_during_commit_is_completed_by_the_next_run(spark, aws, deployed, 
 
 def test_a_backfill_of_thousands_of_partitions_commits(spark, aws, deployed, lake, settings):
     """The commit manifest (tables, partitions, files) lives beside the run's files and the run
-    record keeps its SHA-256: in the record, whose DynamoDB item holds at most 400 KB, a file of
-    3,000 daily partitions failed its run, and so every later run of the dataset."""
+    record keeps its SHA-256. In the record, whose DynamoDB item holds at most 400 KB, this run
+    (2,000 daily partitions, a run id of 112 characters) failed in its commit, and so did every
+    later run of the dataset."""
     from test_job import order, write_orders
 
-    days = [(dt.date(2018, 1, 1) + dt.timedelta(days=i)).isoformat() for i in range(3000)]
+    run_id = "backfill-" + "x" * 103
+    days = [(dt.date(2018, 1, 1) + dt.timedelta(days=i)).isoformat() for i in range(2000)]
     write_orders(lake, "orders_backfill.csv.gz", [order(i + 1, day=d) for i, d in enumerate(days)])
-    result = run_ingest(spark, "orders", "run-1", settings, aws)
-    assert (result.status, result.rows_written, result.partitions_added) == ("SUCCEEDED", 3000, 3000)
+    result = run_ingest(spark, "orders", run_id, settings, aws)
+    assert (result.status, result.rows_written, result.partitions_added) == ("SUCCEEDED", 2000, 2000)
     assert visible(aws.glue, "SELECT count(DISTINCT order_date), min(order_date), max(order_date) FROM sales.orders") \
-        == [(3000, dt.date(2018, 1, 1), dt.date.fromisoformat(days[-1]))]
-    record = runs(aws, settings)["run-1"]
-    manifest = lake / "curated" / "sales" / "orders" / "lake_run_id=run-1" / "_lake_commit.json"
+        == [(2000, dt.date(2018, 1, 1), dt.date.fromisoformat(days[-1]))]
+    record = runs(aws, settings)[run_id]
+    manifest = lake / "curated" / "sales" / "orders" / f"lake_run_id={run_id}" / "_lake_commit.json"
     assert record["commit_sha256"] == hashlib.sha256(manifest.read_bytes()).hexdigest()
+    assert len(manifest.read_bytes()) > 400_000  # more than a DynamoDB item holds
     [table] = json.loads(manifest.read_text())["tables"]
-    assert len(table["partitions"]) == 3000 and table["partitions"][0] == [
-        ["2018-01-01", "run-1"], "lake_run_id=run-1/lake_valid=true/order_date=2018-01-01/"]  # below the zone's root
+    assert len(table["partitions"]) == 2000 and table["partitions"][0] == [
+        ["2018-01-01", run_id], f"lake_run_id={run_id}/lake_valid=true/order_date=2018-01-01/"]  # below the root
+
+
+def test_files_a_committer_leaves_beside_the_output_are_not_committed(spark, aws, deployed, lake, settings,
+                                                                      monkeypatch):
+    """An output committer may leave Parquet files in hidden directories under the run's prefix
+    (_temporary/ of the file committer, __magic/ of S3A's): they are no partition's data."""
+    generate_extracts(lake / "raw", days=2, rows_per_file=200, datasets=["orders"])
+    real_write = job_module.write_parquet
+
+    def write_and_leave_debris(df, uri, partition_by=(), **options):
+        real_write(df, uri, partition_by, **options)
+        if "/quarantine/" not in uri:  # the run's last write: debris in its curated prefix
+            return
+        curated = Path(uri.replace("/quarantine/", "/curated/"))
+        some = next(curated.glob("lake_valid=true/*/*.parquet"))
+        rel = some.relative_to(curated)
+        for debris in (curated / "_temporary" / "0" / "task_1" / rel, curated / rel.parent / "__magic" / "part-1.parquet",
+                       curated / ".hidden" / rel):
+            debris.parent.mkdir(parents=True, exist_ok=True)
+            debris.write_bytes(some.read_bytes())
+
+    monkeypatch.setattr(job_module, "write_parquet", write_and_leave_debris)
+    result = run_ingest(spark, "orders", "run-1", settings, aws)
+    assert result.status == "SUCCEEDED" and result.partitions_added == 2
+    parts = aws.glue.get_partitions(DatabaseName="sales", TableName="orders")["Partitions"]
+    assert all("_temporary" not in p["StorageDescriptor"]["Location"] for p in parts) and len(parts) == 2
+    assert visible(aws.glue, "SELECT count(*) FROM sales.orders") == [(result.rows_written,)]
 
 
 def test_a_commit_whose_manifest_is_lost_stops_with_the_reason(spark, aws, deployed, lake, settings, monkeypatch):

@@ -378,6 +378,7 @@ def test_glue_job_arguments_are_the_ones_the_job_parses() -> None:
                  else "x"]
     parsed = parse_job_args(argv)
     assert parsed.settings.raw_uri == "x" and parsed.aws_region == "eu-west-1"
+    assert args["--conf"] == '"spark.hadoop.fs.s3a.endpoint.region=${var.region}"'  # S3A's default: us-east-2
     assert args["--aws_region"] == "${var.region}"  # boto3 reads AWS_DEFAULT_REGION, which Glue is not documented to set
 
 

@@ -778,7 +778,9 @@ class _IngestRun:
         partitions: dict[tuple[str, ...], str] = {}
         written = 0
         for obj in self.out_storage.list(root, prefix, etags=False):
-            if not obj.key.endswith(".parquet"):
+            # what an output committer may leave beside the files (_temporary/, __magic/...), and
+            # Spark's and Hive's hidden files, are no partition's data
+            if not obj.key.endswith(".parquet") or any(s[:1] in ("_", ".") for s in obj.key[len(prefix):].split("/")):
                 continue
             written += obj.size
             dirs = obj.key[len(prefix):].split("/")[:-1]

@@ -63,6 +63,9 @@ locals {
     # Glue 5 logs in real time to <prefix>/error (driver, Spark, the job's logger) and
     # <prefix>/output (stdout, stderr); the continuous-logging arguments are for Glue 4 and earlier.
     "--custom-logGroup-prefix" = local.log_group_prefix
+    # Glue 5.1 reaches S3 through S3A, whose region is us-east-2 unless set: in this VPC without
+    # NAT, where only the region's S3 gateway endpoint leads to S3, writes would time out.
+    "--conf" = "spark.hadoop.fs.s3a.endpoint.region=${var.region}"
   }
   log_group_prefix = "/aws-glue/jobs/${var.name}"
 }
