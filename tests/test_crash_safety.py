@@ -119,6 +119,53 @@ def test_a_backfill_of_thousands_of_partitions_commits(spark, aws, deployed, lak
         ["2018-01-01", run_id], f"lake_run_id={run_id}/lake_valid=true/order_date=2018-01-01/"]  # below the root
 
 
+def _die_in_the_commit(spark, aws, settings, monkeypatch, run_id="run-1"):
+    monkeypatch.setattr(StateStore, "record_file", lambda *a, **k: (_ for _ in ()).throw(ConnectionError("lost")))
+    with pytest.raises(ConnectionError):
+        run_ingest(spark, "orders", run_id, settings, aws)
+    monkeypatch.undo()
+    assert runs(aws, settings)[run_id]["status"] == "COMMITTING"
+
+
+def test_a_commit_is_completed_after_its_contract_renamed_the_table(spark, aws, deployed, lake, settings, monkeypatch):
+    """The record keeps where the manifest is and the roots it was written under: a contract that
+    meanwhile writes another table does not stop the commit of the old one."""
+    from test_job import orders_doc
+
+    generate_extracts(lake / "raw", days=2, rows_per_file=100, datasets=["orders"])
+    _die_in_the_commit(spark, aws, settings, monkeypatch)
+    doc = orders_doc()
+    doc["target"]["table"] = "orders_v2"
+    ContractStore(aws.dynamodb, settings.contracts_table).put([doc])
+    result = run_ingest(spark, "orders", "run-2", settings, aws)
+    assert result.status == "SUCCEEDED" and result.rows_read == 0  # the files were the commit's
+    record = runs(aws, settings)["run-1"]
+    assert record["status"] == "SUCCEEDED" and record["partitions_added"] == 2
+    count = visible(aws.glue, "SELECT count(*) FROM sales.orders")[0][0]
+    assert count == record["rows_written"] > 0
+
+
+def test_a_commit_left_inline_by_an_earlier_build_is_completed(spark, aws, deployed, lake, settings, monkeypatch):
+    """An earlier build kept the manifest, with absolute locations, in the record itself."""
+    generate_extracts(lake / "raw", days=2, rows_per_file=100, datasets=["orders"])
+    _die_in_the_commit(spark, aws, settings, monkeypatch)
+    record = runs(aws, settings)["run-1"]
+    manifest = Path(record["commit_manifest"])
+    commit = json.loads(manifest.read_text())
+    for table in commit["tables"]:
+        root = record["commit_roots"][table.pop("zone")]
+        table["spec"]["location"] = root
+        table["partitions"] = [[v, f"{root}/{loc}"] for v, loc in table["partitions"]]
+    manifest.unlink()
+    StateStore(aws.dynamodb, settings.ledger_table, settings.runs_table).update_run("orders", "run-1", {
+        "commit": json.dumps(commit), "commit_manifest": None, "commit_sha256": None, "commit_roots": None})
+    result = run_ingest(spark, "orders", "run-2", settings, aws)
+    assert result.status == "SUCCEEDED" and result.rows_read == 0
+    record = runs(aws, settings)["run-1"]
+    assert record["status"] == "SUCCEEDED" and record["partitions_added"] == 2
+    assert visible(aws.glue, "SELECT count(*) FROM sales.orders")[0][0] == record["rows_written"] > 0
+
+
 def test_files_a_committer_leaves_beside_the_output_are_not_committed(spark, aws, deployed, lake, settings,
                                                                       monkeypatch):
     """An output committer may leave Parquet files in hidden directories under the run's prefix
@@ -148,10 +195,7 @@ def test_files_a_committer_leaves_beside_the_output_are_not_committed(spark, aws
 
 def test_a_commit_whose_manifest_is_lost_stops_with_the_reason(spark, aws, deployed, lake, settings, monkeypatch):
     generate_extracts(lake / "raw", days=1, rows_per_file=100, datasets=["orders"])
-    monkeypatch.setattr(StateStore, "record_file", lambda *a, **k: (_ for _ in ()).throw(ConnectionError("lost")))
-    with pytest.raises(ConnectionError):
-        run_ingest(spark, "orders", "run-1", settings, aws)
-    monkeypatch.undo()
+    _die_in_the_commit(spark, aws, settings, monkeypatch)
     manifest = lake / "curated" / "sales" / "orders" / "lake_run_id=run-1" / "_lake_commit.json"
     manifest.write_text(manifest.read_text().replace("INGESTED", "EMPTY"))
     message = "run run-1 of orders stopped in its commit, and its commit manifest .* is altered"

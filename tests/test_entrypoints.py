@@ -154,3 +154,28 @@ def test_local_cli_says_what_stops_it_without_a_traceback(spark, aws, deployed, 
 
     assert aws_setup.main(["--endpoint-url", "http://127.0.0.1:1", "--contracts-dir", str(tmp_path / "none")]) == 2
     assert f"{tmp_path / 'none'} is not a directory" in capsys.readouterr().err
+
+
+def test_local_cli_prints_the_result_of_a_run_that_a_contract_error_failed(spark, aws, deployed, lake, settings,
+                                                                          monkeypatch, capsys):
+    """A contract error found once the run started (Spark refusing a reader setting) fails the
+    run: the command prints its result, as for any failed run."""
+    from lake_ingest import _job, cli
+    from lake_ingest._contract import ContractError
+
+    generate_extracts(lake / "raw", days=1, rows_per_file=50, datasets=["orders"])
+    monkeypatch.setattr(cli, "local_spark", lambda: spark)
+    monkeypatch.setattr(spark, "stop", lambda: None)
+
+    def refuse(self, planned, ingested_at):
+        raise ContractError("orders", ["format.options: Spark refuses them"])
+
+    monkeypatch.setattr(_job._IngestRun, "_write_readable", refuse)
+    assert cli.main(job_argv(settings, "cli-3")) == 1
+    out = json.loads(capsys.readouterr().out)
+    assert out["status"] == "FAILED" and "Spark refuses them" in out["message"]
+
+
+def test_region_names_of_every_partition_are_accepted(settings):
+    for region in ("eu-west-1", "us-gov-west-1", "cn-north-1", "us-isob-east-1", "eusc-de-east-1"):
+        assert parse_job_args([*job_argv(settings), "--aws_region", region]).aws_region == region

@@ -82,6 +82,6 @@ def parse_job_args(argv: Sequence[str], strict: bool = False) -> JobArgs:
         parser.error(f"--dataset_id '{ns.dataset_id}' must match {DATASET_ID_PATTERN.pattern}")
     if not RUN_ID_PATTERN.match(ns.run_id):
         parser.error(f"--run_id '{ns.run_id}' must match {RUN_ID_PATTERN.pattern}")
-    if ns.aws_region is not None and not re.fullmatch(r"[a-z]{2}(-[a-z]+)+-[0-9]+", ns.aws_region):
+    if ns.aws_region is not None and not re.fullmatch(r"[a-z]{2,}(-[a-z0-9]+)*-[0-9]+", ns.aws_region):
         parser.error(f"--aws_region '{ns.aws_region}' is not a region name such as eu-west-1")
     return JobArgs(ns.dataset_id, ns.run_id, settings, ns.aws_endpoint_url, ns.log_level, ns.aws_region)

@@ -339,14 +339,15 @@ class _IngestRun:
                                                         "content)" if again else "")
         # Tables are created or gain their new columns before the commit point: that shows no row,
         # and a table definition Glue refuses then fails this run instead of every commit after it.
-        result.added_columns = self._ensure_tables(commit["tables"])
-        digest = self._write_manifest(commit)
+        roots = dict(zip(ZONES, self._roots(), strict=True))
+        result.added_columns = self._ensure_tables(commit["tables"], roots)
+        where = self._write_manifest(commit, roots)
         # The commit point: once the run record says COMMITTING, the run will become visible,
         # if not now then by the recovery step of the next run.
         self.state.update_run(self.dataset_id, self.run_id,
-                              {**_record(result), "status": COMMITTING, "commit_sha256": digest,
-                               "metrics_published": False}, expect_status=RUNNING)
-        result.partitions_added = self._finish_commit(self.run_id, commit)
+                              {**_record(result), "status": COMMITTING, **where, "metrics_published": False},
+                              expect_status=RUNNING)
+        result.partitions_added = self._finish_commit(self.run_id, commit, roots)
         result.seconds = round(time.monotonic() - self.started, 3)
         result.status = SUCCEEDED
         self.state.update_run(self.dataset_id, self.run_id, {
@@ -792,7 +793,7 @@ class _IngestRun:
                 "partitions": [[list(k), loc] for k, loc in sorted(partitions.items())]}
 
     # ---------------------------------------------------------------- commit
-    def _finish_commit(self, run_id: str, commit: dict[str, Any]) -> int:
+    def _finish_commit(self, run_id: str, commit: dict[str, Any], roots: dict[str, str]) -> int:
         """Register the partitions, then the files; every step may be repeated safely. The
         tables exist already (``_ensure_tables`` runs before the commit point).
 
@@ -801,9 +802,9 @@ class _IngestRun:
         glue = self.clients.glue
         partitions_added = 0
         for table in commit["tables"]:
-            spec, root = self._placed_spec(table)
-            added = catalog.add_partitions(glue, spec, [(tuple(v), join(root, loc) + "/") for v, loc in table["partitions"]])
-            if spec.name == self.contract.table:
+            spec, partitions = _placed(table, roots)
+            added = catalog.add_partitions(glue, spec, partitions)
+            if table.get("zone", CURATED if spec.name == self.contract.table else QUARANTINE) == CURATED:
                 partitions_added += added
         for f in commit["files"]:
             self.state.record_file(self.dataset_id, LedgerEntry(
@@ -811,48 +812,44 @@ class _IngestRun:
                 state=f["state"], run_id=run_id, reason=f.get("reason", ""), checksum=f.get("checksum", "")))
         return partitions_added
 
-    def _ensure_tables(self, tables: Sequence[dict[str, Any]]) -> list[str]:
+    def _ensure_tables(self, tables: Sequence[dict[str, Any]], roots: dict[str, str]) -> list[str]:
         """Create or evolve the run's tables (curated, quarantine); the columns the curated table
         gained (the quarantine table gains the same ones)."""
         added: list[str] = []
         for table in tables:
-            spec, _ = self._placed_spec(table)
+            spec, _ = _placed(table, roots)
             columns = catalog.ensure_table(self.clients.glue, spec)
             if spec.name == self.contract.table:
                 added += columns
         return added
 
-    def _placed_spec(self, table: dict[str, Any]) -> tuple[catalog.TableSpec, str]:
-        """A table of a commit manifest, located at its zone's root, and that root. Locations are
-        kept relative to the zones' roots (a lake directory that moved, as the demo's may, is
-        found where it is now)."""
-        root = self._roots()[ZONES.index(table["zone"])]
-        return replace(_spec_from(table["spec"]), location=root), root
-
-    def _manifest_uri(self, run_id: str) -> str:
-        return join(self._run_prefix(self._roots()[0], run_id), COMMIT_MANIFEST)
-
-    def _write_manifest(self, commit: dict[str, Any]) -> str:
+    def _write_manifest(self, commit: dict[str, Any], roots: dict[str, str]) -> dict[str, Any]:
         """Store the run's commit manifest (its tables, partitions and files) beside its curated
-        files, and return its SHA-256, which the run record keeps. In the record itself it would
-        be bounded by DynamoDB's 400 KB item: a backfill of a few thousand daily partitions
-        exceeded it, failed its run, and so every later run of the dataset."""
+        files, and return the run-record attributes that find it: its URI, its SHA-256 and the
+        zones' roots its locations are relative to (so that a recovery under other settings, or
+        after the contract renamed its table, still completes it). In the record itself the
+        manifest would be bounded by DynamoDB's 400 KB item: a backfill of a few thousand daily
+        partitions exceeded it, failed its run, and so every later run of the dataset."""
         data = dumps(commit).encode()
-        self.out_storage.put_bytes(self._manifest_uri(self.run_id), data)
-        return hashlib.sha256(data).hexdigest()
+        uri = join(self._run_prefix(roots[CURATED]), COMMIT_MANIFEST)
+        self.out_storage.put_bytes(uri, data)
+        return {"commit_manifest": uri, "commit_sha256": hashlib.sha256(data).hexdigest(), "commit_roots": roots}
 
-    def _read_manifest(self, run: dict[str, Any]) -> dict[str, Any]:
-        uri = self._manifest_uri(run["run_id"])
+    def _read_manifest(self, run: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+        """The commit manifest of a run that stopped in its commit, and the zones' roots."""
+        if "commit_manifest" not in run and "commit" in run:  # a record of a build that kept it inline
+            return json.loads(run["commit"]), {}
+        uri = run.get("commit_manifest", "")
         try:
-            data = self.out_storage.get_bytes(uri)
+            data = self.out_storage.get_bytes(uri) if uri else b""
         except FileNotFoundError:
             data = b""
         if hashlib.sha256(data).hexdigest() != run.get("commit_sha256"):
             raise RuntimeError(f"run {run['run_id']} of {self.dataset_id} stopped in its commit, and its commit "
-                               f"manifest {uri} is {'altered' if data else 'missing'}: the commit cannot be "
-                               "completed. Restore the manifest, or mark the run FAILED in the runs table once "
-                               "its files are removed.")
-        return json.loads(data)
+                               f"manifest {uri or '(none recorded)'} is {'altered' if data else 'missing'}: the "
+                               "commit cannot be completed. Restore the manifest from the bucket's versions; "
+                               "the partitions it registered so far stay visible until then.")
+        return json.loads(data), dict(run["commit_roots"])
 
     # -------------------------------------------------------------- recovery
     def _recover(self) -> None:
@@ -861,13 +858,13 @@ class _IngestRun:
             rid = run["run_id"]
             if run["status"] == COMMITTING:
                 self.say(f"completing the interrupted commit of run {rid}")
-                commit = self._read_manifest(run)
-                added = self._ensure_tables(commit["tables"])  # a commit of a build that ensured them later
-                self._finish_commit(rid, commit)
+                commit, roots = self._read_manifest(run)
+                added = self._ensure_tables(commit["tables"], roots)  # a commit of a build that ensured them later
+                self._finish_commit(rid, commit, roots)
                 # every partition of a run is its own (the run id is a partition key), whichever
                 # attempt registered it
                 partitions = sum(len(t["partitions"]) for t in commit["tables"]
-                                 if t["spec"]["name"] == self.contract.table)
+                                 if t.get("zone", CURATED if t["spec"]["name"] == self.contract.table else "") == CURATED)
                 done: dict[str, Any] = {
                     "status": SUCCEEDED, "ended_at": iso(utcnow()), "recovered_by": self.run_id,
                     "partitions_added": partitions, "metrics_published": True,
@@ -1072,6 +1069,16 @@ def _count(n: int, noun: str) -> str:
 def _split_kv(segment: str) -> tuple[str, str]:
     k, _, v = segment.partition("=")
     return unquote(k), unquote(v)
+
+
+def _placed(table: dict[str, Any], roots: dict[str, str]) -> tuple[catalog.TableSpec, list[tuple[tuple[str, ...], str]]]:
+    """A table of a commit manifest and its partitions, located under the zone roots the run
+    wrote to (a manifest of an earlier build holds absolute locations)."""
+    spec = _spec_from(table["spec"])
+    if "zone" not in table:
+        return spec, [(tuple(v), loc) for v, loc in table["partitions"]]
+    root = roots[table["zone"]]
+    return replace(spec, location=root), [(tuple(v), join(root, loc) + "/") for v, loc in table["partitions"]]
 
 
 def _spec_from(d: dict[str, Any]) -> catalog.TableSpec:

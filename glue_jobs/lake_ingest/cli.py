@@ -27,13 +27,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         result = run_ingest(spark, args.dataset_id, args.run_id, args.settings,
                             AwsClients(endpoint_url=args.aws_endpoint_url, region_name=args.aws_region))
-    except (ContractError, NoRegionError) as exc:
-        print(f"lake-ingest: {exc}", file=sys.stderr)
-        return 2
     except Exception as exc:
         recorded = getattr(exc, "run_result", None)
-        if not isinstance(recorded, RunResult):  # not a failure the run recorded: an error of this program
-            raise
+        if not isinstance(recorded, RunResult):  # the run did not start
+            if isinstance(exc, ContractError | NoRegionError):
+                print(f"lake-ingest: {exc}", file=sys.stderr)
+                return 2
+            raise  # an error of this program
         logger.error("the run failed", exc_info=True)
         result = recorded
     finally:
