@@ -230,3 +230,44 @@ def test_aws_setup_prepares_a_moto_server_for_the_job(monkeypatch, capsys):
     finally:
         server.stop()
     assert "contracts customers, meter_readings, orders" in capsys.readouterr().out
+
+
+def test_a_commit_interrupted_in_a_lake_that_then_moved_is_completed_in_its_new_place(spark, tmp_path, monkeypatch):
+    """The run record holds the manifest's location and the zones' roots as paths under the lake,
+    which the saved state keeps relative to it: after ``mv``, the commit completes there."""
+    import shutil
+
+    from moto import mock_aws
+
+    from lake_ingest import AwsClients, JobSettings, run_ingest
+    from lake_ingest._state import StateStore
+    from lake_ingest.local.athena import LocalAthena
+    from lake_ingest.local.aws_setup import bootstrap
+
+    def settings_of(root: Path) -> JobSettings:
+        return JobSettings(raw_uri=str(root / "raw"), curated_uri=str(root / "curated"),
+                           quarantine_uri=str(root / "quarantine"))
+
+    first, moved = tmp_path / "lake", tmp_path / "moved"
+    generate_extracts(first / "raw", days=1, rows_per_file=100, datasets=["orders"])
+    with mock_aws():
+        aws, settings = AwsClients(region_name="eu-west-1"), settings_of(first)
+        bootstrap(aws, settings)
+        monkeypatch.setattr(StateStore, "record_file", lambda *a, **k: (_ for _ in ()).throw(ConnectionError("x")))
+        with pytest.raises(ConnectionError):
+            run_ingest(spark, "orders", "run-1", settings, aws)
+        monkeypatch.undo()
+        save_state(aws, first / "state.json", [settings.runs_table, settings.ledger_table])
+    shutil.move(first, moved)
+    with mock_aws():
+        aws, settings = AwsClients(region_name="eu-west-1"), settings_of(moved)
+        bootstrap(aws, settings)
+        load_state(aws, moved / "state.json")
+        assert run_ingest(spark, "orders", "run-2", settings, aws).status == "SUCCEEDED"
+        state = StateStore(aws.dynamodb, settings.ledger_table, settings.runs_table)
+        assert state.get_run("orders", "run-1")["status"] == "SUCCEEDED"
+        parts = aws.glue.get_partitions(DatabaseName="sales", TableName="orders")["Partitions"]
+        assert parts and all(p["StorageDescriptor"]["Location"].startswith(f"{moved}/") for p in parts)
+        with LocalAthena(aws.glue) as athena:
+            assert athena.query("SELECT count(*) FROM sales.orders")[0][0] == state.get_run("orders", "run-1")[
+                "rows_written"]
