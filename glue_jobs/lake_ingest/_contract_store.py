@@ -36,19 +36,24 @@ def contract_item(doc: dict[str, Any]) -> dict[str, Any]:
     them without parsing. The deployment writes the very same shape from the same YAML files.
     """
     contract = Contract.from_dict(doc)
-    document = json.dumps(doc, sort_keys=True, separators=(",", ":"))
-    size = len(document.encode())
-    if size > MAX_CONTRACT_BYTES:
-        raise ContractError(contract.dataset_id, [
-            f"the contract takes {size:,} bytes as JSON, more than {MAX_CONTRACT_BYTES:,} (a DynamoDB item holds "
-            "400 KB): shorten its descriptions or long value lists (a long allowed_values list is better "
-            "checked against a reference table after the ingest)"])
     return {
         "dataset_id": {"S": contract.dataset_id},
         "enabled": {"BOOL": contract.enabled},
         "version": {"N": str(contract.version)},
-        "document": {"S": document},
+        "document": {"S": _document(doc, contract.dataset_id)},
     }
+
+
+def _document(doc: dict[str, Any], dataset_id: str) -> str:
+    """A contract as the compact JSON its item stores; ContractError when it is too large."""
+    document = json.dumps(doc, sort_keys=True, separators=(",", ":"))
+    size = len(document.encode())
+    if size > MAX_CONTRACT_BYTES:
+        raise ContractError(dataset_id, [
+            f"the contract takes {size:,} bytes as JSON, more than {MAX_CONTRACT_BYTES:,} (a DynamoDB item holds "
+            "400 KB): shorten its descriptions or long value lists (a long allowed_values list is better "
+            "checked against a reference table after the ingest)"])
+    return document
 
 
 def load_contract_files(directory: str | Path) -> list[dict[str, Any]]:
@@ -71,8 +76,7 @@ def load_contract_files(directory: str | Path) -> list[dict[str, Any]]:
         doc = _yaml().safe_load(text)
         try:  # every problem at once: the YAML ones and the contract's (its size among them)
             contract = Contract.from_dict(doc)
-            if not problems:
-                contract_item(doc)
+            _document(doc, contract.dataset_id)
         except ContractError as exc:
             raise ContractError(exc.dataset_id, problems + [f"{path.name}: {p}" for p in exc.problems]) from None
         if problems:

@@ -804,7 +804,7 @@ class _IngestRun:
         for table in commit["tables"]:
             spec, partitions = _placed(table, roots)
             added = catalog.add_partitions(glue, spec, partitions)
-            if table.get("zone", CURATED if spec.name == self.contract.table else QUARANTINE) == CURATED:
+            if self._zone(table) == CURATED:
                 partitions_added += added
         for f in commit["files"]:
             self.state.record_file(self.dataset_id, LedgerEntry(
@@ -819,9 +819,14 @@ class _IngestRun:
         for table in tables:
             spec, _ = _placed(table, roots)
             columns = catalog.ensure_table(self.clients.glue, spec)
-            if spec.name == self.contract.table:
+            if self._zone(table) == CURATED:
                 added += columns
         return added
+
+    def _zone(self, table: dict[str, Any]) -> str:
+        """The zone of a table of a commit manifest (an earlier build's names none: its curated
+        table is the contract's)."""
+        return table.get("zone") or (CURATED if table["spec"]["name"] == self.contract.table else QUARANTINE)
 
     def _write_manifest(self, commit: dict[str, Any], roots: dict[str, str]) -> dict[str, Any]:
         """Store the run's commit manifest (its tables, partitions and files) beside its curated
@@ -863,8 +868,7 @@ class _IngestRun:
                 self._finish_commit(rid, commit, roots)
                 # every partition of a run is its own (the run id is a partition key), whichever
                 # attempt registered it
-                partitions = sum(len(t["partitions"]) for t in commit["tables"]
-                                 if t.get("zone", CURATED if t["spec"]["name"] == self.contract.table else "") == CURATED)
+                partitions = sum(len(t["partitions"]) for t in commit["tables"] if self._zone(t) == CURATED)
                 done: dict[str, Any] = {
                     "status": SUCCEEDED, "ended_at": iso(utcnow()), "recovered_by": self.run_id,
                     "partitions_added": partitions, "metrics_published": True,
