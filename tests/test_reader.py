@@ -153,9 +153,11 @@ def test_json_line_keys_lists_every_key_and_every_line_that_is_not_one_record(sp
     from lake_ingest._reader import JSON_ARRAY_LINE, json_line_keys
 
     lines = [("a", '{"id": 1, "score": NaN}'), ("a", ""), ("a", "   "), ("b", '\t[{"id": 1}, {"id": 2}]'),
-             ("c", '{"id": 1, "id": 2, "x": 1}'), ("d", '\ufeff{"id": 1, "é": Infinity}')]
+             ("c", '{"id": 1, "id": 2, "x": 1}'), ("d", '\ufeff{"id": 1, "é": Infinity}'),
+             ("d", '{"é": 2, "id": 3}'), ("d", '{"id": 4}')]  # other lists of the same keys
     rows = json_line_keys(spark.createDataFrame(lines, "file string, value string")).collect()
     found = {(r["file"], r["key"], r["problem"]) for r in rows}
+    assert len(rows) == len(found)  # each once
     assert found == {("a", "id", None), ("a", "score", None), ("a", None, None),
                      ("b", None, JSON_ARRAY_LINE),
                      ("c", "id", None), ("c", "x", None),  # a repeated key is not looked for

@@ -158,7 +158,10 @@ def json_line_keys(lines: DataFrame, encoding: str = "UTF-8") -> DataFrame:
     keyed = lines.select("file", value.alias("line"), F.coalesce(F.json_object_keys(value), F.map_keys(as_map))
                          .alias("keys"))
     problem = F.when(F.col("keys").isNull() & F.col("line").rlike(r"^\s*\["), F.lit(JSON_ARRAY_LINE))
-    return keyed.select("file", problem.alias("problem"), F.explode_outer("keys").alias("key")).distinct()
+    # The records of a file mostly share one list of keys: keeping the distinct lists first and
+    # only then splitting them into keys spares the aggregation a row per key of every record.
+    lists = keyed.select("file", problem.alias("problem"), "keys").distinct()
+    return lists.select("file", "problem", F.explode_outer("keys").alias("key")).distinct()
 
 
 def counts_header_lines(contract: Contract) -> bool:
