@@ -52,6 +52,11 @@ def states_entered(execution) -> list[str]:
     return [e["stateEnteredEventDetails"]["name"] for e in execution.history if "stateEnteredEventDetails" in e]
 
 
+def state_output(execution, name: str) -> dict:
+    exits = [e["stateExitedEventDetails"] for e in execution.history if "stateExitedEventDetails" in e]
+    return json.loads(next(d["output"] for d in exits if d["name"] == name))
+
+
 def test_schedule_runs_every_dataset(spark, lake, settings, pipeline):
     generate_extracts(lake / "raw", days=2, rows_per_file=300)
     with emulated_services(spark, pipeline.clients) as runs:
@@ -80,8 +85,11 @@ def test_a_failing_dataset_fails_the_execution_and_alerts(spark, lake, settings,
         execution = run_execution(pipeline.clients, pipeline.state_machine_arn, {"trigger": "schedule"},
                                   name="nightly-2")
     assert execution.status == "FAILED" and execution.error == "DatasetsFailed"
-    assert '"dataset_id":"orders","status":"FAILED"' in execution.cause
-    assert '"dataset_id":"customers","status":"SUCCEEDED"' in execution.cause  # the others went on
+    assert execution.cause == ('1 of 3 datasets failed: ["orders"]; each was alerted, and its run record holds '
+                               'the reason')
+    results = state_output(execution, "Summarise")["results"]  # the others went on
+    assert {r["dataset_id"]: r["status"] for r in results} == {
+        "orders": "FAILED", "customers": "SUCCEEDED", "meter_readings": "SUCCEEDED"}
     record = pipeline.clients.dynamodb.get_item(
         TableName=settings.runs_table, Key={"dataset_id": {"S": "orders"}, "run_id": {"S": "nightly-2"}})["Item"]
     assert record["status"]["S"] == "FAILED" and "amount_in_range" in record["error"]["S"]
@@ -198,7 +206,8 @@ def test_a_branch_waits_a_bounded_number_of_times(spark, lake, settings, pipelin
         unannounced = run_execution(pipeline.clients, impatient.state_machine_arn,
                                     {"trigger": "schedule", "dataset_ids": ["orders"]})
     assert unannounced.status == "FAILED"
-    [result] = json.loads(unannounced.cause.split(": ", 1)[1])
+    assert unannounced.cause.startswith('1 of 1 datasets failed: ["orders"]')
+    [result] = state_output(unannounced, "Summarise")["results"]  # the reasons stay in the history
     assert (result["status"], result["error"], result["alert_error"]) == ("FAILED", "DatasetLocked",
                                                                          "SNS.NotFoundException")
 
