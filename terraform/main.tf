@@ -71,6 +71,15 @@ locals {
   dataset_ids    = sort([for c in local.contracts : c.dataset_id if try(c.enabled, true)])
   glue_databases = sort(distinct([for c in local.contracts : c.target.database]))
 
+  # The state machine's execution timeout. One branch of its Map may wait for the dataset's lock
+  # (an hour at most by the module's defaults), retry a refused start (about half an hour) and
+  # run the job (the Step Functions task waits five minutes longer than the Glue job may run).
+  # The Map runs map_max_concurrency branches at a time, so the enabled datasets pass in waves,
+  # and each wave may take a whole branch's time. A standard execution lasts a year at most.
+  ingest_branch_seconds     = var.glue_timeout_minutes * 60 + 300 + 3600 + 1800
+  ingest_waves              = max(1, ceil(length(local.dataset_ids) / var.map_max_concurrency))
+  execution_timeout_seconds = min(31536000, max(28800, local.ingest_branch_seconds * local.ingest_waves))
+
   metrics_namespace = "DataLake/Ingest"
 
   # One subnet per availability zone for the interface endpoints; the first one for Glue.
@@ -243,11 +252,10 @@ module "state_machine" {
   kms_key_arn          = aws_kms_key.this.arn
   raw_bucket_name      = module.s3_zones.raw_bucket_name
   max_concurrency      = var.map_max_concurrency
-  # The Step Functions task waits a little longer than the Glue job may run; an execution
-  # outlasts a branch that waits for the lock (an hour at most, by the module's defaults), then
-  # retries a refused start (up to about half an hour) and runs the job.
+  # The Step Functions task waits a little longer than the Glue job may run; the execution
+  # outlasts every wave of branches (local.execution_timeout_seconds).
   glue_task_timeout_seconds = var.glue_timeout_minutes * 60 + 300
-  execution_timeout_seconds = max(28800, var.glue_timeout_minutes * 60 + 300 + 3600 + 1800)
+  execution_timeout_seconds = local.execution_timeout_seconds
   schedule_expression       = var.schedule_expression
   log_retention_days        = var.log_retention_days
   tags                      = local.tags

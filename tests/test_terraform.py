@@ -430,6 +430,32 @@ def test_every_enabled_dataset_may_run_at_once() -> None:
 
 
 @needs_terraform
+@pytest.mark.parametrize(("datasets", "concurrency", "glue_minutes", "timeout"), [
+    (3, 4, 120, 28800),                # one wave of the default branch (12,900 s): the 8-hour floor
+    (9, 4, 120, 3 * 12900),            # three waves
+    (40, 40, 120, 28800),              # all at once
+    (0, 4, 120, 28800),                # no enabled dataset yet
+    (9, 4, 600, 3 * (36000 + 5700)),   # longer runs, longer branches
+    (200, 1, 2880, 31536000),          # capped at the year an execution may last
+])
+def test_the_execution_outlasts_every_wave_of_the_map(tmp_path: Path, datasets: int, concurrency: int,
+                                                       glue_minutes: int, timeout: int) -> None:
+    """The Map runs map_max_concurrency datasets at a time: with more datasets than that, the later
+    waves start when earlier ones end, and the execution timeout must leave each wave a whole branch."""
+    root_locals = next(b for b in parse(TF / "main.tf")["locals"] if "execution_timeout_seconds" in b)
+    names = ["ingest_branch_seconds", "ingest_waves", "execution_timeout_seconds"]
+    exprs = {n: root_locals[n][2:-1] for n in names}  # "${...}" as python-hcl2 gives it
+    call = next(body for label, body in blocks(TF, "module") if label == "state_machine")
+    assert call["execution_timeout_seconds"] == "${local.execution_timeout_seconds}"
+    (tmp_path / "main.tf").write_text(
+        f'variable "glue_timeout_minutes" {{\n  default = {glue_minutes}\n}}\n'
+        f'variable "map_max_concurrency" {{\n  default = {concurrency}\n}}\n'
+        f'locals {{\n  dataset_ids = [for i in range({datasets}) : "d${{i}}"]\n'
+        + "".join(f"  {n} = {e}\n" for n, e in exprs.items()) + "}\n", encoding="utf-8")
+    assert terraform_console(tmp_path, "local.execution_timeout_seconds") == timeout
+
+
+@needs_terraform
 @pytest.mark.parametrize(("alarms", "widgets"), [(2, 1), (100, 1), (101, 2), (205, 3)])
 def test_the_dashboard_shows_at_most_100_alarms_per_widget(tmp_path: Path, alarms: int, widgets: int) -> None:
     """A dashboard whose alarm widget lists more than 100 alarms is refused, which would fail the
