@@ -52,7 +52,7 @@ EXAMPLE_VALUES: Mapping[str, Any] = {
     "contracts_table": "datalake-dev-contracts", "runs_table": "datalake-dev-runs",
     "glue_job_name": "datalake-dev-ingest", "sns_topic_arn": "arn:aws:sns:eu-west-1:123456789012:datalake-dev-alerts",
     "max_concurrency": 4, "glue_retry_interval_seconds": 30, "glue_task_timeout_seconds": 7500,
-    "execution_timeout_seconds": 28800, "lock_wait_seconds": 60, "lock_max_waits": 60,
+    "execution_timeout_seconds": 28800, "lock_wait_seconds": 300, "lock_max_waits": 12,
 }
 
 

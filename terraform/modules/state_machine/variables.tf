@@ -98,9 +98,9 @@ variable "glue_retry_interval_seconds" {
 }
 
 variable "lock_wait_seconds" {
-  description = "How long a dataset's branch waits before asking again while another run holds the dataset's lock."
+  description = "How long a dataset's branch waits before asking again while another run holds the dataset's lock. Each turn adds about a dozen events to the execution's history, which Step Functions caps at 25,000: fewer, longer waits let more datasets wait at once."
   type        = number
-  default     = 60
+  default     = 300
 
   validation {
     condition     = var.lock_wait_seconds >= 1 && var.lock_wait_seconds <= 3600
@@ -111,7 +111,7 @@ variable "lock_wait_seconds" {
 variable "lock_max_waits" {
   description = "How many times a dataset's branch waits for the lock before it ends SKIPPED_LOCKED (the next trigger takes its file)."
   type        = number
-  default     = 60
+  default     = 12
 
   validation {
     condition     = var.lock_max_waits >= 1 && var.lock_max_waits <= 1000
