@@ -261,6 +261,15 @@ module "state_machine" {
   tags                      = local.tags
 }
 
+# A warning at plan time, not an error: the history cap is only reached when every dataset's
+# branch waits out its lock, which a stuck run of each would cause.
+check "ingest_history_room" {
+  assert {
+    condition     = length(local.dataset_ids) * module.state_machine.history_events_per_waiting_branch <= 24900
+    error_message = "With ${length(local.dataset_ids)} enabled datasets, a scheduled execution in which every dataset waits out its lock would pass the 25,000 events of a Step Functions history and fail (its files wait for the next trigger). Fewer, longer waits for the lock (the module's lock_wait_seconds and lock_max_waits) leave more room."
+  }
+}
+
 # --------------------------------------------------------------------------- query and observe
 
 module "athena" {

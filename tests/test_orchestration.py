@@ -23,6 +23,8 @@ from lake_ingest.local.orchestration import (
     CLAIM_FILE,
     DEFINITION_FILE,
     EXAMPLE_VALUES,
+    HISTORY_EVENTS_OF_A_BRANCH,
+    HISTORY_EVENTS_PER_WAIT,
     PLANNER_FILE,
     LocalPipeline,
     emulated_services,
@@ -193,17 +195,16 @@ def test_a_branch_waits_a_bounded_number_of_times(spark, lake, settings, pipelin
                                   {"trigger": "schedule", "dataset_ids": ["orders"]})
     assert execution.status == "SUCCEEDED" and runs == []
     assert states_entered(execution).count("WaitForLock") == 2
-    # Each turn of the wait adds 13 events to the history, which Step Functions caps at 25,000
-    # (README.md, Limitations): the claim (a Lambda task: 5), two choices, a pass and the wait (2 each);
-    # the rest of a branch that gives up, 27.
+    # The history events a turn of the wait adds, and the rest of the branch (README.md, Limitations;
+    # Terraform's plan warning): Step Functions caps a history at 25,000 events.
     claims = [i for i, e in enumerate(execution.history)
               if e.get("stateEnteredEventDetails", {}).get("name") == "ClaimDataset"]
-    assert len(claims) == 3 and claims[2] - claims[1] == claims[1] - claims[0] == 13
+    assert len(claims) == 3 and claims[2] - claims[1] == claims[1] - claims[0] == HISTORY_EVENTS_PER_WAIT
     turn = [e["type"] for e in execution.history[claims[0]:claims[1]]]
     assert turn.count("TaskScheduled") == 1 and turn.count("WaitStateEntered") == 1
     branch = [e["type"] for e in execution.history]
     branch = branch[branch.index("MapIterationStarted"):branch.index("MapIterationSucceeded") + 1]
-    assert len(branch) == 27 + 13 * 2
+    assert len(branch) == HISTORY_EVENTS_OF_A_BRANCH + HISTORY_EVENTS_PER_WAIT * 2
     assert execution.output["results"] == [{"dataset_id": "orders", "status": "SKIPPED_LOCKED",
                                             "reason": "locked by run dead-run"}]
     assert _lock(pipeline.clients, settings, "orders")["holder"] == "dead-run"  # not ours to release

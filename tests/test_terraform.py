@@ -456,6 +456,30 @@ def test_the_execution_outlasts_every_wave_of_the_map(tmp_path: Path, datasets: 
 
 
 @needs_terraform
+@pytest.mark.parametrize(("datasets", "max_waits", "fits"), [
+    (3, 12, True), (130, 12, True), (137, 12, False),  # 183 events a branch with the defaults
+    (30, 60, True), (31, 60, False),                    # 807 with sixty 1-minute waits
+])
+def test_the_plan_warns_when_waiting_branches_could_fill_the_history(tmp_path: Path, datasets: int,
+                                                                      max_waits: int, fits: bool) -> None:
+    """A check block (a warning, not an error) with the history events counted in moto's history."""
+    from lake_ingest.local.orchestration import HISTORY_EVENTS_OF_A_BRANCH, HISTORY_EVENTS_PER_WAIT
+
+    output = next(body for label, body in blocks(MODULES / "state_machine", "output")
+                  if label == "history_events_per_waiting_branch")
+    assert output["value"] == f"${{{HISTORY_EVENTS_OF_A_BRANCH} + {HISTORY_EVENTS_PER_WAIT} * var.lock_max_waits}}"
+    [check] = parse(TF / "main.tf")["check"]
+    condition = labelled(check, "ingest_history_room")["assert"][0]["condition"][2:-1]
+    condition = condition.replace("module.state_machine.history_events_per_waiting_branch",
+                                  f"({output['value'][2:-1]})")
+    (tmp_path / "main.tf").write_text(
+        f'variable "lock_max_waits" {{\n  default = {max_waits}\n}}\n'
+        f'locals {{\n  dataset_ids = [for i in range({datasets}) : "d${{i}}"]\n  fits = {condition}\n}}\n',
+        encoding="utf-8")
+    assert terraform_console(tmp_path, "local.fits") is fits
+
+
+@needs_terraform
 @pytest.mark.parametrize(("alarms", "widgets"), [(2, 1), (100, 1), (101, 2), (205, 3)])
 def test_the_dashboard_shows_at_most_100_alarms_per_widget(tmp_path: Path, alarms: int, widgets: int) -> None:
     """A dashboard whose alarm widget lists more than 100 alarms is refused, which would fail the

@@ -44,6 +44,13 @@ CLAIM_FILE = MODULE_DIR / "functions" / "claim_dataset.py"
 _PLACEHOLDER = re.compile(r"(?<!\$)\$\{([a-z_]+)\}")
 
 
+#: History events of a Map branch: each turn of its wait for the dataset's lock (the claim, a Lambda
+#: task, 5; two choices, a pass and the wait, 2 each), and the rest of a branch that gives up. Counted
+#: in moto's history by tests/test_orchestration.py; Terraform's plan warns with the same numbers
+#: when the enabled datasets could not all wait out their lock within a history's 25,000 events.
+HISTORY_EVENTS_PER_WAIT = 13
+HISTORY_EVENTS_OF_A_BRANCH = 27
+
 #: Example values for every placeholder of the definition, as Terraform would pass them for an
 #: environment ``dev`` (the account id is AWS's documentation example).
 EXAMPLE_VALUES: Mapping[str, Any] = {

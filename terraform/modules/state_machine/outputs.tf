@@ -30,3 +30,8 @@ output "event_rule_names" {
     schedule       = aws_cloudwatch_event_rule.schedule.name
   }
 }
+
+output "history_events_per_waiting_branch" {
+  description = "History events of one Map branch that waits lock_max_waits turns for its dataset's lock, then gives up: 13 a turn and 27 besides (counted in the emulator's history). Step Functions caps an execution's history at 25,000 events."
+  value       = 27 + 13 * var.lock_max_waits
+}
