@@ -72,11 +72,11 @@ locals {
   glue_databases = sort(distinct([for c in local.contracts : c.target.database]))
 
   # The state machine's execution timeout. One branch of its Map may wait for the dataset's lock
-  # (an hour at most by the module's defaults), retry a refused start (about half an hour) and
-  # run the job (the Step Functions task waits five minutes longer than the Glue job may run).
-  # The Map runs map_max_concurrency branches at a time, so the enabled datasets pass in waves,
-  # and each wave may take a whole branch's time. A standard execution lasts a year at most.
-  ingest_branch_seconds     = var.glue_timeout_minutes * 60 + 300 + 3600 + 1800
+  # (an hour at most by default), retry a refused start (about half an hour) and run the job (the
+  # Step Functions task waits five minutes longer than the Glue job may run). The Map runs
+  # map_max_concurrency branches at a time, so the enabled datasets pass in waves, and each wave
+  # may take a whole branch's time. A standard execution lasts a year at most.
+  ingest_branch_seconds     = var.glue_timeout_minutes * 60 + 300 + var.lock_wait_seconds * var.lock_max_waits + 1800
   ingest_waves              = max(1, ceil(length(local.dataset_ids) / var.map_max_concurrency))
   execution_timeout_seconds = min(31536000, max(28800, local.ingest_branch_seconds * local.ingest_waves))
 
@@ -252,6 +252,8 @@ module "state_machine" {
   kms_key_arn          = aws_kms_key.this.arn
   raw_bucket_name      = module.s3_zones.raw_bucket_name
   max_concurrency      = var.map_max_concurrency
+  lock_wait_seconds    = var.lock_wait_seconds
+  lock_max_waits       = var.lock_max_waits
   # The Step Functions task waits a little longer than the Glue job may run; the execution
   # outlasts every wave of branches (local.execution_timeout_seconds).
   glue_task_timeout_seconds = var.glue_timeout_minutes * 60 + 300
@@ -266,7 +268,7 @@ module "state_machine" {
 check "ingest_history_room" {
   assert {
     condition     = length(local.dataset_ids) * module.state_machine.history_events_per_waiting_branch <= 24900
-    error_message = "With ${length(local.dataset_ids)} enabled datasets, a scheduled execution in which every dataset waits out its lock would pass the 25,000 events of a Step Functions history and fail (its files wait for the next trigger). Fewer, longer waits for the lock (the module's lock_wait_seconds and lock_max_waits) leave more room."
+    error_message = "With ${length(local.dataset_ids)} enabled datasets, a scheduled execution in which every dataset waits out its lock would pass the 25,000 events of a Step Functions history and fail (its files wait for the next trigger). Fewer waits for the lock (lock_max_waits; a longer lock_wait_seconds keeps the time they cover) leave more room."
   }
 }
 

@@ -177,6 +177,28 @@ variable "map_max_concurrency" {
   }
 }
 
+variable "lock_wait_seconds" {
+  description = "How long a dataset's branch waits before asking again while another run holds the dataset's lock; each turn adds 13 events to the execution's history, which Step Functions caps at 25,000."
+  type        = number
+  default     = 300
+
+  validation {
+    condition     = var.lock_wait_seconds >= 1 && var.lock_wait_seconds <= 3600
+    error_message = "lock_wait_seconds must be between 1 and 3600."
+  }
+}
+
+variable "lock_max_waits" {
+  description = "How many times a branch waits for the lock before it ends SKIPPED_LOCKED with an alert (the next trigger takes its file)."
+  type        = number
+  default     = 12
+
+  validation {
+    condition     = var.lock_max_waits >= 1 && var.lock_max_waits <= 1000
+    error_message = "lock_max_waits must be between 1 and 1000."
+  }
+}
+
 variable "schedule_expression" {
   description = "EventBridge schedule of the nightly run over every enabled dataset."
   type        = string

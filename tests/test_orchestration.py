@@ -87,8 +87,8 @@ def test_a_failing_dataset_fails_the_execution_and_alerts(spark, lake, settings,
         execution = run_execution(pipeline.clients, pipeline.state_machine_arn, {"trigger": "schedule"},
                                   name="nightly-2")
     assert execution.status == "FAILED" and execution.error == "DatasetsFailed"
-    assert execution.cause == ('1 of 3 datasets failed: ["orders"]; each was alerted, and its run record holds '
-                               'the reason')
+    assert execution.cause == ('1 of 3 datasets failed: ["orders"]; their errors are in the Summarise state '
+                               'output of the execution history')
     results = state_output(execution, "Summarise")["results"]  # the others went on
     assert {r["dataset_id"]: r["status"] for r in results} == {
         "orders": "FAILED", "customers": "SUCCEEDED", "meter_readings": "SUCCEEDED"}

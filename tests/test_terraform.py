@@ -43,6 +43,7 @@ STATE_MACHINE_INPUTS = {
     "name", "glue_job_name", "contracts_table_name", "contracts_table_arn", "ledger_table_name", "ledger_table_arn", "runs_table_name",
     "runs_table_arn", "sns_topic_arn", "kms_key_arn", "raw_bucket_name", "max_concurrency",
     "schedule_expression", "log_retention_days", "tags", "glue_task_timeout_seconds", "execution_timeout_seconds",
+    "lock_wait_seconds", "lock_max_waits",  # the root's timeout depends on them, so the root sets them
 }
 
 #: Glue's own job parameters (special parameters of AWS Glue) that the job may set.
@@ -430,16 +431,18 @@ def test_every_enabled_dataset_may_run_at_once() -> None:
 
 
 @needs_terraform
-@pytest.mark.parametrize(("datasets", "concurrency", "glue_minutes", "timeout"), [
-    (3, 4, 120, 28800),                # one wave of the default branch (12,900 s): the 8-hour floor
-    (9, 4, 120, 3 * 12900),            # three waves
-    (40, 40, 120, 28800),              # all at once
-    (0, 4, 120, 28800),                # no enabled dataset yet
-    (9, 4, 600, 3 * (36000 + 5700)),   # longer runs, longer branches
-    (200, 1, 2880, 31536000),          # capped at the year an execution may last
+@pytest.mark.parametrize(("datasets", "concurrency", "glue_minutes", "waits", "timeout"), [
+    (3, 4, 120, (300, 12), 28800),               # one wave of the default branch (12,900 s): the 8-hour floor
+    (9, 4, 120, (300, 12), 3 * 12900),           # three waves
+    (40, 40, 120, (300, 12), 28800),             # all at once
+    (0, 4, 120, (300, 12), 28800),               # no enabled dataset yet
+    (9, 4, 600, (300, 12), 3 * (36000 + 5700)),  # longer runs, longer branches
+    (9, 4, 120, (600, 12), 3 * 16500),           # longer waits for the lock, too
+    (200, 1, 2880, (300, 12), 31536000),         # capped at the year an execution may last
 ])
 def test_the_execution_outlasts_every_wave_of_the_map(tmp_path: Path, datasets: int, concurrency: int,
-                                                       glue_minutes: int, timeout: int) -> None:
+                                                       glue_minutes: int, waits: tuple[int, int],
+                                                       timeout: int) -> None:
     """The Map runs map_max_concurrency datasets at a time: with more datasets than that, the later
     waves start when earlier ones end, and the execution timeout must leave each wave a whole branch."""
     root_locals = next(b for b in parse(TF / "main.tf")["locals"] if "execution_timeout_seconds" in b)
@@ -447,10 +450,12 @@ def test_the_execution_outlasts_every_wave_of_the_map(tmp_path: Path, datasets: 
     exprs = {n: root_locals[n][2:-1] for n in names}  # "${...}" as python-hcl2 gives it
     call = next(body for label, body in blocks(TF, "module") if label == "state_machine")
     assert call["execution_timeout_seconds"] == "${local.execution_timeout_seconds}"
+    assert (call["lock_wait_seconds"], call["lock_max_waits"]) == ("${var.lock_wait_seconds}", "${var.lock_max_waits}")
+    values = {"glue_timeout_minutes": glue_minutes, "map_max_concurrency": concurrency,
+              "lock_wait_seconds": waits[0], "lock_max_waits": waits[1]}
     (tmp_path / "main.tf").write_text(
-        f'variable "glue_timeout_minutes" {{\n  default = {glue_minutes}\n}}\n'
-        f'variable "map_max_concurrency" {{\n  default = {concurrency}\n}}\n'
-        f'locals {{\n  dataset_ids = [for i in range({datasets}) : "d${{i}}"]\n'
+        "".join(f'variable "{n}" {{\n  default = {v}\n}}\n' for n, v in values.items())
+        + f'locals {{\n  dataset_ids = [for i in range({datasets}) : "d${{i}}"]\n'
         + "".join(f"  {n} = {e}\n" for n, e in exprs.items()) + "}\n", encoding="utf-8")
     assert terraform_console(tmp_path, "local.execution_timeout_seconds") == timeout
 
@@ -459,6 +464,7 @@ def test_the_execution_outlasts_every_wave_of_the_map(tmp_path: Path, datasets: 
 @pytest.mark.parametrize(("datasets", "max_waits", "fits"), [
     (3, 12, True), (130, 12, True), (137, 12, False),  # 183 events a branch with the defaults
     (30, 60, True), (31, 60, False),                    # 807 with sixty 1-minute waits
+    (622, 1, True), (623, 1, False),                    # 40 with one: 24,880 and 24,920 events
 ])
 def test_the_plan_warns_when_waiting_branches_could_fill_the_history(tmp_path: Path, datasets: int,
                                                                       max_waits: int, fits: bool) -> None:

@@ -160,6 +160,9 @@ def json_line_keys(lines: DataFrame, encoding: str = "UTF-8") -> DataFrame:
     problem = F.when(F.col("keys").isNull() & F.col("line").rlike(r"^\s*\["), F.lit(JSON_ARRAY_LINE))
     # The records of a file mostly share one list of keys: keeping the distinct lists first and
     # only then splitting them into keys spares the aggregation a row per key of every record.
+    # Records whose lists differ (keys in another order, optional keys left out) keep more lists,
+    # at worst one per record, which shuffles them all; sorting each list first took longer than
+    # it saves on uniform records (17 to 22 s against 13 s for 5 M records, measured).
     lists = keyed.select("file", problem.alias("problem"), "keys").distinct()
     return lists.select("file", "problem", F.explode_outer("keys").alias("key")).distinct()
 

@@ -98,7 +98,7 @@ variable "glue_retry_interval_seconds" {
 }
 
 variable "lock_wait_seconds" {
-  description = "How long a dataset's branch waits before asking again while another run holds the dataset's lock. Each turn adds about a dozen events to the execution's history, which Step Functions caps at 25,000: fewer, longer waits let more datasets wait at once."
+  description = "How long a dataset's branch waits before asking again while another run holds the dataset's lock. Each turn adds 13 events to the execution's history, which Step Functions caps at 25,000: fewer, longer waits let more datasets wait at once."
   type        = number
   default     = 300
 
