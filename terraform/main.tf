@@ -76,7 +76,8 @@ locals {
   # Step Functions task waits five minutes longer than the Glue job may run). The Map runs
   # map_max_concurrency branches at a time, so the enabled datasets pass in waves, and each wave
   # may take a whole branch's time. A standard execution lasts a year at most.
-  ingest_branch_seconds     = var.glue_timeout_minutes * 60 + 300 + var.lock_wait_seconds * var.lock_max_waits + 1800
+  glue_task_timeout_seconds = var.glue_timeout_minutes * 60 + 300
+  ingest_branch_seconds     = local.glue_task_timeout_seconds + var.lock_wait_seconds * var.lock_max_waits + 1800
   ingest_waves              = max(1, ceil(length(local.dataset_ids) / var.map_max_concurrency))
   execution_timeout_seconds = min(31536000, max(28800, local.ingest_branch_seconds * local.ingest_waves))
 
@@ -256,7 +257,7 @@ module "state_machine" {
   lock_max_waits       = var.lock_max_waits
   # The Step Functions task waits a little longer than the Glue job may run; the execution
   # outlasts every wave of branches (local.execution_timeout_seconds).
-  glue_task_timeout_seconds = var.glue_timeout_minutes * 60 + 300
+  glue_task_timeout_seconds = local.glue_task_timeout_seconds
   execution_timeout_seconds = local.execution_timeout_seconds
   schedule_expression       = var.schedule_expression
   log_retention_days        = var.log_retention_days

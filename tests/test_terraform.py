@@ -446,7 +446,7 @@ def test_the_execution_outlasts_every_wave_of_the_map(tmp_path: Path, datasets: 
     """The Map runs map_max_concurrency datasets at a time: with more datasets than that, the later
     waves start when earlier ones end, and the execution timeout must leave each wave a whole branch."""
     root_locals = next(b for b in parse(TF / "main.tf")["locals"] if "execution_timeout_seconds" in b)
-    names = ["ingest_branch_seconds", "ingest_waves", "execution_timeout_seconds"]
+    names = ["glue_task_timeout_seconds", "ingest_branch_seconds", "ingest_waves", "execution_timeout_seconds"]
     exprs = {n: root_locals[n][2:-1] for n in names}  # "${...}" as python-hcl2 gives it
     call = next(body for label, body in blocks(TF, "module") if label == "state_machine")
     assert call["execution_timeout_seconds"] == "${local.execution_timeout_seconds}"
