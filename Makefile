@@ -3,6 +3,9 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 LAKE ?= .local-lake
 PYTEST_ARGS ?=
+# Spark runs on the Java 17 that setup found (the default java may be another version).
+WITH_JAVA = JAVA_HOME="$$(cat $(VENV)/java-home)"
+PY = $(WITH_JAVA) $(BIN)/python
 
 .PHONY: help setup demo demo-fresh demo-sfn test lint bench diagrams lab notebooks clean
 
@@ -22,16 +25,16 @@ setup:
 	@./scripts/setup.sh
 
 demo: setup
-	$(BIN)/python -m lake_ingest.local.demo --lake-dir $(LAKE)
+	$(PY) -m lake_ingest.local.demo --lake-dir $(LAKE)
 
 demo-fresh: setup
-	$(BIN)/python -m lake_ingest.local.demo --lake-dir $(LAKE) --fresh
+	$(PY) -m lake_ingest.local.demo --lake-dir $(LAKE) --fresh
 
 demo-sfn: setup
-	$(BIN)/python -m lake_ingest.local.demo --lake-dir $(LAKE) --step-functions
+	$(PY) -m lake_ingest.local.demo --lake-dir $(LAKE) --step-functions
 
 test: setup
-	$(BIN)/python -m pytest -rs $(PYTEST_ARGS)  # -rs: every skipped test is listed with its reason
+	$(PY) -m pytest -rs $(PYTEST_ARGS)  # -rs: every skipped test is listed with its reason
 
 lint: setup
 	$(BIN)/ruff check glue_jobs tests benchmarks
@@ -40,16 +43,16 @@ lint: setup
 	else echo "terraform fmt: skipped (the Terraform CLI is not installed)"; fi
 
 bench: setup
-	$(BIN)/python -m benchmarks.bench_ingest
+	$(PY) -m benchmarks.bench_ingest
 
 diagrams: setup
-	$(BIN)/python architecture/render.py
+	$(PY) architecture/render.py
 
 lab: setup
-	$(BIN)/jupyter lab --ServerApp.root_dir=notebooks $(if $(filter 0,$(shell id -u)),--allow-root)
+	$(WITH_JAVA) $(BIN)/jupyter lab --ServerApp.root_dir=notebooks $(if $(filter 0,$(shell id -u)),--allow-root)
 
 notebooks: setup
-	NOTEBOOKS_OUT=build/notebooks $(BIN)/python -m pytest tests/test_notebooks.py -q -s $(PYTEST_ARGS)
+	NOTEBOOKS_OUT=build/notebooks $(PY) -m pytest tests/test_notebooks.py -q -s $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(LAKE) .bench build

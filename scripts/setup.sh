@@ -9,15 +9,28 @@ EXTRAS="${EXTRAS:-local,dev}"
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
-java_major() { java -version 2>&1 | awk -F'"' '/version/ {split($2, v, "."); print v[1]; exit}'; }
+java_major() { "${1:-java}" -version 2>&1 | awk -F'"' '/version/ {split($2, v, "."); print v[1]; exit}'; }
 
-if ! command -v java >/dev/null 2>&1 || [ "$(java_major)" != "17" ]; then
+# The home of a Java 17 runtime: the default java's when it is 17, else an installed one.
+java17_home() {
+  if command -v java >/dev/null 2>&1 && [ "$(java_major)" = 17 ]; then
+    dirname "$(dirname "$(readlink -f "$(command -v java)")")"
+    return
+  fi
+  for home in /usr/lib/jvm/java-17-*; do
+    if [ -x "$home/bin/java" ] && [ "$(java_major "$home/bin/java")" = 17 ]; then echo "$home"; return; fi
+  done
+}
+
+if [ -z "$(java17_home)" ]; then
   echo "setup: installing a Java 17 runtime (Spark 3.5 / Glue 5.1 run on Java 17)"
   as_root apt-get update -qq
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless >/dev/null
 fi
-if [ "$(java_major)" != "17" ] && [ -x /usr/lib/jvm/java-17-openjdk-amd64/bin/java ]; then
-  export JAVA_HOME=/usr/lib/jvm/java-17-openjdk-amd64
+JAVA17_HOME="$(java17_home)"
+if [ -z "$JAVA17_HOME" ]; then
+  echo "setup: no Java 17 runtime found after installing one; set JAVA_HOME to a Java 17 home" >&2
+  exit 1
 fi
 
 # Graphviz's dot renders the architecture diagrams (architecture/render.py, make diagrams).
@@ -42,6 +55,8 @@ if [ ! -x "$VENV/bin/python" ]; then
   echo "setup: creating $VENV"
   "$PYTHON" -m venv "$VENV"
 fi
+# The make targets run Spark with this Java, also where the default java is another version.
+echo "$JAVA17_HOME" > "$VENV/java-home"
 stamp="$VENV/.installed-$(cat pyproject.toml | sha1sum | cut -c1-12)-${EXTRAS//,/_}"
 if [ ! -f "$stamp" ]; then
   echo "setup: installing the pinned packages ($EXTRAS)"
@@ -71,4 +86,4 @@ if [ ! -x node_modules/.bin/asl-validator ]; then
   npm install --silent --no-audit --no-fund >/dev/null
 fi
 
-echo "setup: ready ($("$VENV/bin/python" --version), java $(java_major))"
+echo "setup: ready ($("$VENV/bin/python" --version), java $(java_major "$JAVA17_HOME/bin/java") in $JAVA17_HOME)"

@@ -187,16 +187,18 @@ module "s3_zones" {
   raw_transition_days       = var.raw_transition_days
   raw_glacier_days          = var.raw_glacier_days
   raw_archive_storage_class = var.raw_archive_storage_class
+  enable_force_destroy      = var.enable_force_destroy
   tags                      = local.tags
 }
 
 module "dynamodb_state" {
   source = "./modules/dynamodb_state"
 
-  name          = local.name
-  kms_key_arn   = aws_kms_key.this.arn
-  contracts_dir = local.contracts_dir
-  tags          = local.tags
+  name                       = local.name
+  kms_key_arn                = aws_kms_key.this.arn
+  contracts_dir              = local.contracts_dir
+  enable_deletion_protection = !var.enable_force_destroy
+  tags                       = local.tags
 }
 
 module "glue_catalog" {
@@ -285,6 +287,7 @@ module "athena" {
   glue_database_names            = local.glue_databases
   kms_key_arn                    = aws_kms_key.this.arn
   bytes_scanned_cutoff_per_query = var.athena_bytes_scanned_cutoff
+  enable_force_destroy           = var.enable_force_destroy
   tags                           = local.tags
 }
 

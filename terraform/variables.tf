@@ -12,13 +12,21 @@ variable "aws_region" {
 }
 
 variable "name_prefix" {
-  description = "Prefix of every resource name (lower case, digits, dashes; 3 to 21 characters)."
+  description = "Prefix of every resource name (lower case, digits, dashes; 3 to 21 characters; not beginning with aws, ssm, xn--, sthree- or amzn-s3-demo-)."
   type        = string
   default     = "datalake"
 
   validation {
     condition     = can(regex("^[a-z][a-z0-9-]{2,20}$", var.name_prefix))
     error_message = "name_prefix must match ^[a-z][a-z0-9-]{2,20}$."
+  }
+
+  # The SSM parameters live under /<name_prefix>/<environment>/, and SSM refuses names that
+  # begin with aws or ssm; S3 refuses bucket names (<name_prefix>-<environment>-<zone>-...) that
+  # begin with xn--, sthree- or amzn-s3-demo-.
+  validation {
+    condition     = !can(regex("^(aws|ssm|xn--|sthree-|amzn-s3-demo-)", var.name_prefix))
+    error_message = "name_prefix must not begin with aws or ssm (reserved in SSM parameter names), nor with xn--, sthree- or amzn-s3-demo- (reserved in S3 bucket names)."
   }
 }
 
@@ -289,6 +297,12 @@ variable "raw_archive_storage_class" {
     condition     = contains(["GLACIER_IR", "DEEP_ARCHIVE"], var.raw_archive_storage_class)
     error_message = "raw_archive_storage_class must be GLACIER_IR or DEEP_ARCHIVE."
   }
+}
+
+variable "enable_force_destroy" {
+  description = "Let terraform destroy delete the lake's data: the state tables lose their deletion protection and the buckets are emptied, every object version included. Apply it as true, then destroy; only for a throw-away environment."
+  type        = bool
+  default     = false
 }
 
 variable "enable_catalog_encryption" {

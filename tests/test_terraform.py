@@ -502,6 +502,70 @@ def test_the_dashboard_shows_at_most_100_alarms_per_widget(tmp_path: Path, alarm
     assert "local.alarm_widgets" in text[text.index('resource "aws_cloudwatch_dashboard"'):]
 
 
+@needs_terraform
+@pytest.mark.parametrize(("name_prefix", "accepted"), [
+    ("datalake", True), ("lake-aws", True), ("data-ssm", True),
+    ("aws-challenge", False), ("ssmlake", False),        # SSM parameter paths begin with it
+    ("xn--lake", False), ("sthree-lake", False),         # so do the bucket names
+    ("amzn-s3-demo-lake", False), ("Datalake", False), ("ab", False),
+])
+def test_name_prefix_refuses_what_ssm_or_s3_would(tmp_path: Path, name_prefix: str, accepted: bool) -> None:
+    """The root's own validations of ``name_prefix``, run by ``terraform console``."""
+    text = (TF / "variables.tf").read_text(encoding="utf-8")
+    start = text.index('variable "name_prefix"')
+    brace = text.index("{", start)
+    (tmp_path / "main.tf").write_text(text[start:brace] + balanced(text, brace) + "\n")
+    proc = subprocess.run(["terraform", "console", f"-var=name_prefix={name_prefix}"], input="var.name_prefix\n",
+                          cwd=tmp_path, env=TF_ENV, capture_output=True, text=True, timeout=120)
+    refused = "Invalid value for variable" in proc.stderr  # the console reports it with exit code 0
+    assert refused != accepted, proc.stderr
+    if accepted:
+        assert proc.returncode == 0 and json.loads(proc.stdout.strip()) == name_prefix
+
+
+#: Resources that keep the lake's data, and their argument that lets terraform destroy delete them.
+DATA_KEEPERS = {"aws_s3_bucket": "force_destroy", "aws_dynamodb_table": "deletion_protection_enabled",
+                "aws_athena_workgroup": "force_destroy"}
+
+
+def test_enable_force_destroy_reaches_every_resource_that_keeps_data() -> None:
+    """``enable_force_destroy`` (off by default) is the one switch a throw-away environment sets before
+    the seed's destroy: without it the tables' deletion protection and the non-empty, versioned
+    buckets stop ``terraform destroy`` half-way."""
+    assert "default" in declared_variables(TF)["enable_force_destroy"]
+    assert declared_variables(TF)["enable_force_destroy"]["default"] is False
+    found = []
+    for directory in [TF, *module_dirs()]:
+        for path in tf_files(directory):
+            for block in parse(path).get("resource", []):
+                for kind, named in block.items():
+                    argument = DATA_KEEPERS.get(unquote(kind))
+                    for name, body in (named.items() if argument else ()):
+                        found.append((directory.name, unquote(kind), unquote(name)))
+                        assert directory != TF, f"{kind}.{name}: the root keeps no data itself"
+                        # driven by the module's variable, never a constant
+                        assert re.fullmatch(r"\$\{var\.[a-z_]+\}", str(body.get(argument))), (kind, name, argument)
+    assert {m for m, _, _ in found} == {"s3_zones", "dynamodb_state", "athena"}
+    calls = dict(blocks(TF, "module"))
+    assert calls["s3_zones"]["enable_force_destroy"] == "${var.enable_force_destroy}"
+    assert calls["athena"]["enable_force_destroy"] == "${var.enable_force_destroy}"
+    assert calls["dynamodb_state"]["enable_deletion_protection"] == "${!var.enable_force_destroy}"
+    modules = {m.name: m for m in module_dirs()}
+    assert declared_variables(modules["s3_zones"])["enable_force_destroy"]["default"] is False
+    assert declared_variables(modules["athena"])["enable_force_destroy"]["default"] is False
+    assert declared_variables(modules["dynamodb_state"])["enable_deletion_protection"]["default"] is True
+
+
+def test_the_dashboard_and_the_output_list_every_alarm() -> None:
+    module = MODULES / "monitoring"
+    alarms = {unquote(name) for path in tf_files(module) for block in parse(path).get("resource", [])
+              for kind, named in block.items() if unquote(kind) == "aws_cloudwatch_metric_alarm" for name in named}
+    text = (module / "main.tf").read_text(encoding="utf-8")
+    listed = set(re.findall(r"aws_cloudwatch_metric_alarm\.(\w+) : a\.arn", expression_after(text, r"\balarm_arns\s*=\s*concat")))
+    assert alarms and listed == alarms
+    assert dict(blocks(module, "output"))["alarm_arns"]["value"] == "${local.alarm_arns}"
+
+
 # --------------------------------------------------------------------------- contract items
 
 ITEM_FRAGMENTS = [

@@ -54,6 +54,7 @@ HISTORY_EVENTS_OF_A_BRANCH = 27
 #: Example values for every placeholder of the definition, as Terraform would pass them for an
 #: environment ``dev`` (the account id is AWS's documentation example).
 EXAMPLE_VALUES: Mapping[str, Any] = {
+    "partition": "aws",
     "planner_function_arn": "arn:aws:lambda:eu-west-1:123456789012:function:datalake-dev-ingest-plan",
     "claim_function_arn": "arn:aws:lambda:eu-west-1:123456789012:function:datalake-dev-ingest-claim",
     "contracts_table": "datalake-dev-contracts", "runs_table": "datalake-dev-runs",
@@ -149,6 +150,7 @@ class LocalPipeline:
                                                "RUNS_TABLE": self.settings.runs_table,
                                                "LEASE_SECONDS": str(self.glue_task_timeout_seconds)})
         definition = render_definition({
+            "partition": "aws",  # moto's
             "planner_function_arn": planner, "claim_function_arn": claim,
             "lock_wait_seconds": self.lock_wait_seconds, "lock_max_waits": self.lock_max_waits,
             "contracts_table": self.settings.contracts_table,

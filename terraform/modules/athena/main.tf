@@ -5,7 +5,7 @@ resource "aws_athena_workgroup" "this" {
   name          = var.name
   description   = "Queries over the curated zone of the data lake"
   state         = "ENABLED"
-  force_destroy = false
+  force_destroy = var.enable_force_destroy
 
   configuration {
     enforce_workgroup_configuration    = true

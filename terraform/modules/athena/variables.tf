@@ -45,6 +45,12 @@ variable "enable_cloudwatch_metrics" {
   default     = true
 }
 
+variable "enable_force_destroy" {
+  description = "Let terraform destroy delete the workgroup with its saved queries (a throw-away environment only)."
+  type        = bool
+  default     = false
+}
+
 variable "tags" {
   description = "Tags merged into every resource of the module."
   type        = map(string)

@@ -242,10 +242,12 @@ locals {
     },
   ]
 
-  # An alarm widget shows at most 100 alarms (a dashboard with more is refused), so the alarms
-  # fill as many widgets as they need: two per dataset, 49 datasets to a widget.
+  # Every alarm of the module. An alarm widget shows at most 100 alarms (a dashboard with more
+  # is refused), so they fill as many widgets as they need: the state machine's and one per
+  # trigger first, then two per dataset.
   alarm_arns = concat(
     [for a in aws_cloudwatch_metric_alarm.state_machine : a.arn],
+    [for a in aws_cloudwatch_metric_alarm.trigger_failed : a.arn],
     [for a in aws_cloudwatch_metric_alarm.run_failed : a.arn],
     [for a in aws_cloudwatch_metric_alarm.quarantine_ratio : a.arn],
   )

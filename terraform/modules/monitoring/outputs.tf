@@ -5,12 +5,7 @@ output "dashboard_name" {
 
 output "alarm_arns" {
   description = "ARNs of every alarm the module creates."
-  value = concat(
-    [for a in aws_cloudwatch_metric_alarm.state_machine : a.arn],
-    [for a in aws_cloudwatch_metric_alarm.trigger_failed : a.arn],
-    [for a in aws_cloudwatch_metric_alarm.run_failed : a.arn],
-    [for a in aws_cloudwatch_metric_alarm.quarantine_ratio : a.arn],
-  )
+  value       = local.alarm_arns # the dashboard shows the same list
 }
 
 output "glue_failure_rule_arn" {

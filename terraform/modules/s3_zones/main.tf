@@ -36,8 +36,9 @@ locals {
 resource "aws_s3_bucket" "zone" {
   for_each = local.bucket_names
 
-  bucket = each.value
-  tags   = merge(var.tags, { Zone = each.key })
+  bucket        = each.value
+  force_destroy = var.enable_force_destroy
+  tags          = merge(var.tags, { Zone = each.key })
 
   #checkov:skip=CKV_AWS_144: Cross-region replication doubles storage cost; raw files can be re-sent from the on-premise site, curated is rebuilt from raw, and versioning plus a 30-day KMS deletion window cover accidental deletes.
 }
@@ -236,8 +237,9 @@ resource "aws_s3_bucket_policy" "zone" {
 # --------------------------------------------------------------------------- access log bucket
 
 resource "aws_s3_bucket" "access_logs" {
-  bucket = local.log_bucket_name
-  tags   = merge(var.tags, { Zone = "access-logs" })
+  bucket        = local.log_bucket_name
+  force_destroy = var.enable_force_destroy
+  tags          = merge(var.tags, { Zone = "access-logs" })
 
   #checkov:skip=CKV_AWS_18: This is the access-log target bucket; logging it would need yet another bucket (or log into itself, which AWS advises against).
   #checkov:skip=CKV_AWS_144: Access logs are audit data of this region's buckets; a replica doubles cost without protecting the lake itself.

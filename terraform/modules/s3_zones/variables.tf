@@ -85,6 +85,12 @@ variable "access_log_expiration_days" {
   }
 }
 
+variable "enable_force_destroy" {
+  description = "Let terraform destroy delete the buckets with every object version in them (a throw-away environment only)."
+  type        = bool
+  default     = false
+}
+
 variable "tags" {
   description = "Tags merged into every resource of the module."
   type        = map(string)

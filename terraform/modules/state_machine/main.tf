@@ -251,6 +251,7 @@ resource "aws_sfn_state_machine" "this" {
   role_arn = aws_iam_role.state_machine.arn
   type     = "STANDARD"
   definition = templatefile("${path.module}/ingest.asl.json", {
+    partition                   = local.partition
     planner_function_arn        = aws_lambda_function.this["plan"].arn
     claim_function_arn          = aws_lambda_function.this["claim"].arn
     lock_wait_seconds           = var.lock_wait_seconds

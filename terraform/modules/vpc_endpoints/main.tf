@@ -12,6 +12,8 @@ data "aws_partition" "current" {}
 locals {
   account_id = data.aws_caller_identity.current.account_id
 
+  s3_read_only_bucket_arns = coalesce(var.s3_read_only_bucket_arns, ["arn:${data.aws_partition.current.partition}:s3:::aws-glue-*"])
+
   interface_services = distinct(concat(
     var.interface_services,
     var.create_secretsmanager_endpoint ? ["secretsmanager"] : [],
@@ -62,7 +64,7 @@ data "aws_iam_policy_document" "s3" {
   statement {
     sid       = "ReadServiceBuckets"
     actions   = ["s3:GetObject", "s3:ListBucket"]
-    resources = flatten([for b in var.s3_read_only_bucket_arns : [b, "${b}/*"]])
+    resources = flatten([for b in local.s3_read_only_bucket_arns : [b, "${b}/*"]])
 
     principals {
       type        = "AWS"

@@ -78,9 +78,9 @@ variable "enable_private_dns" {
 }
 
 variable "s3_read_only_bucket_arns" {
-  description = "Buckets outside the account that principals of the account may read through the S3 endpoint (Glue's own asset buckets)."
+  description = "Buckets outside the account that principals of the account may read through the S3 endpoint; null for Glue's own asset buckets (aws-glue-* in the partition)."
   type        = list(string)
-  default     = ["arn:aws:s3:::aws-glue-*"]
+  default     = null
 }
 
 variable "tags" {
