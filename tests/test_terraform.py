@@ -242,6 +242,16 @@ def test_every_checkov_skip_gives_a_reason() -> None:
 
 # --------------------------------------------------------------------------- 4. consistency
 
+def test_the_readme_lists_every_checkov_skip() -> None:
+    rows = [line for line in (TF / "README.md").read_text(encoding="utf-8").splitlines()
+            if re.match(r"\| CKV", line)]
+    for path in sorted(TF.rglob("*.tf")):
+        module = path.parent.name
+        for check in re.findall(r"#checkov:skip=(CKV\w+):", path.read_text(encoding="utf-8")):
+            assert any(row.startswith(f"| {check} ") and f"`{module}`" in row for row in rows), \
+                f"terraform/README.md does not list the skip of {check} in {module}"
+
+
 @pytest.mark.parametrize("directory", [TF, *module_dirs()], ids=lambda p: p.name)
 def test_variables_are_typed_described_and_used(directory: Path) -> None:
     require_written(directory)
