@@ -175,11 +175,16 @@ def test_normalize_type(raw, canonical):
     assert normalize_type(raw) == canonical
 
 
-def test_java_only_regex_syntax_is_left_to_the_job(contracts_dir):
-    """Spark matches with Java's regex engine. Python's cannot compile Unicode classes or
-    ``(?<name>...)`` groups, so those patterns pass here and the job compiles them with Java."""
+def test_java_only_regex_syntax_is_left_to_the_job(contracts_dir, spark):
+    """Spark matches with Java's regex engine. Python's cannot compile Unicode classes,
+    ``(?<name>...)`` groups and other Java syntax, so those patterns pass here and the job
+    compiles them with Java (as this test does first)."""
     doc = yaml.safe_load((contracts_dir / "orders.yaml").read_text())
-    for pattern in (r"^\p{Lu}{3}$", r"^(?<code>[A-Z]{3})$", r"^[A-Z]{3}\z", r"^\Q1.5\E$", r"^\h*x$", r"\R"):
+    for pattern in (r"^\p{Lu}{3}$", r"^(?<code>[A-Z]{3})$", r"^[A-Z]{3}\z", r"^\Q1.5\E$", r"^\h*x$", r"\R",
+                    r"^\pL+$", r"^\PN+$", r"^[\x{41}-\x{5A}]+$", r"(?U)^\w+$", r"(?d)^a.$", r"(?iU)^\w+$"):
+        spark.sparkContext._jvm.java.util.regex.Pattern.compile(pattern)
+        with pytest.raises(re.error):
+            re.compile(pattern)
         rules = [*doc["quality"], {"name": "r", "type": "regex", "column": "currency", "pattern": pattern,
                                    "action": "warn"}]
         assert Contract.from_dict({**doc, "quality": rules}).rules[-1].pattern == pattern

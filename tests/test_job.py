@@ -25,6 +25,7 @@ from lake_ingest import (
     run_ingest,
 )
 from lake_ingest._contract_store import ContractStore, contract_item
+from lake_ingest._reader import JSON_BARE_CR
 from lake_ingest._state import StateStore
 from lake_ingest.local.athena import LocalAthena
 from lake_ingest.local.aws_setup import CONTRACTS_DIR, bootstrap
@@ -149,6 +150,29 @@ def test_unreadable_files_fail_alone_and_stay_untouched(spark, aws, deployed, la
     assert query(aws, "SELECT order_id FROM sales.orders") == [(1,)]
     # Failed files are not retried until they change.
     assert run_ingest(spark, "orders", "run-2", settings, aws).files_failed == 0
+
+
+def test_a_check_that_raises_fails_its_file_only(spark, aws, deployed, lake, settings, monkeypatch):
+    """An error the checks of a file's first bytes did not foresee (a UTF-16 file without a byte
+    order mark once raised one) ended every run of the dataset, so its good files never went
+    through. It now fails that file with the error."""
+    import lake_ingest._job as job_module
+
+    write_orders(lake, "orders_2026-11-01.csv.gz", [order(1)])
+    write_orders(lake, "orders_2026-11-02.csv.gz", [order(2, day="2026-11-02")])
+    real = job_module.sniff
+
+    def sniff(head: bytes, size: int, contract):
+        if b"2026-11-02" in gzip.decompress(head):
+            raise LookupError("an error nobody foresaw")
+        return real(head, size, contract)
+
+    monkeypatch.setattr(job_module, "sniff", sniff)
+    result = run_ingest(spark, "orders", "run-1", settings, aws)
+    assert (result.status, result.files_ingested, result.files_failed) == ("SUCCEEDED", 1, 1)
+    assert ledger_states(aws, settings)["orders_2026-11-02.csv.gz"] == (
+        "FAILED", "its first bytes could not be checked: LookupError: an error nobody foresaw")
+    assert query(aws, "SELECT order_id FROM sales.orders") == [(1,)]
 
 
 def test_a_file_cut_short_fails_alone(spark, aws, deployed, lake, settings):
@@ -728,6 +752,27 @@ def test_json_lines_in_latin_1(spark, aws, deployed, lake, settings):
     assert query(aws, "SELECT full_name FROM sales.customers ORDER BY customer_id") == [("Jürgen Müller",), ("C2",)]
 
 
+@pytest.mark.parametrize("encoding", ["ISO-8859-1", "US-ASCII"])
+def test_json_lines_split_at_line_feeds_fail_a_file_with_a_bare_carriage_return(spark, aws, deployed, lake,
+                                                                                 settings, encoding):
+    """In any encoding but UTF-8 Spark's JSON reader needs a line separator (US-ASCII too: every
+    file of such a contract failed) and then splits at LF only. A file whose lines end with a
+    CR alone was read as one record: its other records vanished, and the file was recorded as
+    ingested. It fails with the reason now; CRLF and LF files go through."""
+    doc = yaml.safe_load((CONTRACTS_DIR / "customers.yaml").read_text())
+    doc["format"]["options"] = {"encoding": encoding}
+    ContractStore(aws.dynamodb, settings.contracts_table).put([doc])
+    folder = lake / "raw" / "crm" / "customers"
+    folder.mkdir(parents=True, exist_ok=True)
+    for day, end, ids in (("01", "\r", (1, 2, 3)), ("02", "\r\n", (4, 5)), ("03", "\n", (6,))):
+        text = "".join(json.dumps(customer(i)) + end for i in ids)
+        (folder / f"customers_2026-11-{day}.jsonl.gz").write_bytes(gzip.compress(text.encode(encoding), mtime=0))
+    result = run_ingest(spark, "customers", "run-1", settings, aws)
+    assert (result.status, result.files_ingested, result.files_failed) == ("SUCCEEDED", 2, 1)
+    assert result.failed_files == {"crm/customers/customers_2026-11-01.jsonl.gz": JSON_BARE_CR}
+    assert query(aws, "SELECT customer_id FROM sales.customers ORDER BY 1") == [(4,), (5,), (6,)]
+
+
 def test_empty_objects_on_s3_are_recorded_empty(spark, aws, settings, tmp_path):
     """S3 refuses any byte range of a 0-byte object: the job must not ask for one."""
     s3_settings = JobSettings(raw_uri="s3://lake-raw", curated_uri=settings.curated_uri,
@@ -1145,6 +1190,33 @@ def test_typed_parquet_values_that_a_conversion_would_change_are_rejected(spark,
         ("exact", 2, dt.date(2026, 1, 2), True, float(2**53), '{"a":1,"b":"x"}')]
     assert query(aws, "SELECT k, v.rule FROM plant.typed_quarantine, UNNEST(lake_violations) AS t(v) ORDER BY k") == [
         ("day", "type:day"), ("ok", "type:ok"), ("qty", "type:qty")]
+
+
+def test_parquet_bytes_and_nested_values_reach_string_columns_as_readable_text(spark, aws, deployed, lake,
+                                                                               settings):
+    """A Parquet BINARY column (no UTF-8 annotation) into a string column: bytes that are not
+    UTF-8 were written as they are, and no reader (Athena, DuckDB, pyarrow) could read the table
+    after. Such a row is quarantined, its raw value decoded with U+FFFD; a new column of the
+    additive policy keeps bytes decoded the same way and a struct as its JSON text."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    doc = _parquet_doc("blobs", [{"name": "k", "type": "string", "nullable": False},
+                                 {"name": "name", "type": "string"}], schema_evolution="additive")
+    ContractStore(aws.dynamodb, settings.contracts_table).put([doc])
+    raw = lake / "raw" / "src" / "blobs"
+    raw.mkdir(parents=True)
+    pq.write_table(pa.table({
+        "k": ["utf8", "latin1"],
+        "name": pa.array([b"caf\xc3\xa9", b"caf\xe9"], pa.binary()),
+        "note": pa.array([b"ok", b"\xff"], pa.binary()),
+        "info": pa.array([{"a": 1, "b": "x"}, {"a": 2, "b": "y"}]),
+    }), raw / "a.parquet")
+    result = run_ingest(spark, "blobs", "run-1", settings, aws)
+    assert (result.status, result.rows_written, result.rule_violations) == ("SUCCEEDED", 1, {"type:name": 1})
+    assert query(aws, "SELECT k, name, note, info FROM plant.blobs") == [("utf8", "café", "ok", '{"a":1,"b":"x"}')]
+    assert query(aws, "SELECT k, name, note, info FROM plant.blobs_quarantine") == [
+        ("latin1", "caf\ufffd", "\ufffd", '{"a":2,"b":"y"}')]
 
 
 def test_partition_values_that_cannot_be_written_are_rejected(spark, aws, deployed, lake, settings):

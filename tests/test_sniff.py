@@ -133,6 +133,43 @@ def test_leading_blank_and_comment_lines_are_skipped_as_spark_skips_them(contrac
     assert sniff(header_only, len(header_only), commented).status == EMPTY
 
 
+def test_a_line_that_java_does_not_trim_is_the_header(orders):
+    """Spark skips the lines that Java's ``trim`` empties; a no-break space is not among them, so
+    a line holding one is the header (and the real header would be read as a row)."""
+    data = gz("\u00a0\n" + HEADER + ROW)
+    verdict = sniff(data, len(data), orders)
+    assert verdict.status == FAILED and "none of the contract's columns found" in verdict.reason
+    trimmed = gz("\x0b \t\n" + HEADER + ROW)  # characters Java's trim removes too
+    assert sniff(trimmed, len(trimmed), orders).status == OK
+    only = gz("\u00a0\n")
+    assert sniff(only, len(only), orders).status == FAILED  # not empty: Spark would read it
+
+
+def test_json_lines_the_python_parser_cannot_take_still_give_keys(contracts_dir):
+    """A number of more than 4,300 digits, or nesting deeper than Python's recursion, is read by
+    Spark; the check must neither raise nor skip the file's keys."""
+    customers = load(contracts_dir, "customers")
+    huge = '{"customer_id": ' + "9" * 5000 + ', "name": "A"}\n'
+    deep = '{"customer_id": 2, "name": ' + "[" * 100_000 + '"x"' + "]" * 100_000 + "}\n"
+    for text in (huge, deep + huge, huge + deep):
+        data = gz(text)
+        verdict = sniff(data, len(data), customers)
+        assert verdict.status == OK and set(verdict.columns) >= {"customer_id", "name"}, verdict.reason
+    data = gz(deep)  # no line the check can read (Spark's parser refuses such depth too): the file fails
+    verdict = sniff(data, len(data), customers)
+    assert verdict.status == FAILED and "no JSON object found" in verdict.reason
+
+
+def test_utf16_without_a_byte_order_mark_fails_the_file(contracts_dir):
+    doc = {"type": "csv", "compression": "none", "options": {"encoding": "UTF-16", "multiline": True}}
+    contract = load(contracts_dir, "orders", format=doc)
+    with_bom = (HEADER + ROW).encode("utf-16")
+    assert sniff(with_bom, len(with_bom), contract).status == OK
+    without = (HEADER + ROW).encode("utf-16-le")
+    verdict = sniff(without, len(without), contract)
+    assert verdict.status == FAILED and "not valid UTF-16 text" in verdict.reason
+
+
 def test_jsonl(contracts_dir):
     customers = load(contracts_dir, "customers")
     good = gz('{"customer_id": 1, "name": "A", "country": "DE", "updatedAt": "2026-11-01T00:00:00"}\n')

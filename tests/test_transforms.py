@@ -255,6 +255,8 @@ def _variants(exact: str) -> list[str]:
 
 @pytest.mark.parametrize(("type_name", "pattern", "exact"), [
     ("date", "yyyy-MM-dd", "2026-11-05"),
+    ("date", "yyyy-MM-dd HH:mm:ss", "2026-11-05 10:42:59"),  # the time is checked too
+    ("date", "yyyy-MM-dd'T'HH:mm:ss", "2026-11-05T10:42:59"),
     ("timestamp", "yyyy-MM-dd", "2026-11-05"),
     ("timestamp", "yyyy-MM-dd HH:mm:ss", "2026-11-05 10:42:59"),
     ("timestamp", "yyyy-MM-dd'T'HH:mm:ss", "2026-11-05T10:42:59"),

@@ -63,9 +63,10 @@ MAX_DESCRIPTION = 2048
 DATASET_ID_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 
 
-#: Java regex syntax that Python's ``re`` does not know: Unicode classes, ``(?<name>...)`` groups,
-#: and the escapes ``\z``, ``\Q...\E``, ``\h``, ``\H``, ``\R``, ``\X``, ``\G``, ``\e`` and ``\cX``.
-_JAVA_ONLY_REGEX = re.compile(r"\\[pP]\{|\(\?<[A-Za-z]|\\[zQEhHRXGec]")
+#: Java regex syntax that Python's ``re`` does not know: Unicode classes (``\p{L}``, ``\pL``),
+#: ``(?<name>...)`` groups, ``\x{...}`` code points, the inline flags ``d`` and ``U``, and the
+#: escapes ``\z``, ``\Q...\E``, ``\h``, ``\H``, ``\R``, ``\X``, ``\G``, ``\e`` and ``\cX``.
+_JAVA_ONLY_REGEX = re.compile(r"\\[pP][A-Za-z{]|\(\?<[A-Za-z]|\\x\{|\(\?[a-zA-Z-]*[dU]|\\[zQEhHRXGec]")
 
 
 class ContractError(ValueError):

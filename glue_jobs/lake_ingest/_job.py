@@ -39,6 +39,7 @@ from ._reader import (
     counts_header_lines,
     group_files,
     json_line_keys,
+    json_splits_at_lf_only,
     parquet_schema,
     read_files,
     read_key_columns,
@@ -409,7 +410,8 @@ class _IngestRun:
         def keys_of(group: Sequence[PlannedFile]) -> list[Any]:
             self.spark.sparkContext.setJobDescription(description)
             try:
-                frame = self.spark.read.text(spark_paths([p.obj.uri for p in group]))
+                reader = self.spark.read.option("lineSep", "\n") if json_splits_at_lf_only(encoding) else self.spark.read
+                frame = reader.text(spark_paths([p.obj.uri for p in group]))
                 return json_line_keys(frame.withColumn("file", F.input_file_name()), encoding).collect()
             finally:
                 self.spark.sparkContext.setJobDescription(None)  # type: ignore[arg-type]
@@ -513,7 +515,13 @@ class _IngestRun:
                 verdict = check_columns([name for name, _ in schema], contract)
                 types = tuple(t for _, t in schema)
         else:
-            verdict = sniff(self._read_range(obj, 0, HEAD_BYTES), obj.size, contract)
+            head = self._read_range(obj, 0, HEAD_BYTES)
+            try:
+                verdict = sniff(head, obj.size, contract)
+            except Exception as exc:  # a check of a file's bytes must not stop the dataset's other files
+                logger.warning("%s: checking %s raised", self.dataset_id, obj.key, exc_info=True)
+                return PlannedFile(obj, SNIFF_FAILED, f"its first bytes could not be checked: "
+                                                      f"{type(exc).__name__}: {str(exc)[:300]}")
         return PlannedFile(obj, verdict.status, verdict.reason, verdict.columns, verdict.extra, types)
 
     def _read_range(self, obj: ObjectInfo, start: int, length: int) -> bytes:

@@ -9,12 +9,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import reduce
 
-from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from ._contract import Contract
-from ._transforms import COMPLEX_TYPES, CORRUPT_COL, typed_before_union, typed_name
+from ._transforms import CORRUPT_COL, as_text, typed_before_union, typed_name
 
 logger = logging.getLogger(__name__)
 
@@ -82,7 +82,7 @@ def read_group(spark: SparkSession, group: ReadGroup, contract: Contract) -> Dat
         out = csv.csv(spark_paths(group.paths))
     else:
         json = reader.option("encoding", fmt.encoding)
-        if not decodes_as_utf8(fmt.encoding):
+        if json_splits_at_lf_only(fmt.encoding):
             json = json.option("lineSep", "\n")  # Spark requires it for other encodings; a CR is JSON whitespace
         out = json.json(spark_paths(group.paths))
     return out
@@ -107,17 +107,9 @@ def read_files(spark: SparkSession, groups: Sequence[ReadGroup], contract: Contr
             logger.info("columns held in different types by the files of this run, converted file by file: %s",
                         mixed)
             frames = [typed_before_union(frame, contract, mixed) for frame in frames]
-            frames = [frame.withColumns({f.name: _as_text(f) for f in frame.schema.fields if f.name in mixed})
+            frames = [frame.withColumns({f.name: as_text(f.name, f.dataType) for f in frame.schema.fields if f.name in mixed})
                       for frame in frames]
     return _union(frames)
-
-
-def _as_text(field: T.StructField) -> Column:
-    """A Parquet column as text: nested values as JSON, others as Spark casts them to string."""
-    col = F.col(f"`{field.name}`")
-    if isinstance(field.dataType, COMPLEX_TYPES):
-        return F.to_json(col)
-    return col.cast("string")
 
 
 def _union(frames: Sequence[DataFrame]) -> DataFrame:
@@ -134,14 +126,25 @@ def decodes_as_utf8(encoding: str) -> bool:
     return encoding.lower() in _TEXT_READER_ENCODINGS
 
 
+def json_splits_at_lf_only(encoding: str) -> bool:
+    """Whether Spark's JSON reader splits the lines of files in ``encoding`` at line feeds only.
+    It needs ``lineSep`` for every encoding but UTF-8 (US-ASCII too), and with it does not split
+    at a carriage return alone, as it does in UTF-8."""
+    return encoding.lower() not in ("utf-8", "utf8")
+
+
 #: Why a JSON Lines line cannot stand as one record (``json_line_keys``).
 JSON_ARRAY_LINE = "a line holds a JSON array, which Spark's reader would split into rows, not one object"
+JSON_BARE_CR = ("a line holds a carriage return that does not end it; in this encoding Spark's JSON reader "
+                "splits lines at line feeds only and would read the records around it as one")
 
 
 def json_line_keys(lines: DataFrame, encoding: str = "UTF-8") -> DataFrame:
     """Of a text read of JSON Lines files (``value``, plus ``file``): every key of each line's
     record (``key``, null for a line without one) and ``problem``, why the line cannot be read
-    as one record, or null. Distinct rows.
+    as one record, or null. Distinct rows. Where ``json_splits_at_lf_only``, the lines must be
+    read as the JSON reader splits them (``lineSep`` LF), and a carriage return inside one is a
+    problem.
 
     A line that ``json_object_keys`` cannot read is read again as a map, which takes what Spark's
     JSON reader takes and that function does not: ``NaN`` and ``Infinity``, as Python's ``json``
@@ -158,6 +161,8 @@ def json_line_keys(lines: DataFrame, encoding: str = "UTF-8") -> DataFrame:
     keyed = lines.select("file", value.alias("line"), F.coalesce(F.json_object_keys(value), F.map_keys(as_map))
                          .alias("keys"))
     problem = F.when(F.col("keys").isNull() & F.col("line").rlike(r"^\s*\["), F.lit(JSON_ARRAY_LINE))
+    if json_splits_at_lf_only(encoding):
+        problem = problem.when(F.col("line").rlike("\r[\\s\\S]"), F.lit(JSON_BARE_CR))
     # The records of a file mostly share one list of keys: keeping the distinct lists first and
     # only then splitting them into keys spares the aggregation a row per key of every record.
     # Records whose lists differ (keys in another order, optional keys left out) keep more lists,

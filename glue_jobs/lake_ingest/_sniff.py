@@ -8,7 +8,7 @@ import io
 import json
 import re
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from ._contract import RESERVED_SOURCE_PREFIXES, Contract, is_column_name
@@ -61,16 +61,19 @@ def sniff(head: bytes, size: int, contract: Contract) -> Sniff:
         text = codecs.getincrementaldecoder(encoding)().decode(data, final=complete)
     except UnicodeDecodeError as exc:
         return Sniff(FAILED, f"not valid {encoding} text (byte 0x{data[exc.start]:02x} at offset {exc.start})")
+    except UnicodeError as exc:  # UTF-16 or UTF-32 without a byte order mark, for one
+        return Sniff(FAILED, f"not valid {encoding} text: {exc}")
+    blank = _blank_for(contract)
     if text.startswith("\ufeff"):
         text = text[1:]
     if not complete:
         cut = max(text.rfind("\n"), text.rfind("\r"))
-        if cut < 0 or not text[: cut + 1].strip():  # not one whole line with data in the head
+        if cut < 0 or blank(text[: cut + 1]):  # not one whole line with data in the head
             if contract.format.type == "jsonl":  # a long record: its keys are listed with all the others
                 return Sniff(OK)
             return Sniff(FAILED, f"the first line is longer than the {HEAD_BYTES // 1024} KiB checked")
         text = text[: cut + 1]
-    if not text.strip():
+    if blank(text):
         return Sniff(EMPTY, "file holds no data")
     if contract.format.type == "csv":
         return _sniff_csv(text, complete, contract)
@@ -116,6 +119,19 @@ def _names(names: Sequence[str], shown: int = 20) -> str:
     return ", ".join(n[:100] for n in names[:shown]) + more
 
 
+#: What the readers skip as a blank line: Spark's CSV reader drops lines that Java's
+#: ``String.trim`` empties (every character up to U+0020, but not a no-break space), and Jackson
+#: skips only JSON's whitespace. A line Python's ``str.strip`` empties may hold data for them.
+_CSV_BLANK = "".join(chr(c) for c in range(0x21))
+_JSON_BLANK = " \t\r\n"
+
+
+def _blank_for(contract: Contract) -> Callable[[str], bool]:
+    """Whether text holds nothing the contract's reader would read (see ``_CSV_BLANK``)."""
+    chars = _JSON_BLANK if contract.format.type == "jsonl" else _CSV_BLANK
+    return lambda text: not text.strip(chars)
+
+
 def check_columns(found: Sequence[str], contract: Contract, *, sparse: bool = False) -> Sniff:
     """Compare the columns a file holds with the contract and its schema-evolution policy.
 
@@ -126,7 +142,7 @@ def check_columns(found: Sequence[str], contract: Contract, *, sparse: bool = Fa
     expected = [c.source_name for c in contract.columns]
     known = set(expected)
     if not known.intersection(found):
-        shown = ", ".join(list(found)[:5])
+        shown = ", ".join(repr(n[:100]) for n in list(found)[:5])  # quoted: a name may be blank to the eye
         return Sniff(FAILED, f"none of the contract's columns found (the file starts with: {shown}); "
                              "missing header, wrong delimiter or wrong format?")
     dupes = sorted({n for n in found if list(found).count(n) > 1})
@@ -159,7 +175,7 @@ def _sniff_csv(text: str, complete: bool, contract: Contract) -> Sniff:
     comment = fmt.options.get("comment")
 
     def skipped(line: str) -> bool:  # as Spark's reader: blank lines, and comment lines when set
-        return not line.strip() or bool(comment and line.startswith(comment))
+        return _blank_for(contract)(line) or bool(comment and line.startswith(comment))
 
     lines = text.splitlines(keepends=True)
     start = next((i for i, line in enumerate(lines) if not skipped(line)), len(lines))
@@ -251,9 +267,9 @@ def _sniff_jsonl(text: str, contract: Contract) -> Sniff:
     parsed = 0
     lines = [ln for ln in text.splitlines() if ln.strip()][:50]
     for line in lines:
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError:
+        try:  # only the keys matter: numbers stay text (Python refuses integers of over 4,300 digits)
+            obj = json.loads(line, parse_int=str, parse_float=str)
+        except (ValueError, RecursionError):  # not JSON, or nested too deep for Python's parser
             continue
         if isinstance(obj, dict):
             parsed += 1

@@ -148,11 +148,23 @@ def _checks_text(col: Column, contract: Contract) -> bool:
     return col.type == "string" and contract.format.type == "csv"
 
 
+def as_text(name: str, data_type: T.DataType) -> SparkColumn:
+    """A typed column as text: a struct, array or map as its JSON text, bytes decoded as UTF-8
+    (a byte sequence that is not valid UTF-8 becomes U+FFFD: Parquet readers refuse a string
+    that is not UTF-8), anything else as Spark casts it to a string."""
+    col = F.col(_q(name))
+    if isinstance(data_type, COMPLEX_TYPES):
+        return F.to_json(col)
+    if isinstance(data_type, T.BinaryType):
+        return F.decode(col, "UTF-8")
+    return col if isinstance(data_type, T.StringType) else col.cast("string")
+
+
 def typed_columns(df: DataFrame, contract: Contract, extra: Sequence[str] = ()) -> DataFrame:
     """Add ``_typed_<name>``: each contract column converted to its type, null where it cannot be.
 
     The source columns stay as they arrived (text for CSV and JSON) so that a rejected row keeps
-    its raw values. Extra columns admitted by an additive policy are kept as strings. A typed
+    its raw values. Extra columns admitted by an additive policy are kept as text (``as_text``). A typed
     column the frame has already (``typed_before_union``) is kept.
     """
     types = {f.name: f.dataType for f in df.schema.fields}
@@ -161,7 +173,7 @@ def typed_columns(df: DataFrame, contract: Contract, extra: Sequence[str] = ()) 
         if typed_name(col.name) not in types:
             typed[typed_name(col.name)] = _converted(col, contract, types.get(col.source_name))
     for name in extra:
-        typed[typed_name(name)] = F.col(_q(name)).cast("string")
+        typed[typed_name(name)] = as_text(name, types[name])
     return df.withColumns(typed)
 
 
@@ -277,6 +289,10 @@ def exact_cast(source: str, source_type: T.DataType, type_name: str) -> SparkCol
         return src
     if isinstance(source_type, COMPLEX_TYPES):
         return F.to_json(src) if type_name == "string" else F.lit(None).cast(type_name)
+    if isinstance(source_type, T.BinaryType) and type_name == "string":
+        # kept only when valid UTF-8: decoding replaces what is not, and encoding then differs
+        text = F.decode(src, "UTF-8")
+        return F.when(F.encode(text, "UTF-8") == src, text)
     if try_cast_refused(source_type, type_name) or _epoch_cast(source_type, type_name):
         # read as the text it stands for, as from CSV
         return F.expr(f"try_cast(CAST({_q(source)} AS STRING) AS {type_name})")
@@ -331,7 +347,11 @@ def parse_datetime(source: str, type_name: str, pattern: str) -> SparkColumn:
         exact = exact & (byte(pos) == F.lit(bytearray(sep.encode())))
     for pos in (length - 1, length):
         exact = exact & byte(pos).between(F.lit(bytearray(b"0")), F.lit(bytearray(b"9")))
-    return F.when(exact, F.expr(f"try_cast(CAST({_q(source)} AS STRING) AS {type_name})")).otherwise(by_pattern)
+    # A cast to date ignores what follows the day, so a date read with a time in its pattern is
+    # cast to a timestamp first, which checks the time as the formatter does.
+    through = "timestamp" if type_name == "date" and length > 10 else type_name
+    cast = F.expr(f"try_cast(CAST({_q(source)} AS STRING) AS {through})").cast(type_name)
+    return F.when(exact, cast).otherwise(by_pattern)
 
 
 #: Recently built check lists, by contract and Spark context: building the Column expressions
@@ -568,7 +588,8 @@ def validate(df: DataFrame, contract: Contract, run_id: str, ingested_at: dt.dat
     out = null_markers(out, [c for c in raw_cols[:-1] if c not in done], contract_null_markers(contract))
     out = typed_columns(out, contract, extra)
     out = row_flags(out, all_checks)
-    packed = F.when(_rejected(all_checks), F.array(*[F.col(_q(c)).cast("string") for c in raw_cols]))
+    types = {f.name: f.dataType for f in out.schema.fields}
+    packed = F.when(_rejected(all_checks), F.array(*[as_text(c, types[c]) for c in raw_cols]))
     out = out.withColumn(RAW_COL, packed).drop(*raw_cols)
     if SOURCE_FILE_COL not in out.columns:
         out = out.withColumn(SOURCE_FILE_COL, F.input_file_name())
