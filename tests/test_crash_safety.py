@@ -63,6 +63,39 @@ def test_failure_after_writing_data_leaves_nothing_visible(spark, aws, deployed,
     assert visible(aws.glue, "SELECT DISTINCT lake_run_id FROM sales.orders") == [("run-2",)]
 
 
+def test_a_run_whose_lock_was_released_under_it_cannot_commit(spark, aws, deployed, lake, settings, monkeypatch):
+    """The state machine releases a dataset's lock when its Glue task fails or times out; Step
+    Functions stops the Glue run then, but a run still alive can meet the next execution's run.
+    That run's recovery marks the live one ABANDONED and removes its files; the live one's commit
+    point (its record moving from RUNNING to COMMITTING) is then refused, so each row is visible
+    once, from the later run."""
+    generate_extracts(lake / "raw", days=2, rows_per_file=300, datasets=["orders"])
+    store = StateStore(aws.dynamodb, settings.ledger_table, settings.runs_table)
+    real = job_module._IngestRun._write_manifest
+    later: list = []
+
+    def another_run_first(self, commit, roots):
+        if self.run_id == "run-A" and not later:
+            aws.dynamodb.delete_item(TableName=settings.runs_table,  # the state machine's ReleaseLock
+                                     Key={"dataset_id": {"S": "orders"}, "run_id": {"S": LOCK_ID}})
+            later.append(run_ingest(spark, "orders", "run-B", settings, aws))
+        return real(self, commit, roots)
+
+    monkeypatch.setattr(job_module._IngestRun, "_write_manifest", another_run_first)
+    with pytest.raises(Exception):  # noqa: B017 - the refused commit point, whatever boto3 calls it
+        run_ingest(spark, "orders", "run-A", settings, aws)
+    [b] = later
+    assert (b.status, b.files_ingested, b.rows_read) == ("SUCCEEDED", 2, 600)
+    records = {r["run_id"]: r["status"] for r in store.runs("orders")}
+    assert records == {"run-A": "ABANDONED", "run-B": "SUCCEEDED"}
+    count, distinct = visible(aws.glue, "SELECT count(*), count(DISTINCT order_id) FROM sales.orders")[0]
+    assert count == distinct == b.rows_written
+    assert visible(aws.glue, "SELECT DISTINCT lake_run_id FROM sales.orders") == [("run-B",)]
+    # what run-A wrote before run-B's recovery is gone; its commit manifest, written after, stays
+    # (a name queries skip): removing its prefix could hit a retry of run-A that took the record over
+    assert [p.name for p in lake.rglob("*") if "run-A" in str(p) and p.is_file()] == ["_lake_commit.json"]
+
+
 def test_crash_during_commit_is_completed_by_the_next_run(spark, aws, deployed, lake, settings, monkeypatch):
     generate_extracts(lake / "raw", days=3, rows_per_file=300, datasets=["orders"])
     real_record = StateStore.record_file

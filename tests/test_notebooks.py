@@ -22,7 +22,10 @@ CELL_TIMEOUT_SECONDS = 600
 #: Kept out of the kernel: the notebooks set their own fake credentials for the emulator, and the
 #: cell tagged `aws` must find no workgroup, so that a test run never reaches a real account.
 KERNEL_ENV_DROP = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN",
-                   "AWS_PROFILE", "LAKE_ATHENA_WORKGROUP")
+                   "AWS_PROFILE", "LAKE_ATHENA_WORKGROUP", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+                   "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ROLE_ARN")
+#: Nor may boto3 ask an instance's metadata service for a role's credentials (a CI runner on EC2).
+KERNEL_ENV_SET = {"AWS_EC2_METADATA_DISABLED": "true"}
 STRIP_HINT = "strip it with: jupyter nbconvert --clear-output --inplace notebooks/*.ipynb"
 
 
@@ -93,7 +96,7 @@ def test_notebook_runs_top_to_bottom(path: Path) -> None:
     from nbclient import NotebookClient
 
     nb = read(path)
-    env = {k: v for k, v in os.environ.items() if k not in KERNEL_ENV_DROP}
+    env = {k: v for k, v in os.environ.items() if k not in KERNEL_ENV_DROP} | KERNEL_ENV_SET
     client = NotebookClient(nb, timeout=CELL_TIMEOUT_SECONDS, startup_timeout=120, kernel_name="python3",
                             resources={"metadata": {"path": str(NOTEBOOKS_DIR)}})
     started = time.monotonic()

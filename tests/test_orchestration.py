@@ -401,6 +401,21 @@ def test_planner_reads_contracts_from_dynamodb(aws, deployed, settings, monkeypa
     assert planner.handler({**event, "bucket": "elsewhere"})["datasets"] == []
 
 
+@pytest.mark.parametrize("document", ["not json", '["orders"]', '{"source": "raw"}', '{"source": null}', "42"])
+def test_a_damaged_contract_item_does_not_stop_the_planner(aws, deployed, settings, monkeypatch, document):
+    """A contract item whose document is not a JSON object with a source object runs on schedule
+    (the job then reports the contract) and matches no S3 object; the other datasets plan as ever.
+    A document that was JSON but not an object used to fail every execution."""
+    aws.dynamodb.put_item(TableName=settings.contracts_table,
+                          Item={"dataset_id": {"S": "damaged"}, "document": {"S": document}})
+    planner = _planner()
+    monkeypatch.setenv("CONTRACTS_TABLE", settings.contracts_table)
+    monkeypatch.setenv("RAW_BUCKET", "lake-raw")
+    assert planner.handler({"trigger": "schedule"})["datasets"] == ["customers", "damaged", "meter_readings", "orders"]
+    event = {"trigger": "s3", "bucket": "lake-raw", "object_key": "plant/meter_readings/readings_2026-11-01.parquet"}
+    assert planner.handler(event)["datasets"] == ["meter_readings"]
+
+
 @pytest.mark.parametrize(("given", "stored"), [
     ("plant/meter_readings/readings_2026-11-01%2Bnight.parquet", "plant/meter_readings/readings_2026-11-01+night.parquet"),
     ("plant/meter_readings/readings_late+copy.parquet", "plant/meter_readings/readings_late copy.parquet"),

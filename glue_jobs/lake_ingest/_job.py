@@ -924,8 +924,11 @@ class _IngestRun:
                 }, expect_status=RUNNING)
             except self.clients.dynamodb.exceptions.ConditionalCheckFailedException:
                 now = (self.state.get_run(self.dataset_id, self.run_id) or {}).get("status")
-                logger.error("run %s failed (%s), but its record says %s: another attempt of the same run id "
-                             "owns it, so nothing is removed", self.run_id, self.result.message, now)
+                owner = ("another run's recovery gave it up (its lock was released while it ran) and removed "
+                         "what it had written; nothing of it is visible" if now == ABANDONED
+                         else "another attempt of the same run id owns it")
+                logger.error("run %s failed (%s), but its record says %s: %s, so nothing is removed",
+                             self.run_id, self.result.message, now, owner)
                 return
             removed = self._clean_outputs(self.run_id)
             self.state.update_run(self.dataset_id, self.run_id, {"cleaned": True})

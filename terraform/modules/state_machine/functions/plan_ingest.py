@@ -56,8 +56,11 @@ def _contracts(table: str, dynamodb: Any) -> list[dict[str, Any]]:
         try:
             document = json.loads(item["document"]["S"])
         except (KeyError, ValueError):
-            document = {}  # an unreadable contract still runs, so that the job reports it
-        out.append({"dataset_id": item["dataset_id"]["S"], "source": document.get("source", {})})
+            document = {}
+        # An unreadable contract (not JSON, not an object, a source that is no object) still runs
+        # on schedule, so that the job reports it; it matches no object.
+        source = document.get("source") if isinstance(document, dict) else None
+        out.append({"dataset_id": item["dataset_id"]["S"], "source": source if isinstance(source, dict) else {}})
     return sorted(out, key=lambda c: c["dataset_id"])
 
 
