@@ -175,6 +175,21 @@ def test_normalize_type(raw, canonical):
     assert normalize_type(raw) == canonical
 
 
+def test_a_contract_file_the_deployment_would_not_load_is_refused(contracts_dir, tmp_path):
+    """Terraform loads *.yaml only: an orders.yml was left out without a word, and a file in
+    another encoding stopped the loader with a traceback."""
+    import shutil
+
+    shutil.copytree(contracts_dir, tmp_path / "c")
+    (tmp_path / "c" / "orders.yaml").rename(tmp_path / "c" / "orders.yml")
+    with pytest.raises(ContractError, match=r"holds orders\.yml: contracts are \*\.yaml files"):
+        load_contract_files(tmp_path / "c")
+    (tmp_path / "c" / "orders.yml").unlink()
+    (tmp_path / "c" / "latin.yaml").write_bytes("dataset_id: caf\u00e9\n".encode("latin-1"))
+    with pytest.raises(ContractError, match=r"latin\.yaml: not UTF-8 text"):
+        load_contract_files(tmp_path / "c")
+
+
 def test_java_only_regex_syntax_is_left_to_the_job(contracts_dir, spark):
     """Spark matches with Java's regex engine. Python's cannot compile Unicode classes,
     ``(?<name>...)`` groups and other Java syntax, so those patterns pass here and the job

@@ -187,6 +187,62 @@ def test_saved_state_holds_no_lock_and_is_saved_after_each_dataset(tmp_path, mon
     assert not [i for i in runs if i["run_id"]["S"] == LOCK_ID]
 
 
+def test_a_second_demo_reads_the_contract_files_as_they_are_now(tmp_path, monkeypatch):
+    """The saved account used to be restored over the contracts just loaded: an edited contract
+    file was undone until --fresh, and a deleted one stayed active."""
+    import shutil
+
+    import yaml
+
+    contracts = tmp_path / "contracts"
+    shutil.copytree(demo.CONTRACTS_DIR, contracts)
+    monkeypatch.setattr(demo, "CONTRACTS_DIR", contracts)
+    calls = _fake_job(monkeypatch, failing=set())
+    lake = tmp_path / "lake"
+    lake.mkdir()
+    demo.run_demo(lake, 1, 10, 7, "SELECT 1 AS one")
+    assert calls == ["customers", "meter_readings", "orders"]
+    doc = yaml.safe_load((contracts / "orders.yaml").read_text())
+    (contracts / "orders.yaml").write_text(yaml.safe_dump({**doc, "enabled": False}))
+    (contracts / "customers.yaml").unlink()
+    calls.clear()
+    demo.run_demo(lake, 1, 10, 7, "SELECT 1 AS one")
+    assert calls == ["meter_readings"]
+
+
+def test_a_lake_dir_that_is_a_file_or_a_damaged_state_is_said_in_one_line(tmp_path, monkeypatch, capsys):
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    with pytest.raises(SystemExit) as info:
+        demo.main(["--lake-dir", str(afile)])
+    assert info.value.code == 2 and "is a file, not a directory" in capsys.readouterr().err
+    _fake_job(monkeypatch, failing=set())
+    lake = tmp_path / "lake"
+    lake.mkdir()
+    (lake / "_emulated_aws_state.json").write_text('{"dynamodb": {"t": [')  # cut short
+    assert demo.main(["--lake-dir", str(lake), "--days", "1"]) == 2
+    out = capsys.readouterr().out
+    assert "is not a saved state" in out and "--fresh" in out and "Traceback" not in out
+
+
+def test_setup_finds_its_tables_among_many_and_deletes_contracts_no_file_names(aws, settings):
+    """ListTables returns 100 names a page: in a busier account the job's tables were taken for
+    missing and created again (an error). And the contracts table holds what the files say, as
+    after a deployment: a contract whose file is gone is deleted."""
+    from lake_ingest._contract_store import ContractStore
+    from lake_ingest.local.aws_setup import CONTRACTS_DIR, bootstrap, load_contract_files
+
+    for i in range(101):
+        aws.dynamodb.create_table(TableName=f"aaa-other-{i:03}", BillingMode="PAY_PER_REQUEST",
+                                  AttributeDefinitions=[{"AttributeName": "k", "AttributeType": "S"}],
+                                  KeySchema=[{"AttributeName": "k", "KeyType": "HASH"}])
+    docs = load_contract_files(CONTRACTS_DIR)
+    bootstrap(aws, settings, docs=docs)
+    bootstrap(aws, settings, docs=[d for d in docs if d["dataset_id"] != "customers"])
+    assert ContractStore(aws.dynamodb, settings.contracts_table).dataset_ids(enabled_only=False) == [
+        "meter_readings", "orders"]
+
+
 def test_quarantine_query_covers_the_quarantine_tables_that_exist():
     assert demo.quarantine_sql(["sales.orders", "sales.customers"]) is None
     sql = demo.quarantine_sql(["sales.orders", "sales.orders_quarantine", "plant.meter_readings_quarantine"])

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from lake_ingest._args import REQUIRED_ARGS, parse_job_args
+from lake_ingest._state import StateStore
 from lake_ingest.local.sample_data import generate_extracts
 
 ENTRY = Path(__file__).parents[1] / "glue_jobs" / "glue_ingest_job.py"
@@ -117,6 +118,14 @@ def test_glue_entry_runs_the_job(spark, aws, deployed, lake, settings, monkeypat
     assert calls[0][0] == "init" and calls[0][2]["dataset_id"] == "orders" and calls[-1] == ("commit",)
     assert set(REQUIRED_ARGS) <= set(calls[0][2])
 
+    # a run that finds the dataset locked did nothing: the Glue run fails, so that it is seen
+    calls.clear()
+    store = StateStore(aws.dynamodb, settings.ledger_table, settings.runs_table)
+    with store.dataset_lock("orders", "other", 600), pytest.raises(RuntimeError, match="locked by run other"):
+        module.main(["glue_ingest_job.py", "--JOB_NAME", "lake-ingest", *job_argv(settings, "jr_0124"),
+                     "--aws_region", "eu-west-1"])
+    assert ("commit",) not in calls
+
 
 def test_local_cli_runs_the_job(spark, aws, deployed, lake, settings, monkeypatch, capsys):
     from lake_ingest import cli
@@ -154,6 +163,40 @@ def test_local_cli_says_what_stops_it_without_a_traceback(spark, aws, deployed, 
 
     assert aws_setup.main(["--endpoint-url", "http://127.0.0.1:1", "--contracts-dir", str(tmp_path / "none")]) == 2
     assert f"{tmp_path / 'none'} is not a directory" in capsys.readouterr().err
+
+
+def test_local_cli_refuses_empty_zones_and_makes_local_ones_absolute(settings, monkeypatch, tmp_path, capsys):
+    """An empty zone (an unset shell variable) was read as the working directory; a relative one
+    was written into the catalog as it was given, to be read from wherever the reader stands."""
+    from lake_ingest._args import parse_job_args
+
+    argv = job_argv(settings, "cli-1")
+    for name, value, said in (("--raw_uri", "", "--raw_uri is empty"), ("--curated_uri", " ", "--curated_uri is empty"),
+                              ("--quarantine_uri", "s3:///q", "names no bucket")):
+        with pytest.raises(SystemExit) as info:
+            parse_job_args([*argv, name, value])
+        assert info.value.code == 2 and said in capsys.readouterr().err
+    monkeypatch.chdir(tmp_path)
+    args = parse_job_args([*argv, "--curated_uri", "zones/curated", "--raw_uri", "s3://raw-bucket/in"])
+    assert args.settings.curated_uri == str(tmp_path / "zones" / "curated")
+    assert args.settings.raw_uri == "s3://raw-bucket/in"
+
+
+def test_local_cli_exit_codes_for_a_missing_table_and_a_held_lock(spark, aws, deployed, lake, settings, monkeypatch,
+                                                                  capsys):
+    """A table that does not exist is a setting that stops the run before it starts (2, one line);
+    a run that found the dataset locked did nothing, which a wrapper must not take for success (3)."""
+    from lake_ingest import cli
+
+    monkeypatch.setattr(cli, "local_spark", lambda: spark)
+    monkeypatch.setattr(spark, "stop", lambda: None)
+    assert cli.main([*job_argv(settings, "cli-1"), "--contracts_table", "no-such-table"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("lake-ingest: the run could not start: ResourceNotFoundException") and "Traceback" not in err
+    state = StateStore(aws.dynamodb, settings.ledger_table, settings.runs_table)
+    with state.dataset_lock("orders", "another-run", 600):
+        assert cli.main(job_argv(settings, "cli-2")) == 3
+    assert json.loads(capsys.readouterr().out)["status"] == "LOCKED"
 
 
 def test_local_cli_prints_the_result_of_a_run_that_a_contract_error_failed(spark, aws, deployed, lake, settings,

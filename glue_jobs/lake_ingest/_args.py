@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
@@ -40,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset_id", required=True, help="contract to run (its id in the contracts table)")
     p.add_argument("--run_id", required=True, help="id of this run, e.g. the Step Functions execution name")
     defaults = {f.name: f.default for f in fields(JobSettings)}
-    for name in ("raw_uri", "curated_uri", "quarantine_uri"):
+    for name in ZONE_ARGS:
         p.add_argument(f"--{name}", required=True, help=f"{name.split('_')[0]} zone: s3://bucket[/prefix] or a directory")
     for name in ("contracts_table", "ledger_table", "runs_table", "metrics_namespace"):
         p.add_argument(f"--{name}", default=defaults[name], help=f"default: {defaults[name]}")
@@ -51,6 +52,23 @@ def build_parser() -> argparse.ArgumentParser:
                    help="region of the tables, catalog and metrics (default: AWS_REGION or AWS_DEFAULT_REGION)")
     p.add_argument("--log_level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     return p
+
+
+ZONE_ARGS = ("raw_uri", "curated_uri", "quarantine_uri")
+
+
+def _zone_uri(parser: argparse.ArgumentParser, name: str, uri: str) -> str:
+    """A zone's URI as the job uses it: ``s3://bucket[/prefix]``, or a directory made absolute,
+    since the catalog records the locations of the files (a relative one would be read from
+    wherever the reader stands). An empty value (an unset shell variable) is refused: read as
+    the working directory, it found nothing new, or wrote the tables from the file system's root."""
+    if not uri.strip():
+        parser.error(f"--{name} is empty: give s3://bucket[/prefix] or a directory")
+    if uri.startswith("s3://"):
+        if not uri[len("s3://"):].split("/", 1)[0]:
+            parser.error(f"--{name} '{uri}' names no bucket: give s3://bucket[/prefix]")
+        return uri
+    return uri if "://" in uri else os.path.abspath(uri)
 
 
 def parse_job_args(argv: Sequence[str], strict: bool = False) -> JobArgs:
@@ -72,6 +90,8 @@ def parse_job_args(argv: Sequence[str], strict: bool = False) -> JobArgs:
             parser.error(f"unknown argument {name}: did you mean --{guess}?")
         if _OUR_STYLE.match(name) and name not in GLUE_LOWER_CASE:
             parser.error(f"unknown argument {name}")
+    for name in ZONE_ARGS:
+        setattr(ns, name, _zone_uri(parser, name, getattr(ns, name)))
     settings = JobSettings(**{f.name: getattr(ns, f.name) for f in fields(JobSettings)})
     if settings.lock_lease_seconds < MIN_LOCK_LEASE_SECONDS:
         parser.error(f"--lock_lease_seconds must be at least {MIN_LOCK_LEASE_SECONDS} (it should match the Glue "

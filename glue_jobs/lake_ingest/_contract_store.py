@@ -67,9 +67,18 @@ def load_contract_files(directory: str | Path) -> list[dict[str, Any]]:
     if not paths:
         what = "holds no *.yaml contract" if Path(directory).is_dir() else "is not a directory"
         raise ContractError("*", [f"{directory} {what}"])
+    # the deployment loads *.yaml only (Terraform's fileset): a contract named otherwise would be left out
+    others = sorted(p.name for p in Path(directory).iterdir()
+                    if p.is_file() and p.suffix != ".yaml" and not p.name.startswith(".") and p.name != "README.md")
+    if others:
+        raise ContractError("*", [f"{directory} holds {', '.join(others)}: contracts are *.yaml files, and the "
+                                  "deployment loads no other; rename or remove them"])
     docs = []
     for path in paths:
-        text = path.read_text(encoding="utf-8")
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            raise ContractError(path.stem, [f"{path.name}: not UTF-8 text ({exc.reason} at byte {exc.start})"]) from None
         problems = [f"{path.name}: {p}" for p in yaml_problems(text)]
         if problems and problems[0].startswith(f"{path.name}: not valid YAML"):
             raise ContractError(path.stem, problems)
@@ -181,6 +190,18 @@ class ContractStore:
             self.ddb.put_item(TableName=self.table, Item=contract_item(doc))
             count += 1
         logger.info("loaded %d contracts into %s", count, self.table)
+        return count
+
+    def replace_all(self, docs: Iterable[dict[str, Any]]) -> int:
+        """Make the table hold exactly these contracts: write them, then delete the items of
+        datasets not among them (a contract file deleted or renamed), as a deployment does."""
+        docs = list(docs)
+        count = self.put(docs)
+        gone = sorted(set(self.dataset_ids(enabled_only=False)) - {str(d.get("dataset_id")) for d in docs})
+        for dataset_id in gone:
+            self.ddb.delete_item(TableName=self.table, Key={"dataset_id": {"S": dataset_id}})
+        if gone:
+            logger.info("deleted the contracts of %s from %s: no contract file names them", gone, self.table)
         return count
 
     def get(self, dataset_id: str) -> Contract:

@@ -94,6 +94,8 @@ from ._transforms import (
     window_key_sets,
 )
 
+#: A run that found another run holding its dataset's lock, and did nothing.
+LOCKED = "LOCKED"
 logger = logging.getLogger(__name__)
 _T = TypeVar("_T")
 
@@ -293,7 +295,7 @@ class _IngestRun:
                 return self._locked_run()
         except DatasetLocked as exc:
             self.say(str(exc))
-            self.result.status = "LOCKED"
+            self.result.status = LOCKED
             self.result.message = str(exc)
             return self.result
 

@@ -27,7 +27,7 @@ TABLE_KEYS: dict[str, tuple[tuple[str, str], ...]] = {
 
 def create_tables(dynamodb: Any, settings: JobSettings) -> None:
     """Create the contracts, ledger and runs tables (on-demand billing), if missing."""
-    existing = set(dynamodb.list_tables().get("TableNames", []))
+    existing = {name for page in dynamodb.get_paginator("list_tables").paginate() for name in page["TableNames"]}
     for field_name, keys in TABLE_KEYS.items():
         name = getattr(settings, field_name)
         if name in existing:
@@ -51,10 +51,12 @@ def create_databases(glue: Any, databases: Iterable[str]) -> None:
 
 def bootstrap(clients: AwsClients, settings: JobSettings, contracts_dir: str | Path = CONTRACTS_DIR,
               docs: list[dict[str, Any]] | None = None) -> list[Contract]:
-    """Tables, databases and contracts: what the deployment creates on AWS, made in moto."""
+    """Tables, databases and contracts: what the deployment creates on AWS, made in moto. The
+    contracts table then holds exactly ``docs``: as Terraform deletes the item of a contract file
+    that is gone, the item of a dataset not among them is deleted."""
     docs = load_contract_files(contracts_dir) if docs is None else docs
     create_tables(clients.dynamodb, settings)
-    ContractStore(clients.dynamodb, settings.contracts_table).put(docs)
+    ContractStore(clients.dynamodb, settings.contracts_table).replace_all(docs)
     contracts = [Contract.from_dict(d) for d in docs]
     create_databases(clients.glue, [c.database for c in contracts])
     return contracts

@@ -100,6 +100,10 @@ def save_state(clients: AwsClients, path: str | Path, tables: list[str]) -> None
     logger.info("saved the emulated account to %s", path)
 
 
+class StateError(ValueError):
+    """A saved state that cannot be restored (damaged or not the demo's)."""
+
+
 def load_state(clients: AwsClients, path: str | Path) -> bool:
     """Restore a saved state into an emulated account that has the tables already; False if none."""
     p = Path(path)
@@ -107,8 +111,10 @@ def load_state(clients: AwsClients, path: str | Path) -> bool:
         return False
     try:
         state = json.loads(p.read_text())
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{p} is not a saved state ({exc}); start over with --fresh (make demo-fresh)") from None
+        if not isinstance(state, dict) or not {"dynamodb", "glue"} <= set(state):
+            raise ValueError("not the demo's saved state")
+    except (ValueError, UnicodeDecodeError) as exc:  # JSONDecodeError is a ValueError
+        raise StateError(f"{p} is not a saved state ({exc}); start over with --fresh (make demo-fresh)") from None
     ddb, glue = clients.dynamodb, clients.glue
     state = _absolute(state, _root_of(p))
     for table, items in state["dynamodb"].items():

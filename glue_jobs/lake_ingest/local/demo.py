@@ -22,8 +22,8 @@ from .._job import JobSettings, RunResult, run_ingest
 from .._spark import local_spark
 from .._state import StateStore
 from .athena import LocalAthena, format_table
-from .aws_setup import CONTRACTS_DIR, bootstrap
-from .aws_state import load_state, save_state
+from .aws_setup import CONTRACTS_DIR, bootstrap, create_tables
+from .aws_state import StateError, load_state, save_state
 from .orchestration import DEFINITION_FILE, LocalPipeline, emulated_services, run_execution
 from .sample_data import ExtractConflict, generate_extracts
 
@@ -142,9 +142,11 @@ def run_demo(root: Path, days: int, rows_per_file: int, seed: int, sql: str,
         clients = AwsClients(region_name="eu-west-1")
         _say("== 2/4  emulated AWS (moto): DynamoDB tables, Glue databases, contracts from "
              f"{CONTRACTS_DIR.relative_to(CONTRACTS_DIR.parents[1])}/")
-        bootstrap(clients, settings)
+        create_tables(clients.dynamodb, settings)
         if load_state(clients, state_file):
             _say(f"       restored ledger, runs and catalog of earlier runs from {state_file.name}")
+        # after the saved state: the contract files are what the job reads, as after a deployment
+        bootstrap(clients, settings, CONTRACTS_DIR)
         spark = local_spark("lake-demo", progress_bar=sys.stdout.isatty())
         run_id = "demo-" + dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S")
         tables = [settings.contracts_table, settings.ledger_table, settings.runs_table]
@@ -207,6 +209,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--days and --rows-per-file must be at least 1")
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     root = Path(args.lake_dir).resolve()
+    if root.exists() and not root.is_dir():
+        parser.error(f"--lake-dir {root} is a file, not a directory")
     if args.fresh and root.exists():
         others = sorted(p.name for p in root.iterdir() if p.name not in LAKE_ENTRIES and not p.name.startswith("."))
         if others:
@@ -221,7 +225,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     root.mkdir(parents=True, exist_ok=True)
     try:
         results = run_demo(root, args.days, args.rows_per_file, args.seed, args.sql, args.step_functions)
-    except (ExtractConflict, ContractError) as exc:
+    except (ExtractConflict, ContractError, StateError) as exc:
         _say(f"lake-demo: {exc}")
         return 2
     return 0 if results and all(r.status == "SUCCEEDED" for r in results) else 1
