@@ -386,9 +386,9 @@ def test_glue_job_arguments_are_the_ones_the_job_parses() -> None:
     for key in sorted(args):
         option = options.get(key[2:])
         argv += [key, "3600" if option is not None and option.type is int else "eu-west-1" if key == "--aws_region"
-                 else "x"]
+                 else "s3://bucket/x" if key.endswith("_uri") else "x"]
     parsed = parse_job_args(argv)
-    assert parsed.settings.raw_uri == "x" and parsed.aws_region == "eu-west-1"
+    assert parsed.settings.raw_uri == "s3://bucket/x" and parsed.aws_region == "eu-west-1"
     assert args["--conf"] == '"spark.hadoop.fs.s3a.endpoint.region=${var.region}"'  # S3A's default: us-east-2
     assert args["--aws_region"] == "${var.region}"  # boto3 reads AWS_DEFAULT_REGION, which Glue is not documented to set
 
