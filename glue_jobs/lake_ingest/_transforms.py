@@ -588,8 +588,10 @@ def validate(df: DataFrame, contract: Contract, run_id: str, ingested_at: dt.dat
     out = null_markers(out, [c for c in raw_cols[:-1] if c not in done], contract_null_markers(contract))
     out = typed_columns(out, contract, extra)
     out = row_flags(out, all_checks)
-    types = {f.name: f.dataType for f in out.schema.fields}
-    packed = F.when(_rejected(all_checks), F.array(*[as_text(c, types[c]) for c in raw_cols]))
+    # text formats are read as text: only Parquet columns need their types (asked of the plan,
+    # which costs the driver an analysis)
+    types = {f.name: f.dataType for f in out.schema.fields} if contract.format.type == "parquet" else {}
+    packed = F.when(_rejected(all_checks), F.array(*[as_text(c, types.get(c, T.StringType())) for c in raw_cols]))
     out = out.withColumn(RAW_COL, packed).drop(*raw_cols)
     if SOURCE_FILE_COL not in out.columns:
         out = out.withColumn(SOURCE_FILE_COL, F.input_file_name())
