@@ -21,7 +21,7 @@ def main(argv: list[str] | None = None) -> None:
 
     from lake_ingest._args import REQUIRED_ARGS, parse_job_args
     from lake_ingest._aws import AwsClients
-    from lake_ingest._job import FAILED, LOCKED, run_ingest
+    from lake_ingest._job import FAILS_A_GLUE_RUN, run_ingest
 
     argv = sys.argv if argv is None else argv
     glue_args = getResolvedOptions(argv, ["JOB_NAME", *REQUIRED_ARGS])
@@ -33,8 +33,8 @@ def main(argv: list[str] | None = None) -> None:
     result = run_ingest(glue_context.spark_session, args.dataset_id, args.run_id, args.settings,
                         AwsClients(endpoint_url=args.aws_endpoint_url, region_name=args.aws_region))
     print(json.dumps(asdict(result), default=str))
-    if result.status in (FAILED, LOCKED):  # a run that did nothing for a lock held is no success either
-        raise RuntimeError(result.message or f"dataset {args.dataset_id} is locked by another run")
+    if result.status in FAILS_A_GLUE_RUN:
+        raise RuntimeError(result.message)
     job.commit()
 
 

@@ -96,6 +96,8 @@ from ._transforms import (
 
 #: A run that found another run holding its dataset's lock, and did nothing.
 LOCKED = "LOCKED"
+#: Run statuses that fail a Glue job run: the run failed, or it did nothing for a lock held.
+FAILS_A_GLUE_RUN = (FAILED, LOCKED)
 logger = logging.getLogger(__name__)
 _T = TypeVar("_T")
 

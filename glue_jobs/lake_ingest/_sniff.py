@@ -173,9 +173,10 @@ def _sniff_csv(text: str, complete: bool, contract: Contract) -> Sniff:
     fmt = contract.format
     escape = None if fmt.escape == fmt.quote else fmt.escape
     comment = fmt.options.get("comment")
+    blank = _blank_for(contract)
 
     def skipped(line: str) -> bool:  # as Spark's reader: blank lines, and comment lines when set
-        return _blank_for(contract)(line) or bool(comment and line.startswith(comment))
+        return blank(line) or bool(comment and line.startswith(comment))
 
     lines = text.splitlines(keepends=True)
     start = next((i for i, line in enumerate(lines) if not skipped(line)), len(lines))

@@ -290,8 +290,8 @@ def exact_cast(source: str, source_type: T.DataType, type_name: str) -> SparkCol
     if isinstance(source_type, COMPLEX_TYPES):
         return F.to_json(src) if type_name == "string" else F.lit(None).cast(type_name)
     if isinstance(source_type, T.BinaryType) and type_name == "string":
-        # kept only when valid UTF-8: decoding replaces what is not, and encoding then differs
-        text = F.decode(src, "UTF-8")
+        # kept only when valid UTF-8: as_text replaces what is not, and encoding it then differs
+        text = as_text(source, source_type)
         return F.when(F.encode(text, "UTF-8") == src, text)
     if try_cast_refused(source_type, type_name) or _epoch_cast(source_type, type_name):
         # read as the text it stands for, as from CSV
@@ -588,10 +588,8 @@ def validate(df: DataFrame, contract: Contract, run_id: str, ingested_at: dt.dat
     out = null_markers(out, [c for c in raw_cols[:-1] if c not in done], contract_null_markers(contract))
     out = typed_columns(out, contract, extra)
     out = row_flags(out, all_checks)
-    # text formats are read as text: only Parquet columns need their types (asked of the plan,
-    # which costs the driver an analysis)
-    types = {f.name: f.dataType for f in out.schema.fields} if contract.format.type == "parquet" else {}
-    packed = F.when(_rejected(all_checks), F.array(*[as_text(c, types.get(c, T.StringType())) for c in raw_cols]))
+    types = {f.name: f.dataType for f in out.schema.fields}  # analysed with the frame already: about 1 ms
+    packed = F.when(_rejected(all_checks), F.array(*[as_text(c, types[c]) for c in raw_cols]))
     out = out.withColumn(RAW_COL, packed).drop(*raw_cols)
     if SOURCE_FILE_COL not in out.columns:
         out = out.withColumn(SOURCE_FILE_COL, F.input_file_name())

@@ -33,7 +33,7 @@ from pyspark.sql import SparkSession
 
 from .._args import parse_job_args
 from .._aws import AwsClients
-from .._job import FAILED, LOCKED, JobSettings, run_ingest
+from .._job import FAILS_A_GLUE_RUN, JobSettings, run_ingest
 
 logger = logging.getLogger(__name__)
 
@@ -287,7 +287,7 @@ def emulated_services(spark: SparkSession, clients: AwsClients,
             progress = (lambda msg: on_progress(parsed.dataset_id, msg)) if on_progress else None
             result = run_ingest(spark, parsed.dataset_id, parsed.run_id, parsed.settings, clients,
                                 on_progress=progress)
-            status = "FAILED" if result.status in (FAILED, LOCKED) else "SUCCEEDED"  # as glue_ingest_job.py
+            status = "FAILED" if result.status in FAILS_A_GLUE_RUN else "SUCCEEDED"  # as glue_ingest_job.py
             error = result.message if status == "FAILED" else None
         except Exception as exc:
             status, error = "FAILED", f"{type(exc).__name__}: {exc}"
