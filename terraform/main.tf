@@ -244,6 +244,7 @@ module "state_machine" {
   source = "./modules/state_machine"
 
   name                 = "${local.name}-ingest"
+  region               = var.aws_region
   glue_job_name        = module.glue_ingest_job.job_name
   contracts_table_name = module.dynamodb_state.contracts_table_name
   contracts_table_arn  = module.dynamodb_state.contracts_table_arn

@@ -40,7 +40,7 @@ META_ARGUMENTS = {"source", "version", "count", "for_each", "providers", "depend
 
 #: Inputs of the state machine module, fixed by the interface agreed with its author.
 STATE_MACHINE_INPUTS = {
-    "name", "glue_job_name", "contracts_table_name", "contracts_table_arn", "ledger_table_name", "ledger_table_arn", "runs_table_name",
+    "name", "region", "glue_job_name", "contracts_table_name", "contracts_table_arn", "ledger_table_name", "ledger_table_arn", "runs_table_name",
     "runs_table_arn", "sns_topic_arn", "kms_key_arn", "raw_bucket_name", "max_concurrency",
     "schedule_expression", "log_retention_days", "tags", "glue_task_timeout_seconds", "execution_timeout_seconds",
     "lock_wait_seconds", "lock_max_waits",  # the root's timeout depends on them, so the root sets them
@@ -185,6 +185,123 @@ def test_terraform_fmt_is_clean() -> None:
         env=TF_ENV, capture_output=True, text=True, timeout=120,
     )
     assert proc.returncode == 0, f"run `terraform fmt -recursive terraform`:\n{proc.stdout}{proc.stderr}"
+
+
+# --------------------------------------------------------------------------- 2b. the AWS provider
+
+#: Where a machine may keep providers as a Terraform filesystem mirror (``$TF_PROVIDER_MIRROR`` first).
+MIRROR_CANDIDATES = (os.environ.get("TF_PROVIDER_MIRROR"), "/opt/tf-plugins", "/usr/local/share/terraform/plugins",
+                     "/usr/share/terraform/plugins", str(Path.home() / ".terraform.d" / "plugins"))
+
+
+def aws_provider_mirror() -> Path | None:
+    """The first candidate that holds an unpacked ``hashicorp/aws`` provider, or None."""
+    for candidate in filter(None, MIRROR_CANDIDATES):
+        if any(Path(candidate).glob("registry.terraform.io/hashicorp/aws/*/*/terraform-provider-aws*")):
+            return Path(candidate)
+    return None
+
+
+def replace_archive_files(root: Path, stand_in: Path) -> dict[Path, set[str]]:
+    """Replace every ``archive_file`` data source under root with a local holding the same attributes
+    (``output_path``, ``output_md5``, ``output_base64sha256``) of one stand-in zip, and drop the archive
+    provider from ``required_providers``. For a machine that has the AWS provider and not the archive
+    one: the rest of the stack is checked as written. Returns the replaced data sources by directory."""
+    attrs = "{ " + ", ".join(f'{k} = {v}' for k, v in (
+        ("output_path", f'"{stand_in}"'), ("output_md5", f'filemd5("{stand_in}")'),
+        ("output_base64sha256", f'filebase64sha256("{stand_in}")'))) + " }"
+    replaced: dict[Path, set[str]] = {}
+    for path in sorted(root.rglob("*.tf")):
+        text = re.sub(r"\n[ \t]*archive = \{[^}]*\}", "", path.read_text(encoding="utf-8"))
+        while m := re.search(r'data "archive_file" "(\w+)" ', text):
+            block = balanced(text, m.end())
+            each = re.search(r"^  for_each\s*=\s*(.+)$", block, re.M)  # the block's own, not a dynamic block's
+            value = f"{{ for k, v in {each.group(1)} : k => {attrs} }}" if each else attrs
+            text = f"{text[:m.start()]}locals {{\n  archive_{m.group(1)} = {value}\n}}{text[m.end() + len(block):]}"
+            replaced.setdefault(path.parent, set()).add(m.group(1))
+        path.write_text(text, encoding="utf-8")
+    for directory, names in replaced.items():
+        for path in directory.glob("*.tf"):
+            text = path.read_text(encoding="utf-8")
+            for name in names:
+                text = text.replace(f"data.archive_file.{name}", f"local.archive_{name}")
+            path.write_text(text, encoding="utf-8")
+    return replaced
+
+
+@pytest.fixture(scope="module")
+def initialised_stack(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
+    """A copy of terraform/ (and the glue_jobs files it reads) initialised offline against the machine's
+    AWS provider mirror, with the archive provider's data sources replaced (``replace_archive_files``)."""
+    if shutil.which("terraform") is None:
+        pytest.skip("terraform CLI not installed")
+    mirror = aws_provider_mirror()
+    if mirror is None:
+        pytest.skip("no hashicorp/aws provider in a filesystem mirror (set TF_PROVIDER_MIRROR); "
+                    "CodeBuild runs `terraform test` with the providers from the registry")
+    work = tmp_path_factory.mktemp("stack")
+    ignore = shutil.ignore_patterns("__pycache__", ".terraform", ".build", "*.tfstate*", "*.egg-info")
+    shutil.copytree(TF, work / "terraform", ignore=ignore)
+    for name in ("contracts", "lake_ingest", "glue_ingest_job.py"):
+        source = REPO / "glue_jobs" / name
+        (shutil.copytree(source, work / "glue_jobs" / name, ignore=ignore) if source.is_dir()
+         else shutil.copy2(source, work / "glue_jobs" / name))
+    stand_in = work / "stand_in.zip"
+    with zipfile.ZipFile(stand_in, "w") as archive:
+        archive.writestr("stand_in.txt", "in place of the archive provider's zips\n")
+    replaced = replace_archive_files(work / "terraform", stand_in)
+    assert {(d.relative_to(work).as_posix(), n) for d, ns in replaced.items() for n in ns} == {
+        ("terraform", "lake_ingest"), ("terraform/modules/state_machine", "function")}
+    cli_config = work / "cli.tfrc"
+    cli_config.write_text('provider_installation {\n  filesystem_mirror {\n'
+                          f'    path    = "{mirror}"\n    include = ["registry.terraform.io/hashicorp/aws"]\n  }}\n}}\n')
+    env = {**TF_ENV, "TF_CLI_CONFIG_FILE": str(cli_config)}
+    proc = subprocess.run(["terraform", "init", "-backend=false", "-input=false", "-no-color"],
+                          cwd=work / "terraform", env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, f"terraform init against {mirror}:\n{proc.stdout}{proc.stderr}"
+    return work / "terraform", env
+
+
+def test_the_archive_stand_in_keeps_every_other_line(tmp_path: Path) -> None:
+    """What the provider checks below run is the stack as written, but for the archive data sources."""
+    shutil.copytree(TF, tmp_path / "terraform", ignore=shutil.ignore_patterns(".terraform", ".build"))
+    replace_archive_files(tmp_path / "terraform", tmp_path / "z.zip")
+    changed = {p.relative_to(tmp_path / "terraform").as_posix() for p in (tmp_path / "terraform").rglob("*.tf")
+               if p.read_text() != (TF / p.relative_to(tmp_path / "terraform")).read_text()}
+    assert changed == {"versions.tf", "glue_jobs.tf", "modules/state_machine/versions.tf",
+                       "modules/state_machine/main.tf"}
+    main = (tmp_path / "terraform" / "modules/state_machine/main.tf").read_text()
+    assert "archive_file" not in main and "local.archive_function[each.key].output_base64sha256" in main
+    assert 'for k, v in local.functions : k =>' in main
+    glue = (tmp_path / "terraform" / "glue_jobs.tf").read_text()
+    assert "local.archive_lake_ingest.output_md5" in glue and "for k, v in" not in glue
+    for path in (tmp_path / "terraform").rglob("*.tf"):
+        hcl2.loads(path.read_text())  # still HCL
+
+
+def test_the_stack_validates_against_the_aws_provider(initialised_stack: tuple[Path, dict[str, str]]) -> None:
+    """``terraform validate`` with the real provider schema: every argument and block exists, every
+    reference resolves. A deprecation warning fails too (the upgrade to the next major version removes it)."""
+    workdir, env = initialised_stack
+    proc = subprocess.run(["terraform", "validate", "-no-color"], cwd=workdir, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "Warning" not in proc.stdout + proc.stderr, proc.stdout + proc.stderr
+
+
+def test_plan_and_apply_with_a_mocked_provider(initialised_stack: tuple[Path, dict[str, str]]) -> None:
+    """``tests/plan_with_mocks.tftest.hcl``: the whole stack planned and applied against the mocked AWS
+    provider (the provider's own validation of ARNs, names and blocks runs), plus the runs that
+    expect bad settings to be refused."""
+    workdir, env = initialised_stack
+    proc = subprocess.run(["terraform", "test", "-no-color"], cwd=workdir, env=env,
+                          capture_output=True, text=True, timeout=900)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out
+    runs = re.findall(r'run "(\w+)"\.\.\. (\w+)', out)
+    declared = re.findall(r'^run "(\w+)"', (TF / "tests" / "plan_with_mocks.tftest.hcl").read_text(), re.M)
+    assert runs == [(name, "pass") for name in declared], out
+    assert "Warning" not in out, out
 
 
 # --------------------------------------------------------------------------- 3. checkov
@@ -346,7 +463,7 @@ def test_root_versions_and_backend() -> None:
     assert unquote(terraform_block["required_version"]) == ">= 1.7"
     providers = {k: v for p in terraform_block["required_providers"] for k, v in p.items()}
     assert unquote(providers["aws"]["source"]) == "hashicorp/aws"
-    assert unquote(providers["aws"]["version"]) == "~> 6.0"
+    assert unquote(providers["aws"]["version"]) == ">= 5.100, < 7.0"
     assert unquote(providers["archive"]["version"]) == "~> 2.4"
     backend = labelled(parse(TF / "backend.tf")["terraform"][0]["backend"][0], "s3")
     assert backend["encrypt"] is True

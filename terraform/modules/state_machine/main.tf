@@ -6,12 +6,10 @@ data "aws_caller_identity" "current" {}
 
 data "aws_partition" "current" {}
 
-data "aws_region" "current" {}
-
 locals {
   account_id = data.aws_caller_identity.current.account_id
   partition  = data.aws_partition.current.partition
-  region     = data.aws_region.current.region
+  region     = var.region
   glue_job   = "arn:${local.partition}:glue:${local.region}:${local.account_id}:job/${var.glue_job_name}"
   functions = {
     plan = {

@@ -8,6 +8,11 @@ variable "name" {
   }
 }
 
+variable "region" {
+  description = "AWS region of the deployment (for the Glue job's ARN in the state machine's policy)."
+  type        = string
+}
+
 variable "glue_job_name" {
   description = "Name of the Glue ingest job the state machine runs once per dataset."
   type        = string
