@@ -91,9 +91,55 @@ def test_a_run_whose_lock_was_released_under_it_cannot_commit(spark, aws, deploy
     count, distinct = visible(aws.glue, "SELECT count(*), count(DISTINCT order_id) FROM sales.orders")[0]
     assert count == distinct == b.rows_written
     assert visible(aws.glue, "SELECT DISTINCT lake_run_id FROM sales.orders") == [("run-B",)]
-    # what run-A wrote before run-B's recovery is gone; its commit manifest, written after, stays
-    # (a name queries skip): removing its prefix could hit a retry of run-A that took the record over
-    assert [p.name for p in lake.rglob("*") if "run-A" in str(p) and p.is_file()] == ["_lake_commit.json"]
+    # what run-A wrote before run-B's recovery is gone, and so is what it wrote after (its commit
+    # manifest): run-A removes it when its refused commit point finds its record ABANDONED
+    assert [p for p in lake.rglob("*") if "run-A" in str(p) and p.is_file()] == []
+
+
+def test_a_recovery_that_read_a_live_run_before_its_commit_point_completes_that_commit(
+        spark, aws, deployed, lake, settings, monkeypatch):
+    """The other order of the race above: run-B's recovery reads run-A as RUNNING, then run-A
+    passes its commit point. run-B's ABANDONED write, made on the condition that run-A is still
+    RUNNING, is refused; run-B completes run-A's commit instead of removing its files. Both then
+    move the record to SUCCEEDED on the condition that it says COMMITTING: the one that wins
+    publishes the counts, so each row is visible and counted once."""
+    generate_extracts(lake / "raw", days=2, rows_per_file=300, datasets=["orders"])
+    store = StateStore(aws.dynamodb, settings.ledger_table, settings.runs_table)
+    real_update, real_runs = StateStore.update_run, StateStore.runs
+    before_commit_point: dict = {}
+    later: list = []
+
+    def update_run(self, dataset_id, run_id, values, expect_status=None):
+        if run_id == "run-A" and values.get("status") == "COMMITTING" and not later:
+            before_commit_point.update(store.get_run("orders", "run-A"))  # what run-B's recovery reads
+            real_update(self, dataset_id, run_id, values, expect_status)  # run-A's commit point
+            aws.dynamodb.delete_item(TableName=settings.runs_table,  # the state machine's ReleaseLock
+                                     Key={"dataset_id": {"S": "orders"}, "run_id": {"S": LOCK_ID}})
+            later.append(run_ingest(spark, "orders", "run-B", settings, aws))
+            return None
+        return real_update(self, dataset_id, run_id, values, expect_status)
+
+    def runs(self, dataset_id, statuses=None):
+        found = real_runs(self, dataset_id, statuses)
+        if before_commit_point and not later:  # run-B's recovery, reading before run-A's commit point
+            found = [before_commit_point if r["run_id"] == "run-A" else r for r in found]
+        return found
+
+    monkeypatch.setattr(StateStore, "update_run", update_run)
+    monkeypatch.setattr(StateStore, "runs", runs)
+    a = run_ingest(spark, "orders", "run-A", settings, aws)
+    [b] = later
+    assert before_commit_point["status"] == "RUNNING"
+    assert (a.status, a.files_ingested, a.rows_read) == ("SUCCEEDED", 2, 600)
+    assert (b.status, b.rows_read, b.message) == ("SUCCEEDED", 0, "nothing new to ingest")
+    record = store.get_run("orders", "run-A")
+    assert (record["status"], record["recovered_by"], record["metrics_published"]) == ("SUCCEEDED", "run-B", True)
+    count, distinct = visible(aws.glue, "SELECT count(*), count(DISTINCT order_id) FROM sales.orders")[0]
+    assert count == distinct == a.rows_written > 0
+    assert visible(aws.glue, "SELECT DISTINCT lake_run_id FROM sales.orders") == [("run-A",)]
+    assert sorted((e.state, e.run_id) for e in store.ledger("orders").values()) == [("INGESTED", "run-A")] * 2
+    assert metric_sum(aws, settings, "RowsWritten") == a.rows_written  # counted once, by run-B's recovery
+    assert metric_sum(aws, settings, "RunSucceeded") == 2  # run-A (counted by run-B) and run-B
 
 
 def test_crash_during_commit_is_completed_by_the_next_run(spark, aws, deployed, lake, settings, monkeypatch):
@@ -226,7 +272,8 @@ def test_files_a_committer_leaves_beside_the_output_are_not_committed(spark, aws
     assert visible(aws.glue, "SELECT count(*) FROM sales.orders") == [(result.rows_written,)]
 
 
-def test_a_commit_whose_manifest_is_lost_stops_with_the_reason(spark, aws, deployed, lake, settings, monkeypatch):
+def test_a_commit_whose_manifest_is_lost_stops_with_the_reason(spark, aws, deployed, lake, settings, monkeypatch,
+                                                               capsys):
     generate_extracts(lake / "raw", days=1, rows_per_file=100, datasets=["orders"])
     _die_in_the_commit(spark, aws, settings, monkeypatch)
     manifest = lake / "curated" / "sales" / "orders" / "lake_run_id=run-1" / "_lake_commit.json"
@@ -235,9 +282,20 @@ def test_a_commit_whose_manifest_is_lost_stops_with_the_reason(spark, aws, deplo
     with pytest.raises(RuntimeError, match=message):
         run_ingest(spark, "orders", "run-2", settings, aws)
     manifest.unlink()
-    with pytest.raises(RuntimeError, match=message.replace("altered", "missing")):
+    with pytest.raises(job_module.CommitBlocked, match=message.replace("altered", "missing")):
         run_ingest(spark, "orders", "run-2", settings, aws)
     assert runs(aws, settings)["run-1"]["status"] == "COMMITTING"  # nothing is guessed
+
+    from lake_ingest import cli
+    from test_entrypoints import job_argv
+
+    monkeypatch.setattr(cli, "local_spark", lambda: spark)
+    monkeypatch.setattr(spark, "stop", lambda: None)
+    capsys.readouterr()
+    assert cli.main(job_argv(settings, "run-3")) == 2  # the run did not start: one line, no traceback
+    err = capsys.readouterr().err
+    assert err.startswith("lake-ingest: run run-1 of orders stopped in its commit") and "Traceback" not in err
+    assert "run-3" not in runs(aws, settings)
 
 
 def test_a_run_killed_in_its_commit_is_counted_by_the_run_that_completes_it(spark, aws, deployed, lake, settings,
@@ -262,6 +320,8 @@ def test_a_run_killed_in_its_commit_is_counted_by_the_run_that_completes_it(spar
     record = runs(aws, settings)["run-1"]
     visible_rows = visible(aws.glue, "SELECT count(*) FROM sales.orders")[0][0]
     assert record["status"] == "SUCCEEDED" and record["partitions_added"] == 3 and record["metrics_published"]
+    assert record["seconds"] > 0  # its time until the commit point, which the recovery reports
+    assert runs(aws, settings)["run-2"]["metrics_published"] is True  # a run that committed itself
     assert metric_sum(aws, settings, "RowsWritten") == record["rows_written"] == visible_rows > 0
     assert metric_sum(aws, settings, "RunSucceeded") == 2 and metric_sum(aws, settings, "RunFailed") == 0
     run_ingest(spark, "orders", "run-3", settings, aws)  # nothing more to complete, nothing counted twice

@@ -125,6 +125,11 @@ class DataQualityError(RuntimeError):
     """Rows broke a rule whose action is ``fail``; the run wrote nothing visible."""
 
 
+class CommitBlocked(RuntimeError):
+    """An earlier run stopped in its commit and its manifest is missing or altered: no run of the
+    dataset starts until the manifest is restored (the run did not start)."""
+
+
 @dataclass(frozen=True)
 class JobSettings:
     """Where the job finds its state and its zones; the same fields on AWS and on a laptop.
@@ -347,19 +352,27 @@ class _IngestRun:
         roots = dict(zip(ZONES, self._roots(), strict=True))
         result.added_columns = self._ensure_tables(commit["tables"], roots)
         where = self._write_manifest(commit, roots)
+        result.seconds = round(time.monotonic() - self.started, 3)  # what a recovery reports if this run dies
         # The commit point: once the run record says COMMITTING, the run will become visible,
-        # if not now then by the recovery step of the next run.
+        # if not now then by the recovery step of the next run. It is refused when another run's
+        # recovery gave this run up first (ABANDONED: its lock was released while it ran).
         self.state.update_run(self.dataset_id, self.run_id,
                               {**_record(result), "status": COMMITTING, **where, "metrics_published": False},
                               expect_status=RUNNING)
         result.partitions_added = self._finish_commit(self.run_id, commit, roots)
         result.seconds = round(time.monotonic() - self.started, 3)
         result.status = SUCCEEDED
-        self.state.update_run(self.dataset_id, self.run_id, {
-            **_record(result), "status": SUCCEEDED, "ended_at": iso(utcnow()),
-        })
-        metrics.publish(self.clients.cloudwatch, self.settings.metrics_namespace, self.dataset_id,
-                        result.counts(), succeeded=True)
+        # Whichever of this run and a recovery moves the record from COMMITTING to SUCCEEDED
+        # publishes the counts, the other does not: they are counted once.
+        try:
+            self.state.update_run(self.dataset_id, self.run_id, {
+                **_record(result), "status": SUCCEEDED, "ended_at": iso(utcnow()), "metrics_published": True,
+            }, expect_status=COMMITTING)
+        except self.clients.dynamodb.exceptions.ConditionalCheckFailedException:
+            self.say("another run's recovery completed this run's commit first and counted it")
+        else:
+            metrics.publish(self.clients.cloudwatch, self.settings.metrics_namespace, self.dataset_id,
+                            result.counts(), succeeded=True)
         self.say(result.message or f"done: {result.files_ingested} files, {result.rows_read} rows read, "
                  f"{result.rows_written} written, {result.rows_quarantined} quarantined")
 
@@ -862,7 +875,7 @@ class _IngestRun:
         except FileNotFoundError:
             data = b""
         if hashlib.sha256(data).hexdigest() != run.get("commit_sha256"):
-            raise RuntimeError(f"run {run['run_id']} of {self.dataset_id} stopped in its commit, and its commit "
+            raise CommitBlocked(f"run {run['run_id']} of {self.dataset_id} stopped in its commit, and its commit "
                                f"manifest {uri or '(none recorded)'} is {'altered' if data else 'missing'}: the "
                                "commit cannot be completed. Restore the manifest from the bucket's versions; "
                                "the partitions it registered so far stay visible until then.")
@@ -870,30 +883,56 @@ class _IngestRun:
 
     # -------------------------------------------------------------- recovery
     def _recover(self) -> None:
-        """Finish commits that a dead run left half done; remove what dead runs wrote."""
-        for run in self.state.runs(self.dataset_id, (COMMITTING, RUNNING, FAILED)):
-            rid = run["run_id"]
-            if run["status"] == COMMITTING:
-                self.say(f"completing the interrupted commit of run {rid}")
-                commit, roots = self._read_manifest(run)
-                added = self._ensure_tables(commit["tables"], roots)  # a commit of a build that ensured them later
-                self._finish_commit(rid, commit, roots)
-                # every partition of a run is its own (the run id is a partition key), whichever
-                # attempt registered it
-                partitions = sum(len(t["partitions"]) for t in commit["tables"] if self._zone(t) == CURATED)
-                done: dict[str, Any] = {
-                    "status": SUCCEEDED, "ended_at": iso(utcnow()), "recovered_by": self.run_id,
-                    "partitions_added": partitions, "metrics_published": True,
-                    "added_columns": list(dict.fromkeys([*(run.get("added_columns") or []), *added]))}
-                if run.get("metrics_published") is False:  # a run killed in its commit published nothing
-                    metrics.publish(self.clients.cloudwatch, self.settings.metrics_namespace, self.dataset_id,
-                                    {**run, **done}, succeeded=True)
-                self.state.update_run(self.dataset_id, rid, done)
-            elif not run.get("cleaned") and rid != self.run_id:
-                removed = self._clean_outputs(rid)
-                new_status = ABANDONED if run["status"] == RUNNING else FAILED
-                self.state.update_run(self.dataset_id, rid, {"status": new_status, "cleaned": True})
-                self.say(f"run {rid} ({run['status']}) never committed; removed {removed} files it left")
+        """Finish commits that a dead run left half done; remove what dead runs wrote.
+
+        A run in these records may still be alive: its lock was released under it (the state
+        machine's task timed out, or the lease ended). Each step is therefore a write on the
+        condition of the status it read. Either that run's commit point comes first, and its
+        commit is completed (by it or here, counted once), or the ABANDONED write comes first,
+        and its commit point is refused; never a commit of files removed here."""
+        for run in self.state.runs(self.dataset_id, (COMMITTING, RUNNING, FAILED, ABANDONED)):
+            self._recover_run(run)
+
+    def _recover_run(self, run: dict[str, Any]) -> None:
+        rid = run["run_id"]
+        if run.get("status") == COMMITTING:
+            self._complete_commit(run)
+            return
+        if run.get("status") not in (RUNNING, FAILED, ABANDONED) or run.get("cleaned") or rid == self.run_id:
+            return
+        if run["status"] == RUNNING:
+            try:
+                self.state.update_run(self.dataset_id, rid, {"status": ABANDONED}, expect_status=RUNNING)
+            except self.clients.dynamodb.exceptions.ConditionalCheckFailedException:
+                now = self.state.get_run(self.dataset_id, rid)  # it moved on meanwhile: committing, failed or done
+                if now and now.get("status") != RUNNING:
+                    self._recover_run(now)
+                return
+        # ABANDONED or FAILED first, then clean: a death in between leaves a record the next recovery cleans
+        removed = self._clean_outputs(rid)
+        self.state.update_run(self.dataset_id, rid, {"cleaned": True})
+        self.say(f"run {rid} ({run['status']}) never committed; removed {removed} files it left")
+
+    def _complete_commit(self, run: dict[str, Any]) -> None:
+        rid = run["run_id"]
+        self.say(f"completing the interrupted commit of run {rid}")
+        commit, roots = self._read_manifest(run)
+        added = self._ensure_tables(commit["tables"], roots)  # a commit of a build that ensured them later
+        self._finish_commit(rid, commit, roots)
+        # every partition of a run is its own (the run id is a partition key), whichever
+        # attempt registered it
+        partitions = sum(len(t["partitions"]) for t in commit["tables"] if self._zone(t) == CURATED)
+        done: dict[str, Any] = {
+            "status": SUCCEEDED, "ended_at": iso(utcnow()), "recovered_by": self.run_id,
+            "partitions_added": partitions, "metrics_published": True,
+            "added_columns": list(dict.fromkeys([*(run.get("added_columns") or []), *added]))}
+        try:
+            self.state.update_run(self.dataset_id, rid, done, expect_status=COMMITTING)
+        except self.clients.dynamodb.exceptions.ConditionalCheckFailedException:
+            return  # the run itself, still alive, finished first and counted itself
+        if run.get("metrics_published") is False:  # a run killed in its commit published nothing
+            metrics.publish(self.clients.cloudwatch, self.settings.metrics_namespace, self.dataset_id,
+                            {**run, **done}, succeeded=True)
 
     def _clean_outputs(self, run_id: str) -> int:
         curated_root, quarantine_root = self._roots()
@@ -928,11 +967,14 @@ class _IngestRun:
                 }, expect_status=RUNNING)
             except self.clients.dynamodb.exceptions.ConditionalCheckFailedException:
                 now = (self.state.get_run(self.dataset_id, self.run_id) or {}).get("status")
-                owner = ("another run's recovery gave it up (its lock was released while it ran) and removed "
-                         "what it had written; nothing of it is visible" if now == ABANDONED
-                         else "another attempt of the same run id owns it")
-                logger.error("run %s failed (%s), but its record says %s: %s, so nothing is removed",
-                             self.run_id, self.result.message, now, owner)
+                if now == ABANDONED:  # what it wrote after that recovery removed the rest must go too
+                    removed = self._clean_outputs(self.run_id)
+                    logger.error("run %s failed (%s): another run's recovery gave it up (its lock was released "
+                                 "while it ran); removed the %d files it left, nothing of it is visible",
+                                 self.run_id, self.result.message, removed)
+                else:
+                    logger.error("run %s failed (%s), but its record says %s: another attempt of the same run "
+                                 "id owns it, so nothing is removed", self.run_id, self.result.message, now)
                 return
             removed = self._clean_outputs(self.run_id)
             self.state.update_run(self.dataset_id, self.run_id, {"cleaned": True})

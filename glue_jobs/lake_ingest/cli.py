@@ -13,7 +13,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from ._args import parse_job_args
 from ._aws import AwsClients, NoRegionError
 from ._contract import ContractError
-from ._job import FAILED, LOCKED, RunResult, run_ingest
+from ._job import FAILED, LOCKED, CommitBlocked, RunResult, run_ingest
 from ._spark import local_spark
 
 logger = logging.getLogger(__name__)
@@ -23,7 +23,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run one dataset and print the run's result as JSON: exit status 0 when it succeeded (or
     found nothing to do), 1 when the run failed, 2 for a contract or setting that stops it before
     it starts (the message says which: an AWS error then, a table that does not exist or an
-    endpoint that does not answer, is one), 3 when another run holds the dataset's lock (the run
+    endpoint that does not answer, is one, and so is an earlier run's commit that cannot be
+    completed), 3 when another run holds the dataset's lock (the run
     did nothing)."""
     args = parse_job_args(sys.argv[1:] if argv is None else argv, strict=True)
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -34,7 +35,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:
         recorded = getattr(exc, "run_result", None)
         if not isinstance(recorded, RunResult):  # the run did not start
-            if isinstance(exc, ContractError | NoRegionError):
+            if isinstance(exc, ContractError | NoRegionError | CommitBlocked):
                 print(f"lake-ingest: {exc}", file=sys.stderr)
                 return 2
             if isinstance(exc, ClientError | BotoCoreError):
