@@ -1232,18 +1232,20 @@ def test_partition_values_that_cannot_be_written_are_rejected(spark, aws, deploy
     raw = lake / "raw" / "src" / "regions"
     raw.mkdir(parents=True)
     # 'region=' and 248 plain bytes make a 255-byte directory name; 90 slashes escape to 270 bytes
-    rows = [(1, ""), (2, "EU"), (3, " "), (4, "a" * 248), (5, "a" * 249), (6, "/" * 90)]
+    rows = [(1, ""), (2, "EU"), (3, " "), (4, "a" * 248), (5, "a" * 249), (6, "/" * 90),
+            (7, "__HIVE_DEFAULT_PARTITION__"), (8, "__hive_default_partition__")]
     (raw / "a.jsonl").write_text("".join(json.dumps({"id": i, "region": r}) + "\n" for i, r in rows))
 
     result = run_ingest(spark, "regions", "run-1", settings, aws)
 
-    assert query(aws, "SELECT id, region FROM plant.regions ORDER BY id") == [(2, "EU"), (3, " "), (4, "a" * 248)]
-    assert result.rule_violations == {"type:region": 3}
+    assert query(aws, "SELECT id, region FROM plant.regions ORDER BY id") == [
+        (2, "EU"), (3, " "), (4, "a" * 248), (8, "__hive_default_partition__")]
+    assert result.rule_violations == {"type:region": 4}
     details = query(aws, "SELECT id, v.detail FROM plant.regions_quarantine, UNNEST(lake_violations) AS t(v) "
                          "ORDER BY id")
-    assert [d[0] for d in details] == ["1", "5", "6"]
-    assert details[0][1] == ("cannot read region='' as string: an empty partition value, or one longer than "
-                             "its directory name allows (255 bytes)")
+    assert [d[0] for d in details] == ["1", "5", "6", "7"]
+    assert details[0][1] == ("cannot read region='' as string: an empty partition value, __HIVE_DEFAULT_PARTITION__ "
+                             "(read back as null), or one longer than its directory name allows (255 bytes)")
 
 
 def test_a_typed_column_removed_from_the_contract_is_named_as_the_cause(spark, aws, deployed, lake, settings):

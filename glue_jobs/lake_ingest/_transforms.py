@@ -221,14 +221,18 @@ _ESCAPED_IN_PATHS = r"""[\x01-\x1F"#%'*/:=?\\\x7F{\[\]^]"""
 MAX_NAME_BYTES = 255
 
 
+#: The directory name Hive and Spark give a null partition value, and read back as null.
+HIVE_NULL_PARTITION = "__HIVE_DEFAULT_PARTITION__"
+
+
 def partition_value_fits(name: str, value: SparkColumn) -> SparkColumn:
-    """Whether a string partition value can be written: not empty (Spark would write it as Hive's
-    null directory, and '' would read back as null) and not so long that its directory name,
-    ``name=value`` with Spark's escaping, exceeds ``MAX_NAME_BYTES``; such a value used to fail
-    the write, and so every run of the dataset."""
+    """Whether a string partition value can be written: neither empty nor Hive's null directory
+    name (Spark writes '' as that directory, and readers take both as null) and not so long that
+    its directory name, ``name=value`` with Spark's escaping, exceeds ``MAX_NAME_BYTES``; such a
+    value used to fail the write, and so every run of the dataset."""
     escaped = F.octet_length(value) + 2 * F.octet_length(
         F.regexp_replace(value, f"[^{_ESCAPED_IN_PATHS[1:-1]}]", ""))
-    return (value != "") & (escaped <= MAX_NAME_BYTES - len(name.encode()) - 1)
+    return ~value.isin("", HIVE_NULL_PARTITION) & (escaped <= MAX_NAME_BYTES - len(name.encode()) - 1)
 
 
 #: Nested Parquet types: written as JSON text where a string is wanted.
@@ -384,7 +388,8 @@ def _build_checks(contract: Contract) -> list[Check]:
         pattern = f" '{col.format}'" if col.format else ""
         why = f": bytes that are not valid {contract.format.encoding}" if _checks_text(col, contract) else ""
         if _string_partition(col, contract):
-            limit = f"an empty partition value, or one longer than its directory name allows ({MAX_NAME_BYTES} bytes)"
+            limit = (f"an empty partition value, {HIVE_NULL_PARTITION} (read back as null), or one longer than "
+                     f"its directory name allows ({MAX_NAME_BYTES} bytes)")
             why = f"{why}, or {limit}" if why else f": {limit}"
         failed = value.isNull()
         if col.type in ("float", "double"):
