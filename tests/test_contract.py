@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import re
 
 import pytest
@@ -99,6 +100,25 @@ def test_repository_contracts_load(contracts_dir):
         # range bounds that are not finite, or too large for Spark's literals
         (lambda d: d["quality"][1].update(min=float("nan")), "quality[1] (amount_in_range).min: must be a finite number"),
         (lambda d: d["quality"][1].update(max=2**63), "quality[1] (amount_in_range).max: must fit in a 64-bit integer"),
+        # a column named twice made every run fail on an ambiguous reference, naming no field
+        (lambda d: d.update(primary_key=["order_id", "order_id"]), "primary_key: lists 'order_id' twice"),
+        (lambda d: d["quality"].append({"name": "u", "type": "unique", "columns": ["order_id", "order_id"],
+                                        "action": "reject"}), "quality[3] (u).columns: lists 'order_id' twice"),
+        (lambda d: d.update(deduplicate={"order_by": ["updated_at", "updated_at"]}),
+         "deduplicate.order_by: lists 'updated_at' twice"),
+        # Python's Decimal takes '1_000', Spark's cast makes it null: the rule would pass every row
+        (lambda d: d["quality"].append({"name": "r", "type": "allowed_values", "column": "amount",
+                                        "values": ["1_000"], "action": "reject"}),
+         "quality[3] (r).values: '1_000': must be a number for a decimal(12,2) column"),
+        # a field the rule's type does not read, and a pattern that is no text
+        (lambda d: d["quality"][1].update(pattern="^x$"),
+         "quality[1] (amount_in_range).pattern: only regex rules take it (this rule is range)"),
+        (lambda d: d["quality"][0].update(min=1), "quality[0] (status_known).min: only range rules take it"),
+        (lambda d: d["quality"].append({"name": "r", "type": "regex", "column": "currency", "pattern": 5,
+                                        "action": "warn"}), "quality[3] (r).pattern: must be text in quotes, got int"),
+        # YAML reads an unquoted date as a date: a column description is text
+        (lambda d: d["columns"][0].update(description=__import__("datetime").date(2026, 1, 1)),
+         "columns[0] (order_id).description: must be text"),
         # Glue refuses a table description longer than 2,048 characters, after the run's commit point
         (lambda d: d.update(description="x" * 2049), "description: must be text of at most 2048 characters"),
     ],
@@ -302,6 +322,18 @@ def test_allowed_values_spark_would_not_cast_alike(orders_doc, value, column, pr
     doc["quality"] = [{"name": "r", "type": "allowed_values", "column": "big",
                        "values": ["1234567890123456789012345678.1234567891"], "action": "warn"}]
     assert Contract.from_dict(doc).rules[0].values == ("1234567890123456789012345678.1234567891",)
+
+
+def test_a_value_json_cannot_hold_is_a_contract_error_when_loaded(orders_doc):
+    """The item stores the contract as JSON. A date that YAML made of an unquoted value in a field
+    no check reads stopped the loading with a bare TypeError from the JSON encoder, naming no dataset."""
+    import datetime as dt
+
+    from lake_ingest._contract_store import _document
+
+    with pytest.raises(ContractError, match=r"(?s)dataset 'orders'.*not JSON serializable.*quote it"):
+        _document({**orders_doc, "note": dt.date(2026, 1, 1)}, "orders")
+    assert json.loads(_document(orders_doc, "orders")) == orders_doc
 
 
 def test_an_empty_description_is_no_description(orders_doc):

@@ -90,7 +90,8 @@ def test_orders_end_to_end(spark, aws, deployed, lake, settings):
     bad = query(aws, "SELECT order_id, status, amount, v.rule, v.detail FROM sales.orders_quarantine, "
                      "UNNEST(lake_violations) AS t(v) ORDER BY 1, 4")
     assert bad == [
-        ("2", "PAID", "10.00", "duplicate", "superseded by a later row with the same order_id"),
+        ("2", "PAID", "10.00", "duplicate", "another row with the same order_id was kept (the latest by updated_at, then by "
+                                           "file name)"),
         ("3", "SHIPPD", "10.00", "status_known", "status='SHIPPD' is not an allowed value"),
         ("4", "NEW", "12.5x", "type:amount", "cannot read AMOUNT='12.5x' as decimal(12,2)"),
     ]
@@ -1090,6 +1091,30 @@ def _parquet_doc(dataset: str, columns: list[dict], **extra) -> dict:
     return {"dataset_id": dataset, "version": 1, "enabled": True, "source": {
         "bucket": "raw", "prefix": f"src/{dataset}/", "pattern": "*.parquet"}, "format": {"type": "parquet"},
         "columns": columns, "target": {"database": "plant", "table": dataset}, **extra}
+
+
+def test_source_names_with_a_backtick_are_read(spark, aws, deployed, lake, settings):
+    """A backtick in a source column's name passed validation, then the reader quoted the name
+    without doubling it: a CSV run with de-duplication stopped on a parse error, and every Parquet
+    file was marked failed."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    columns = [{"name": "id", "type": "bigint", "nullable": False}, {"name": "note", "type": "string", "source": "it`s"}]
+    csv_doc = {**_parquet_doc("ticks_csv", columns, primary_key=["id"], deduplicate=True), "format": {"type": "csv"}}
+    csv_doc["source"]["pattern"] = "*.csv"
+    ContractStore(aws.dynamodb, settings.contracts_table).put([csv_doc, _parquet_doc("ticks_pq", columns)])
+    for dataset in ("ticks_csv", "ticks_pq"):
+        (lake / "raw" / "src" / dataset).mkdir(parents=True)
+    (lake / "raw" / "src" / "ticks_csv" / "a.csv").write_text("id,it`s\n1,x\n1,y\n2,z\n")
+    pq.write_table(pa.table({"id": [1, 2], "it`s": ["x", "y"]}), lake / "raw" / "src" / "ticks_pq" / "a.parquet")
+
+    result = run_ingest(spark, "ticks_csv", "run-1", settings, aws)
+    assert (result.status, result.rows_read, result.rows_written, result.rows_quarantined) == ("SUCCEEDED", 3, 2, 1)
+    assert sorted(query(aws, "SELECT id FROM plant.ticks_csv")) == [(1,), (2,)]
+    result = run_ingest(spark, "ticks_pq", "run-1", settings, aws)
+    assert (result.status, result.files_failed) == ("SUCCEEDED", 0)
+    assert query(aws, "SELECT id, note FROM plant.ticks_pq ORDER BY id") == [(1, "x"), (2, "y")]
 
 
 def test_a_parquet_file_of_other_types_does_not_change_another_files_values(spark, aws, deployed, lake, settings):

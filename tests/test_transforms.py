@@ -185,6 +185,43 @@ def _doc_without_dedupe():
     }
 
 
+def _rule_outcome(spark, columns, rules, rows):
+    """Curated ids and (id, violated rules) of rows of (id, x) text under a one-column contract."""
+    contract = Contract.from_dict({**_doc_without_dedupe(), "columns": [
+        {"name": "id", "type": "bigint", "nullable": False, "source": "ID"}, *columns], "quality": rules})
+    schema = T.StructType([T.StructField(n, T.StringType()) for n in ("ID", "x", CORRUPT_COL, SOURCE_FILE_COL)])
+    out = validate(spark.createDataFrame([(i, x, None, "f") for i, x in rows], schema), contract, "r", NOW)
+    good = sorted(r["id"] for r in curated(out, contract).collect())
+    bad = sorted((r["id"], sorted(v["rule"] for v in r["lake_violations"]))
+                 for r in quarantine(out, contract).collect())
+    return good, bad
+
+
+def test_a_not_null_rule_reads_the_value_before_its_conversion(spark):
+    """A value that is there but does not convert fails its type check only: a not_null rule whose
+    action is fail used to fail the run on it, naming a null that was not there."""
+    good, bad = _rule_outcome(spark, [{"name": "x", "type": "decimal(8,2)", "source": "x"}],
+                              [{"name": "x_present", "type": "not_null", "column": "x", "action": "reject"}],
+                              [("1", "12.5"), ("2", "12.5x"), ("3", None)])
+    assert (good, bad) == ([1], [("2", ["type:x"]), ("3", ["x_present"])])
+
+
+def test_allowed_values_beyond_64_bits_and_float_range_bounds(spark):
+    """An integer beyond 64 bits is no literal Spark takes: as an allowed value of a double column
+    it stopped the run with a py4j error. A float column compared with a double bound rejected
+    0.1 under max 0.1 (0.1 as a float is 0.100000001...)."""
+    good, bad = _rule_outcome(spark, [{"name": "x", "type": "double"}],
+                              [{"name": "x_ok", "type": "allowed_values", "column": "x",
+                                "values": [1.5, 100000000000000000000], "action": "reject"}],
+                              [("1", "1.5"), ("2", "1e20"), ("3", "2")])
+    assert (good, bad) == ([1, 2], [("3", ["x_ok"])])
+    good, bad = _rule_outcome(spark, [{"name": "x", "type": "float"}],
+                              [{"name": "x_ok", "type": "range", "column": "x", "min": 0.1, "max": 0.7,
+                                "action": "reject"}],
+                              [("1", "0.1"), ("2", "0.7"), ("3", "0.71"), ("4", "0.09")])
+    assert (good, bad) == ([1, 2], [("3", ["x_ok"]), ("4", ["x_ok"])])
+
+
 @pytest.mark.parametrize(("value", "ok"), [("true", True), ("no", False), ("maybe", None)])
 def test_boolean_cast(spark, value, ok):
     contract = Contract.from_dict({**_doc_without_dedupe(),

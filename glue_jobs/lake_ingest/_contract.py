@@ -267,6 +267,9 @@ class _Parser:
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             self.err(where, "must be a list of column names")
             return ()
+        twice = sorted({v for v in value if value.count(v) > 1})
+        if twice:
+            self.err(where, f"lists {', '.join(repr(v) for v in twice)} twice")
         return tuple(value)
 
     def parse(self) -> Contract:
@@ -438,6 +441,8 @@ class _Parser:
             elif fmt is not None and (not isinstance(fmt, str) or not fmt.strip()):
                 self.err(f"{where}.format", "must be a Spark datetime pattern in quotes, such as 'dd/MM/yyyy'")
                 fmt = None
+            if not isinstance(c.get("description", ""), str):
+                self.err(f"{where}.description", "must be text (quote it: YAML reads 2026-01-01 as a date)")
             dictionary = c.get("dictionary")
             if dictionary is not None and not isinstance(dictionary, bool):
                 self.err(f"{where}.dictionary", "must be true or false")
@@ -493,6 +498,10 @@ class _Parser:
                     self.err(f"{where}.columns", f"'{col}' is not a column")
             if rtype in ("allowed_values", "range", "regex") and len(cols) > 1:
                 self.err(f"{where}.columns", f"a {rtype} rule checks exactly one column")
+            for key, used_by in (("values", "allowed_values"), ("min", "range"), ("max", "range"),
+                                 ("pattern", "regex")):
+                if key in r and rtype in RULE_TYPES and rtype != used_by:
+                    self.err(f"{where}.{key}", f"only {used_by} rules take it (this rule is {rtype})")
             values: tuple[Any, ...] = ()
             if rtype == "allowed_values":
                 v = r.get("values")
@@ -526,8 +535,10 @@ class _Parser:
                         self.err(f"{where}.columns", f"'{col}' is {by_name[col].type}; range rules check numeric columns")
             pattern = r.get("pattern")
             if rtype == "regex":
-                if not isinstance(pattern, str) or not pattern:
+                if pattern is None or pattern == "":
                     self.err(f"{where}.pattern", "is required")
+                elif not isinstance(pattern, str):
+                    self.err(f"{where}.pattern", f"must be text in quotes, got {type(pattern).__name__}")
                 elif not _JAVA_ONLY_REGEX.search(pattern):
                     # Spark matches with Java's regex engine; the job checks the pattern with it
                     # before reading. Here Python's engine catches most mistakes without a JVM,
@@ -567,8 +578,9 @@ def _value_problem(value: Any, ctype: str) -> str | None:
         return None
     if ctype.startswith("decimal"):
         precision, scale = (int(x) for x in ctype[len("decimal("):-1].split(","))
-        try:
-            number = decimal.Decimal(str(value)) if isinstance(value, int | float | str) else None
+        try:  # text as Spark casts it (Python's Decimal also takes '1_000', which Spark reads as null)
+            number = (decimal.Decimal(str(value)) if isinstance(value, int | float)
+                      or (isinstance(value, str) and _DECIMAL_TEXT.match(value)) else None)
         except decimal.InvalidOperation:
             number = None
         if number is None or not number.is_finite():
@@ -592,6 +604,9 @@ def _value_problem(value: Any, ctype: str) -> str | None:
         return f"is not an ISO {ctype} ({'YYYY-MM-DD' if ctype == 'date' else 'YYYY-MM-DD HH:MM[:SS[.ffffff]]'})"
     return None
 
+
+#: A number written as text that Spark casts to a decimal.
+_DECIMAL_TEXT = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 
 #: The ISO forms Spark casts from text (Python's fromisoformat also takes 20241224 and 2024-W52-2).
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")

@@ -46,7 +46,11 @@ def contract_item(doc: dict[str, Any]) -> dict[str, Any]:
 
 def _document(doc: dict[str, Any], dataset_id: str) -> str:
     """A contract as the compact JSON its item stores; ContractError when it is too large."""
-    document = json.dumps(doc, sort_keys=True, separators=(",", ":"))
+    try:
+        document = json.dumps(doc, sort_keys=True, separators=(",", ":"))
+    except TypeError as exc:  # a value YAML read as a date or time, in a field no check reads as one
+        raise ContractError(dataset_id, [f"holds a value that is not text, a number, true/false or a list ({exc}); "
+                                         "YAML reads an unquoted 2026-01-01 as a date: quote it"]) from None
     size = len(document.encode())
     if size > MAX_CONTRACT_BYTES:
         raise ContractError(dataset_id, [

@@ -14,7 +14,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from ._contract import Contract
-from ._transforms import CORRUPT_COL, as_text, typed_before_union, typed_name
+from ._transforms import CORRUPT_COL, _q, as_text, typed_before_union, typed_name
 
 logger = logging.getLogger(__name__)
 
@@ -67,7 +67,7 @@ def read_group(spark: SparkSession, group: ReadGroup, contract: Contract) -> Dat
     fmt = contract.format
     if fmt.type == "parquet":
         df = spark.read.parquet(*spark_paths(group.paths))
-        return df.select(*[F.col(f"`{c}`") for c in group.columns])
+        return df.select(*[F.col(_q(c)) for c in group.columns])
     schema = T.StructType([T.StructField(c, T.StringType()) for c in group.columns]
                           + [T.StructField(CORRUPT_COL, T.StringType())])
     reader = spark.read.schema(schema).option("mode", "PERMISSIVE").option("columnNameOfCorruptRecord", CORRUPT_COL)
@@ -198,12 +198,12 @@ def read_key_columns(spark: SparkSession, groups: Sequence[ReadGroup], contract:
         frame = read_files(spark, groups, contract)
         made = [typed_name(c.name) for c in contract.columns  # converted by typed_before_union
                 if c.source_name in names and typed_name(c.name) in frame.columns]
-        return frame.select(*[F.col(f"`{n}`") if n in frame.columns else F.lit(None).cast("string").alias(n)
-                              for n in names], *[F.col(f"`{c}`") for c in made])
+        return frame.select(*[F.col(_q(n)) if n in frame.columns else F.lit(None).cast("string").alias(n)
+                              for n in names], *[F.col(_q(c)) for c in made])
     frames = []
     for group in groups:
         line = F.col("value")
-        fields = F.from_csv(line, ", ".join(f"`{c}` STRING" for c in group.columns),
+        fields = F.from_csv(line, ", ".join(f"{_q(c)} STRING" for c in group.columns),
                             {"sep": fmt.delimiter, "quote": fmt.quote, "escape": fmt.escape,
                              "nullValue": "", "emptyValue": "", "mode": "PERMISSIVE"})
         cols = []

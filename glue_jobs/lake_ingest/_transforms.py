@@ -409,7 +409,9 @@ def _build_checks(contract: Contract) -> list[Check]:
         out.append(_rule_check(rule, contract))
     if contract.deduplicate and contract.primary_key:
         keys = ", ".join(contract.primary_key)
-        out.append(Check(DUPLICATE_RULE, "reject", _text(f"superseded by a later row with the same {keys}")))
+        kept = (f"the latest by {', '.join(contract.dedupe_order_by)}, then by file name" if contract.dedupe_order_by
+                else "the one of the file whose name sorts last")
+        out.append(Check(DUPLICATE_RULE, "reject", _text(f"another row with the same {keys} was kept ({kept})")))
     out.append(Check(MALFORMED_RULE, "reject", _text("the record could not be parsed"),
                      F.col(CORRUPT_COL).isNotNull()))
     return out
@@ -422,19 +424,27 @@ def _rule_check(rule: Rule, contract: Contract) -> Check:
     value = _typed(col.name)
     typed_col = typed_name(col.name)
     if rule.type == "not_null":
+        # the source value (null markers made null): a value present but not convertible fails its
+        # type check only, which names the cause
         return Check(rule.name, rule.action, _text(f"null in {', '.join(rule.columns)}"),
-                     _any([_typed(c).isNull() for c in rule.columns]))
+                     _any([F.col(_q(contract.column(c).source_name)).isNull() for c in rule.columns]))
     if rule.type == "allowed_values":
-        allowed = [F.lit(v).cast(col.type) for v in rule.values]
+        # from text, as Spark casts it: a Python int beyond 64 bits is no literal Spark takes
+        allowed = [F.lit(v if isinstance(v, str) else str(v).lower() if isinstance(v, bool) else str(v)).cast(col.type)
+                   for v in rule.values]
         return Check(rule.name, rule.action,
                      _message(_text(f"{col.name}="), _shown(typed_col), _text(" is not an allowed value")),
                      value.isNotNull() & ~value.isin(allowed))
     if rule.type == "range":
         bounds = []
+
+        def bound(v: int | float) -> SparkColumn:  # a float column compares with the bound as a float
+            return F.lit(v).cast("float") if col.type == "float" else F.lit(v)
+
         if rule.min is not None:
-            bounds.append(value < F.lit(rule.min))
+            bounds.append(value < bound(rule.min))
         if rule.max is not None:
-            bounds.append(value > F.lit(rule.max))
+            bounds.append(value > bound(rule.max))
         shown = f"[{'' if rule.min is None else rule.min}, {'' if rule.max is None else rule.max}]"
         return Check(rule.name, rule.action,
                      _message(_text(f"{col.name}="), f"CAST({_q(typed_col)} AS STRING)", _text(f" outside {shown}")),
