@@ -10,6 +10,15 @@ data "aws_vpc" "this" {
   tags = {
     Name = var.vpc_name
   }
+
+  lifecycle {
+    # The interface endpoints' private DNS names (glue.<region>.amazonaws.com answering inside the
+    # VPC) need both attributes; without them the apply fails half-way.
+    postcondition {
+      condition     = !var.create_vpc_endpoints || (self.enable_dns_support && self.enable_dns_hostnames)
+      error_message = "The VPC needs enableDnsSupport and enableDnsHostnames for the interface endpoints' private DNS (or set create_vpc_endpoints = false)."
+    }
+  }
 }
 
 data "aws_subnets" "private" {

@@ -41,8 +41,18 @@ output "glue_job_log_group_names" {
 }
 
 output "glue_security_group_id" {
-  description = "Security group of the Glue job's ENIs (allow it on the on-premise side of the link)."
+  description = "Security group of the Glue job's ENIs (its egress rules reach the on-premise CIDRs)."
   value       = module.glue_ingest_job.security_group_id
+}
+
+output "glue_subnet_id" {
+  description = "Private subnet the Glue job's ENIs take their addresses in."
+  value       = local.private_subnet_ids[0]
+}
+
+output "glue_subnet_cidr_block" {
+  description = "CIDR block of that subnet: what the on-premise firewall allows for the job's connections."
+  value       = data.aws_subnet.private[local.private_subnet_ids[0]].cidr_block
 }
 
 output "glue_jdbc_connection_name" {

@@ -11,13 +11,14 @@ mock_provider "aws" {
     defaults = { partition = "aws" }
   }
   mock_data "aws_vpc" {
-    defaults = { id = "vpc-123", cidr_block = "10.0.0.0/16" }
+    defaults = { id = "vpc-123", cidr_block = "10.0.0.0/16", enable_dns_support = true, enable_dns_hostnames = true }
   }
   mock_data "aws_subnets" {
     defaults = { ids = ["subnet-b", "subnet-a"] }
   }
   mock_data "aws_subnet" {
-    defaults = { availability_zone = "eu-west-1a", arn = "arn:aws:ec2:eu-west-1:123456789012:subnet/subnet-a" }
+    defaults = { availability_zone = "eu-west-1a", arn = "arn:aws:ec2:eu-west-1:123456789012:subnet/subnet-a",
+    cidr_block = "10.0.1.0/24" }
   }
   mock_data "aws_route_tables" {
     defaults = { ids = ["rtb-1"] }
@@ -109,6 +110,15 @@ run "apply_with_mocks" {
   }
 }
 
+run "endpoints_need_vpc_dns" {
+  command = plan
+  override_data {
+    target = data.aws_vpc.this
+    values = { id = "vpc-123", cidr_block = "10.0.0.0/16", enable_dns_support = true, enable_dns_hostnames = false }
+  }
+  expect_failures = [data.aws_vpc.this]
+}
+
 run "defaults_no_jdbc_no_endpoints" {
   command = plan
   variables {
@@ -116,9 +126,17 @@ run "defaults_no_jdbc_no_endpoints" {
     create_vpc_endpoints = false
     alarm_email          = ""
   }
+  override_data {
+    target = data.aws_vpc.this
+    values = { id = "vpc-123", cidr_block = "10.0.0.0/16", enable_dns_support = false, enable_dns_hostnames = false }
+  }
   assert {
     condition     = output.vpc_endpoint_security_group_id == null
-    error_message = "create_vpc_endpoints = false creates no endpoints."
+    error_message = "create_vpc_endpoints = false creates no endpoints (and needs no VPC DNS)."
+  }
+  assert {
+    condition     = output.glue_subnet_cidr_block == "10.0.1.0/24"
+    error_message = "The Glue subnet's CIDR is what the on-premise firewall allows."
   }
 }
 

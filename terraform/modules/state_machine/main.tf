@@ -93,10 +93,36 @@ data "aws_iam_policy_document" "function_runtime" {
     resources = ["${aws_cloudwatch_log_group.function[each.key].arn}:*"]
   }
 
+  # The lake key also protects the buckets, parameters, secret and execution data: a function may
+  # use it only through Lambda for its own environment, and through DynamoDB for the tables.
   statement {
-    sid       = "DecryptEnvironmentAndTables"
+    sid       = "DecryptOwnEnvironment"
     actions   = ["kms:Decrypt"]
     resources = [var.kms_key_arn]
+
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["lambda.${local.region}.amazonaws.com"]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "kms:EncryptionContext:aws:lambda:FunctionArn"
+      values   = ["arn:${local.partition}:lambda:${local.region}:${local.account_id}:function:${var.name}-${each.key}"]
+    }
+  }
+
+  statement {
+    sid       = "DecryptTables"
+    actions   = ["kms:Decrypt"]
+    resources = [var.kms_key_arn]
+
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["dynamodb.${local.region}.amazonaws.com"]
+    }
   }
 
   # X-Ray has no resource-level permissions: these two write-only actions take "*".
