@@ -51,13 +51,19 @@ if ! command -v "$PYTHON" >/dev/null 2>&1; then
   echo "setup: $PYTHON not found (Glue 5.1 runs Python 3.11); set PYTHON=/path/to/python3.11" >&2
   exit 1
 fi
+# Debian and Ubuntu ship the venv module's ensurepip in a package of its own.
+if ! "$PYTHON" -c "import ensurepip, venv" >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
+  echo "setup: installing $(basename "$PYTHON")-venv"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$(basename "$PYTHON")-venv" >/dev/null
+fi
 if [ ! -x "$VENV/bin/python" ]; then
   echo "setup: creating $VENV"
   "$PYTHON" -m venv "$VENV"
 fi
 # The make targets run Spark with this Java, also where the default java is another version.
 echo "$JAVA17_HOME" > "$VENV/java-home"
-stamp="$VENV/.installed-$(cat pyproject.toml | sha1sum | cut -c1-12)-${EXTRAS//,/_}"
+stamp="$VENV/.installed-$(sha1sum < pyproject.toml | cut -c1-12)-${EXTRAS//,/_}"
 if [ ! -f "$stamp" ]; then
   echo "setup: installing the pinned packages ($EXTRAS)"
   "$VENV/bin/python" -m pip install -q --upgrade pip
