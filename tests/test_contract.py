@@ -119,6 +119,8 @@ def test_repository_contracts_load(contracts_dir):
         # YAML reads an unquoted date as a date: a column description is text
         (lambda d: d["columns"][0].update(description=__import__("datetime").date(2026, 1, 1)),
          "columns[0] (order_id).description: must be text"),
+        # 0 equals False in Python: it was taken for "no de-duplication" without a word
+        (lambda d: d.update(deduplicate=0), "deduplicate: must be true, false or {order_by: [columns]}, got int"),
         # Glue refuses a table description longer than 2,048 characters, after the run's commit point
         (lambda d: d.update(description="x" * 2049), "description: must be text of at most 2048 characters"),
     ],
@@ -131,6 +133,15 @@ def test_invalid_contracts_name_dataset_and_field(orders_doc, mutate, expected):
     message = str(info.value)
     assert "dataset 'orders'" in message
     assert expected in message
+
+
+def test_an_unknown_format_is_one_problem(orders_doc):
+    doc = copy.deepcopy(orders_doc)
+    doc["format"]["type"] = ["csv"]
+    with pytest.raises(ContractError) as info:
+        Contract.from_dict(doc)
+    assert [p for p in info.value.problems if p.startswith("format.")] == [
+        "format.type: '['csv']' is not one of csv, jsonl, parquet"]
 
 
 def test_all_problems_reported_at_once(orders_doc):

@@ -366,6 +366,8 @@ class _Parser:
             self.err("format.options", "must be a mapping")
             options = {}
         for key, value in options.items():
+            if ftype not in FORMATS:  # reported above; the options of an unknown format are not judged
+                break
             if key not in allowed:
                 self.err(f"format.options.{key}", f"is not a {ftype} option (allowed: {', '.join(sorted(allowed)) or 'none'})")
             elif not isinstance(value, allowed[key]):
@@ -452,7 +454,10 @@ class _Parser:
         return tuple(out)
 
     def _dedupe(self, doc: Any, pk: tuple[str, ...], by_name: Mapping[str, Column]) -> tuple[bool, tuple[str, ...]]:
-        if doc in (None, False):
+        if doc is None or doc is False:  # not `in (None, False)`: 0 == False, and 0 is a mistake to report
+            return False, ()
+        if doc is not True and not isinstance(doc, Mapping):
+            self.err("deduplicate", f"must be true, false or {{order_by: [columns]}}, got {type(doc).__name__}")
             return False, ()
         if not pk:
             self.err("deduplicate", "needs a primary_key")
