@@ -4,7 +4,10 @@ One row per component: the `diagrams` node class that draws it (or ``Cluster`` f
 boundaries), the diagram(s) it appears in, its role in this project, and the infrastructure
 evidence that really creates it (a Terraform resource in ``terraform/``, a CloudFormation
 resource in ``cfn/seed.yaml``, or, for the template, change set and stack, the template file and
-the change-set deploy documented in ``cfn/README.md``).
+the change-set deploy documented in ``cfn/README.md``). The VPC is the one component the
+repository does not create: it is expected to exist, and its evidence is how it is referenced (a
+Terraform data source that looks it up, a parameter of the seed that is given it), next to what
+is created in it.
 
 ``tests/test_architecture.py`` checks each row against the diagram code and the infrastructure
 code, so a box cannot outlive the resource behind it. ``python architecture/components.py``
@@ -98,6 +101,15 @@ class Documented:
         return f"`{self.text}` in `{self.path}`"
 
 
+@dataclass(frozen=True)
+class TemplateParameter(Documented):
+    """The template takes an existing resource as a parameter of this type (``AWS::EC2::VPC::Id``):
+    the stack is given it, and does not create it. Checked as text of the template."""
+
+    def describe(self) -> str:
+        return f"CloudFormation parameter of type `{self.text}` (`{self.path}`, given)"
+
+
 Evidence = (
     TerraformResource
     | TerraformData
@@ -119,6 +131,8 @@ class Component:
     diagrams: tuple[str, ...]
     role: str
     evidence: tuple[Evidence, ...]
+    #: Expected to exist before the deployment: looked up or given, not created.
+    existing: bool = False
 
 
 # --------------------------------------------------------------------------- the table
@@ -136,10 +150,16 @@ COMPONENTS: list[Component] = [
     ),
     Component(
         "VPC", CLUSTER, _BOTH,
-        "The existing VPC whose private subnets hold the Glue job's network interfaces, the VPC "
-        "endpoints, the VPN attachment to the on-premise site and the CodeBuild project.",
-        (TerraformData("aws_vpc"), TerraformResource("aws_vpc_endpoint"),
-         TerraformResource("aws_security_group"), CloudFormationResource("AWS::EC2::SecurityGroup")),
+        "The VPC and its private subnets, expected to exist: the subnets hold the Glue job's "
+        "network interfaces, the VPC endpoints and the CodeBuild project. The Site-to-Site VPN or "
+        "Direct Connect to the on-premise site is expected to exist as well; nothing here creates "
+        "it.",
+        (TerraformData("aws_vpc"), TerraformData("aws_subnets"),
+         TemplateParameter("cfn/seed.yaml", "AWS::EC2::VPC::Id"),
+         TemplateParameter("cfn/seed.yaml", "List<AWS::EC2::Subnet::Id>"),
+         TerraformResource("aws_vpc_endpoint"), TerraformResource("aws_security_group"),
+         CloudFormationResource("AWS::EC2::SecurityGroup")),
+        existing=True,
     ),
     Component(
         "AWS Step Functions workflow", CLUSTER, (DATA_PLANE,),
@@ -302,6 +322,16 @@ def _diagram_files(component: Component) -> str:
     return ", ".join(f"`{name}.png`" for name in component.diagrams)
 
 
+def _created_by(component: Component) -> str:
+    if not component.existing:
+        return "; ".join(e.describe() for e in component.evidence)
+    given = [e for e in component.evidence if isinstance(e, TerraformData | TemplateParameter)]
+    made = [e for e in component.evidence if e not in given]
+    return ("**not created, expected to exist**: "
+            + "; ".join(e.describe() for e in given)
+            + ". Created in it: " + "; ".join(e.describe() for e in made))
+
+
 def markdown_table() -> str:
     """The component table as Markdown, as it stands in ``architecture/README.md``."""
     lines = [
@@ -310,8 +340,8 @@ def markdown_table() -> str:
     ]
     for c in COMPONENTS:
         drawn = "Cluster" if c.node == CLUSTER else f"`{c.node.rsplit('.', 1)[1]}`"
-        created = "; ".join(e.describe() for e in c.evidence)
-        lines.append(f"| {c.name} | {drawn} | {_diagram_files(c)} | {c.role} | {created} |")
+        name = f"{c.name} (existing)" if c.existing else c.name
+        lines.append(f"| {name} | {drawn} | {_diagram_files(c)} | {c.role} | {_created_by(c)} |")
     return "\n".join(lines)
 
 

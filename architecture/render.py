@@ -8,8 +8,13 @@ Two pictures, one function each, with fixed output names:
   the Terraform which deploys the data plane.
 
 Run ``python architecture/render.py`` (or ``make diagrams``) to regenerate both into this folder.
-Every box stands for infrastructure that ``terraform/`` or ``cfn/seed.yaml`` really creates; the
-table in ``components.py`` says where, and ``tests/test_architecture.py`` keeps the two in step.
+Every box that draws a component of the challenge's picture stands for infrastructure that
+``terraform/`` or ``cfn/seed.yaml`` creates, except the VPC with its private subnets: they are
+expected to exist; Terraform looks them up and the seed is given them as parameters. The table in
+``components.py`` says where, and ``tests/test_architecture.py`` keeps the two in step. The other
+boxes marked "existing" are created by neither and are expected to exist as well: the Site-to-Site
+VPN or Direct Connect with its customer gateway, and the Git repository; so are the on-premise
+site's systems.
 """
 
 from __future__ import annotations
@@ -92,9 +97,9 @@ _GROUP = {"pencolor": "#AAB7B8", "bgcolor": "transparent", "style": "rounded", "
           "fontcolor": "#545B64"}
 
 
-def _data_flow(label: str = "") -> Edge:
+def _data_flow(label: str = "", **attrs: str) -> Edge:
     """The path of the data itself."""
-    return Edge(label=label, color="#1A73E8", penwidth="2.2")
+    return Edge(label=label, color="#1A73E8", penwidth="2.2", **attrs)
 
 
 def _control(label: str = "") -> Edge:
@@ -127,9 +132,10 @@ def _beside(label: str = "", color: str = "#248814", **attrs: str) -> Edge:
     return Edge(label=label, color=color, penwidth="1.6", minlen="0", **attrs)
 
 
-def _down(label: str = "", color: str = "#545B64") -> Edge:
-    """From a node down its column to a node below it, entering from the left."""
-    return _beside(label, color, tailport="s", headport="w", style="dashed")
+def _up(label: str = "", color: str = "#545B64") -> Edge:
+    """From a node up its column to a node above it (same rank). The label is an external one,
+    placed after the layout, so that it does not move the nodes."""
+    return Edge(xlabel=label, color=color, penwidth="1.6", minlen="0", style="dashed")
 
 
 def _hidden() -> Edge:
@@ -155,7 +161,7 @@ def data_plane(out_dir: Path) -> Path:
         with Cluster("On-premise site", graph_attr=_ON_PREMISE):
             exports = Server("ERP / CRM / plant\nfile exports\n(upload agent)")
             onprem_db = SQL("on-premise\ndatabase")
-            customer_gw = VPCCustomerGateway("customer gateway\n(VPN router)")
+            customer_gw = VPCCustomerGateway("customer gateway\n(VPN router,\nexisting)")
 
         with Cluster("AWS Cloud", graph_attr=_AWS_CLOUD):
             raw = S3("S3 raw zone\n(files as delivered)")
@@ -177,8 +183,8 @@ def data_plane(out_dir: Path) -> Path:
                 ingest_job = Glue("Glue ingest job\n(PySpark, Glue 5.1)")
 
             with Cluster("VPC", graph_attr=_VPC):
-                vpn = SiteToSiteVpn("Site-to-Site VPN /\nDirect Connect")
-                with Cluster("private subnets", graph_attr=_SUBNET):
+                vpn = SiteToSiteVpn("Site-to-Site\nVPN / Direct\nConnect\n(existing)")
+                with Cluster("private subnets (existing)", graph_attr=_SUBNET):
                     job_enis = VPCElasticNetworkInterface("Glue connection\nENIs + security\ngroup (JDBC)")
                     interface_eps = Endpoint(
                         "interface endpoints\nglue, logs, metrics,\nkms, sts (secrets\nwith JDBC)"
@@ -203,7 +209,7 @@ def data_plane(out_dir: Path) -> Path:
             with Cluster("Monitoring and alerts", graph_attr=_GROUP):
                 metrics = Cloudwatch("CloudWatch\nmetrics + logs\nDataLake/Ingest")
                 alarms = CloudwatchAlarm("alarms: failed runs,\nquarantine ratio")
-                job_failed = CloudwatchRule("rule: Glue job\nFAILED / TIMEOUT")
+                job_failed = CloudwatchRule("rule: Glue job\nFAILED / TIMEOUT /\nERROR")
                 alerts = SNS("SNS alerts topic")
 
             with Cluster("Security and settings", graph_attr=_GROUP):
@@ -283,7 +289,7 @@ def deployment_plane(out_dir: Path) -> Path:
         node_attr=_NODE,
         edge_attr=_EDGE,
     ):
-        repo = Git("Git repository\nterraform/, cfn/,\nglue_jobs/ (PySpark)")
+        repo = Git("Git repository (existing)\nterraform/, cfn/,\nglue_jobs/ (PySpark)")
 
         with Cluster("AWS Cloud", graph_attr=_AWS_CLOUD):
             template = CloudformationTemplate("Template\ncfn/seed.yaml")
@@ -291,12 +297,17 @@ def deployment_plane(out_dir: Path) -> Path:
             change_set = CloudformationChangeSet("Change set\n(reviewed)")
             stack = CloudformationStack("Stack\n<project>-<env>-seed")
 
+            # The VPC and its subnets are inputs of the seed (VpcID, PrivateSubnetIDs), not its
+            # resources: the project the seed creates runs in them. The subnets' label sits at the
+            # bottom, out of the way of the edges that leave the project upwards.
+            with Cluster("VPC", graph_attr=_VPC), \
+                    Cluster("private subnets (existing)",
+                            graph_attr={**_SUBNET, "margin": "20", "labelloc": "b"}):
+                codebuild = Codebuild("CodeBuild project\n(no ingress)")
+                terraform = Terraform("terraform init /\nplan / apply")
+
             with Cluster(seed_label, graph_attr=_GROUP):
                 build_role = IAM("CodeBuild\nservice role")
-                with Cluster("VPC", graph_attr=_VPC), \
-                        Cluster("private subnets", graph_attr=_SUBNET):
-                    codebuild = Codebuild("CodeBuild project\n(no ingress)")
-                    terraform = Terraform("terraform init /\nplan / apply")
                 repo_settings = SystemsManagerParameterStore("Parameter Store\nrepo URL, branch,\n"
                                                              "dirs, TF version")
                 ssh_key = SecretsManager("Secrets Manager\nSSH deploy key")
@@ -318,18 +329,22 @@ def deployment_plane(out_dir: Path) -> Path:
         template >> _main("create-change-set") >> cloudformation
         cloudformation >> _main() >> change_set
         change_set >> _main("execute-change-set") >> stack
-        stack >> _main("creates", lhead=f"cluster_{seed_label}") >> codebuild
+        stack >> _main("creates") >> codebuild
+        # The seed's other resources: the edge ends at their box, and takes no part in the ranking.
+        stack >> Edge(label="creates", color="#CD2264", penwidth="1.6", constraint="false",
+                      lhead=f"cluster_{seed_label}") >> build_role
         codebuild >> _main("runs") >> terraform
         terraform >> _main("deploys", lhead=f"cluster_{lake_label}") >> lake_tables
 
-        # What the build uses, drawn in the columns below the project and Terraform.
-        repo >> _data_flow("git clone over SSH") >> codebuild
+        # What the build uses, drawn in the columns above the project and Terraform; the clone
+        # passes above the main line, inside the AWS Cloud.
+        repo >> _data_flow("git clone over SSH", tailport="ne", headport="nw") >> codebuild
         codebuild - _assumed() - build_role
-        codebuild >> _down("settings") >> repo_settings
-        codebuild >> _down("SSH key") >> ssh_key
-        codebuild >> _down("logs", color="#D13212") >> build_logs
-        terraform >> _down("state") >> state_bucket
-        terraform >> _down("lock") >> lock_table
+        codebuild >> _up("settings") >> repo_settings
+        codebuild >> _up("SSH key") >> ssh_key
+        codebuild >> _up("logs", color="#D13212") >> build_logs
+        terraform >> _up("state") >> state_bucket
+        terraform >> _up("lock") >> lock_table
         terraform >> Edge(style="invis", minlen="0") >> seed_key
 
         # Two columns of three inside the data-plane stack.

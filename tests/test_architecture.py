@@ -1,5 +1,6 @@
 """The architecture diagrams: they render, they draw every component of the challenge's picture,
-and every box stands for infrastructure that terraform/ or cfn/seed.yaml really creates."""
+and every box stands for infrastructure that terraform/ or cfn/seed.yaml really creates, or, for
+the VPC, really looks up."""
 
 from __future__ import annotations
 

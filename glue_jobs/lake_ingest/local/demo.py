@@ -1,4 +1,6 @@
-"""The local demo: emulated AWS, generated on-premise extracts, the ingest of every dataset, a query."""
+"""The local demo: emulated AWS, generated on-premise extracts, the ingest of every dataset, then
+two queries: one over the curated tables, and one that counts the rules that rejected rows in the
+quarantine tables."""
 
 from __future__ import annotations
 
