@@ -109,15 +109,15 @@ def test_a_recovery_that_read_a_live_run_before_its_commit_point_completes_that_
     before_commit_point: dict = {}
     later: list = []
 
-    def update_run(self, dataset_id, run_id, values, expect_status=None):
+    def update_run(self, dataset_id, run_id, values, expect_status=None, **kwargs):
         if run_id == "run-A" and values.get("status") == "COMMITTING" and not later:
             before_commit_point.update(store.get_run("orders", "run-A"))  # what run-B's recovery reads
-            real_update(self, dataset_id, run_id, values, expect_status)  # run-A's commit point
+            answer = real_update(self, dataset_id, run_id, values, expect_status, **kwargs)  # run-A's commit point
             aws.dynamodb.delete_item(TableName=settings.runs_table,  # the state machine's ReleaseLock
                                      Key={"dataset_id": {"S": "orders"}, "run_id": {"S": LOCK_ID}})
             later.append(run_ingest(spark, "orders", "run-B", settings, aws))
-            return None
-        return real_update(self, dataset_id, run_id, values, expect_status)
+            return answer
+        return real_update(self, dataset_id, run_id, values, expect_status, **kwargs)
 
     def runs(self, dataset_id, statuses=None):
         found = real_runs(self, dataset_id, statuses)
@@ -326,6 +326,41 @@ def test_a_run_killed_in_its_commit_is_counted_by_the_run_that_completes_it(spar
     assert metric_sum(aws, settings, "RunSucceeded") == 2 and metric_sum(aws, settings, "RunFailed") == 0
     run_ingest(spark, "orders", "run-3", settings, aws)  # nothing more to complete, nothing counted twice
     assert metric_sum(aws, settings, "RowsWritten") == visible_rows
+
+
+def test_a_run_failing_in_its_commit_and_the_recovery_completing_it_count_it_once(spark, aws, deployed, lake,
+                                                                                   settings, monkeypatch):
+    """run-A fails in its commit but is still reporting its failure when run-B's recovery, which
+    read run-A's record before, completes the commit. The failure report and the completion each
+    publish the counts only by the write that marks them published: they are counted once."""
+    generate_extracts(lake / "raw", days=1, rows_per_file=200, datasets=["orders"])
+    store = StateStore(aws.dynamodb, settings.ledger_table, settings.runs_table)
+    real_record, real_fail = StateStore.record_file, job_module._IngestRun._fail
+    real_complete = job_module._IngestRun._complete_commit
+    live_a: dict = {}
+
+    def die(self, dataset_id, entry):
+        raise ConnectionError("lost in the commit")
+
+    monkeypatch.setattr(StateStore, "record_file", die)
+    monkeypatch.setattr(job_module._IngestRun, "_fail", lambda self, exc: live_a.update(job=self, exc=exc))
+    with pytest.raises(ConnectionError):
+        run_ingest(spark, "orders", "run-A", settings, aws)
+    monkeypatch.setattr(StateStore, "record_file", real_record)
+    monkeypatch.setattr(job_module._IngestRun, "_fail", real_fail)
+    assert store.get_run("orders", "run-A")["metrics_published"] is False
+
+    def complete(self, run):  # run-B has read run-A's record; run-A reports its failure now
+        real_fail(live_a["job"], live_a["exc"])
+        return real_complete(self, run)
+
+    monkeypatch.setattr(job_module._IngestRun, "_complete_commit", complete)
+    run_ingest(spark, "orders", "run-B", settings, aws)
+    record = store.get_run("orders", "run-A")
+    assert (record["status"], record["recovered_by"]) == ("SUCCEEDED", "run-B")
+    assert metric_sum(aws, settings, "RowsWritten") == record["rows_written"] > 0
+    assert metric_sum(aws, settings, "RunFailed") == 1  # run-A's report, which counted the rows
+    assert visible(aws.glue, "SELECT count(*) FROM sales.orders")[0][0] == record["rows_written"]
 
 
 def test_a_column_added_by_a_run_that_dies_in_its_commit_stays_in_its_record(spark, aws, deployed, lake, settings,

@@ -309,8 +309,6 @@ class _Parser:
                 self.err("partition_by", f"'{name}' has type {col.type}; partition columns must be one of {', '.join(PARTITION_TYPES)}")
             if col.nullable:
                 self.err("partition_by", f"'{name}' must be declared nullable: false")
-        if len(set(partitions)) != len(partitions):
-            self.err("partition_by", "lists a column twice")
         if partitions and len(partitions) == len(columns):
             self.err("partition_by", "at least one column must stay outside the partitioning")
         dedupe, order_by = self._dedupe(d.get("deduplicate"), pk, by_name)
@@ -443,13 +441,13 @@ class _Parser:
             elif fmt is not None and (not isinstance(fmt, str) or not fmt.strip()):
                 self.err(f"{where}.format", "must be a Spark datetime pattern in quotes, such as 'dd/MM/yyyy'")
                 fmt = None
-            if not isinstance(c.get("description", ""), str):
+            if not isinstance(c.get("description") or "", str):
                 self.err(f"{where}.description", "must be text (quote it: YAML reads 2026-01-01 as a date)")
             dictionary = c.get("dictionary")
             if dictionary is not None and not isinstance(dictionary, bool):
                 self.err(f"{where}.dictionary", "must be true or false")
             out.append(Column(name=name, type=ctype, nullable=bool(nullable), source=source, format=fmt,
-                              description=str(c.get("description", "")),
+                              description=str(c.get("description") or ""),
                               dictionary=dictionary if isinstance(dictionary, bool) else None))
         return tuple(out)
 

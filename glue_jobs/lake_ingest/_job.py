@@ -367,7 +367,7 @@ class _IngestRun:
         try:
             self.state.update_run(self.dataset_id, self.run_id, {
                 **_record(result), "status": SUCCEEDED, "ended_at": iso(utcnow()), "metrics_published": True,
-            }, expect_status=COMMITTING)
+            }, expect_status=COMMITTING, unpublished=True)
         except self.clients.dynamodb.exceptions.ConditionalCheckFailedException:
             self.say("another run's recovery completed this run's commit first and counted it")
         else:
@@ -927,10 +927,10 @@ class _IngestRun:
             "partitions_added": partitions, "metrics_published": True,
             "added_columns": list(dict.fromkeys([*(run.get("added_columns") or []), *added]))}
         try:
-            self.state.update_run(self.dataset_id, rid, done, expect_status=COMMITTING)
+            before = self.state.update_run(self.dataset_id, rid, done, expect_status=COMMITTING)
         except self.clients.dynamodb.exceptions.ConditionalCheckFailedException:
             return  # the run itself, still alive, finished first and counted itself
-        if run.get("metrics_published") is False:  # a run killed in its commit published nothing
+        if before.get("metrics_published") is False:  # as it was at this write: no failure report counted it
             metrics.publish(self.clients.cloudwatch, self.settings.metrics_namespace, self.dataset_id,
                             {**run, **done}, succeeded=True)
 
@@ -939,23 +939,16 @@ class _IngestRun:
         return sum(self.out_storage.delete_prefix(self._run_prefix(r, run_id)) for r in (curated_root, quarantine_root))
 
     def _fail(self, exc: BaseException) -> None:
-        """Record the failure and remove what the run wrote, only while its record still says
-        RUNNING: a record that moved on belongs to another attempt of the same run id (a retry
-        that committed, or is committing), whose files must stay."""
+        """Record the failure and remove what the run wrote, while its record still says RUNNING,
+        or says ABANDONED (another run's recovery gave it up and removed what it had written by
+        then). A record that moved on otherwise belongs to a commit: this run's, which the next
+        run completes, or another attempt's of the same run id, whose files must stay."""
         self.result.status = FAILED
         self.result.message = f"{type(exc).__name__}: {exc}"[:2000]
         self.result.seconds = round(time.monotonic() - self.started, 3)
-        record = self.state.get_run(self.dataset_id, self.run_id) or {}
-        if record.get("status") == COMMITTING:
-            # The failure is reported (RunFailed raises the alarm) with the run's counts: its rows
-            # become visible when the next run completes the commit, which publishes nothing more.
-            logger.error("run %s failed while committing; the next run completes the commit", self.run_id)
-            metrics.publish(self.clients.cloudwatch, self.settings.metrics_namespace, self.dataset_id,
-                            self.result.counts(), succeeded=False)
-            try:
-                self.state.update_run(self.dataset_id, self.run_id, {"metrics_published": True})
-            except Exception:  # the recovery may then publish the counts a second time
-                logger.exception("could not mark the metrics of run %s as published", self.run_id)
+        status = (self.state.get_run(self.dataset_id, self.run_id) or {}).get("status")
+        if status in (COMMITTING, SUCCEEDED):
+            self._failed_in_commit(status)
             return
         # Nothing of a run that fails before its commit becomes visible: no row is written or
         # quarantined (what it read and which rules it broke stay in the record).
@@ -967,6 +960,9 @@ class _IngestRun:
                 }, expect_status=RUNNING)
             except self.clients.dynamodb.exceptions.ConditionalCheckFailedException:
                 now = (self.state.get_run(self.dataset_id, self.run_id) or {}).get("status")
+                if now in (COMMITTING, SUCCEEDED):  # it moved on since it was read
+                    self._failed_in_commit(now)
+                    return
                 if now == ABANDONED:  # what it wrote after that recovery removed the rest must go too
                     removed = self._clean_outputs(self.run_id)
                     logger.error("run %s failed (%s): another run's recovery gave it up (its lock was released "
@@ -975,13 +971,35 @@ class _IngestRun:
                 else:
                     logger.error("run %s failed (%s), but its record says %s: another attempt of the same run "
                                  "id owns it, so nothing is removed", self.run_id, self.result.message, now)
-                return
-            removed = self._clean_outputs(self.run_id)
-            self.state.update_run(self.dataset_id, self.run_id, {"cleaned": True})
-            logger.error("run %s failed (%s); removed %d files it wrote", self.run_id, self.result.message, removed)
+            else:
+                removed = self._clean_outputs(self.run_id)
+                self.state.update_run(self.dataset_id, self.run_id, {"cleaned": True})
+                logger.error("run %s failed (%s); removed %d files it wrote", self.run_id, self.result.message,
+                             removed)
         finally:
             metrics.publish(self.clients.cloudwatch, self.settings.metrics_namespace, self.dataset_id,
                             self.result.counts(), succeeded=False)
+
+    def _failed_in_commit(self, status: str) -> None:
+        """A failure after the commit point: the rows become (or are) visible, nothing is removed.
+        While the record says COMMITTING, the failure is reported (RunFailed raises the alarm) with
+        the run's counts, by whichever of this run and a recovery first marks them published."""
+        if status == SUCCEEDED:
+            logger.error("run %s failed (%s), but its commit was completed (by another run's recovery, or "
+                         "another attempt of the same run id): its rows are visible", self.run_id, self.result.message)
+            return
+        logger.error("run %s failed while committing (%s); the next run completes the commit", self.run_id,
+                     self.result.message)
+        try:
+            self.state.update_run(self.dataset_id, self.run_id, {"metrics_published": True},
+                                  expect_status=COMMITTING, unpublished=True)
+        except self.clients.dynamodb.exceptions.ConditionalCheckFailedException:
+            return  # a recovery completed the commit meanwhile, and counted the run
+        except Exception:  # unmarked, the counts are published by the run that completes the commit
+            logger.exception("could not mark the metrics of run %s as published", self.run_id)
+            return
+        metrics.publish(self.clients.cloudwatch, self.settings.metrics_namespace, self.dataset_id,
+                        self.result.counts(), succeeded=False)
 
 
 def _check_patterns(spark: SparkSession, contract: Contract) -> None:

@@ -163,9 +163,11 @@ class StateStore:
         )
 
     def update_run(self, dataset_id: str, run_id: str, values: dict[str, Any],
-                   expect_status: str | None = None) -> None:
+                   expect_status: str | None = None, *, unpublished: bool = False) -> dict[str, Any]:
         """Set (or, for None values, remove) attributes of a run record, optionally only if it
-        still has ``expect_status``."""
+        still has ``expect_status`` and, with ``unpublished``, only if its ``metrics_published``
+        is false (the one write that earns the right to publish a run's counts). Returns the
+        previous values of the attributes it changed."""
         names = {f"#a{i}": k for i, k in enumerate(values)}
         sets = {f"#a{i}": f":v{i}" for i, v in enumerate(values.values()) if v is not None}
         removes = [f"#a{i}" for i, v in enumerate(values.values()) if v is None]
@@ -174,16 +176,24 @@ class StateStore:
         if removes:
             expr += " REMOVE " + ", ".join(removes)
         kwargs: dict[str, Any] = {}
+        conditions = []
         if expect_status is not None:
             names["#st"] = "status"
             vals[":expect"] = {"S": expect_status}
-            kwargs["ConditionExpression"] = "#st = :expect"
+            conditions.append("#st = :expect")
+        if unpublished:
+            names["#mp"] = "metrics_published"
+            vals[":unpublished"] = {"BOOL": False}
+            conditions.append("#mp = :unpublished")
+        if conditions:
+            kwargs["ConditionExpression"] = " AND ".join(conditions)
         if vals:
             kwargs["ExpressionAttributeValues"] = vals
-        self.ddb.update_item(
+        answer = self.ddb.update_item(
             TableName=self.runs_table, Key=to_item({"dataset_id": dataset_id, "run_id": run_id}),
-            UpdateExpression=expr.strip(), ExpressionAttributeNames=names, **kwargs,
+            UpdateExpression=expr.strip(), ExpressionAttributeNames=names, ReturnValues="UPDATED_OLD", **kwargs,
         )
+        return from_item(answer.get("Attributes", {}))
 
     # ------------------------------------------------------------------ lock
     @contextmanager
