@@ -897,8 +897,9 @@ def format_size(res: dict[str, Any]) -> str:
         f"{r['partitions_added']} partitions",
         "  rule violations: "
         + ", ".join(f"{k}={v:,}" for k, v in sorted(r["rule_violations"].items())),
-        f"  DuckDB process alone peaked at {duck['peak_python_mib']:,.0f} MiB; its total includes "
-        f"the idle Spark JVM ({duck['peak_children_mib']:,.0f} MiB)",
+        f"  DuckDB's run: the Python process that runs it (pyspark, moto and boto3 loaded too) peaked at "
+        f"{duck['peak_python_mib']:,.0f} MiB; its total includes the idle Spark JVM "
+        f"({duck['peak_children_mib']:,.0f} MiB)",
     ]
     if res["profile"]:
         reads = [p for p in res["profile"] if p["name"].endswith(NOOP_SUFFIX)]
@@ -952,9 +953,11 @@ def format_notes(driver_memory: str) -> str:
     return "\n".join([
         "notes:",
         "  * peak RSS = this Python process + all its children (the Spark JVM), sampled every "
-        "0.1 s and reset per phase.",
+        "0.1 s and reset per phase; the highest of a contender's runs is shown, with the time of its "
+        "best run.",
         f"  * the JVM heap is reserved up to spark.driver.memory ({driver_memory}) and the JVM "
-        "keeps what it once committed, so Spark peaks show heap growth, not live data.",
+        "keeps what it once committed, so Spark peaks show heap growth, not live data, and depend "
+        "on which contender ran first: compare them across sizes, not across contenders.",
         "  * the job writes the columns its contract marks 'dictionary: false' without Parquet "
         "dictionary encoding; the tuned plain Spark run does the same, so 'job / plain Spark with "
         "the job's Parquet settings' is the job's own overhead.",
