@@ -481,6 +481,8 @@ def test_a_failing_attempt_leaves_what_another_attempt_of_its_run_id_committed(s
     assert StateStore(aws.dynamodb, settings.ledger_table, settings.runs_table).get_run("orders", "run-1")[
         "status"] == "SUCCEEDED"
     assert visible(aws.glue, "SELECT count(*) FROM sales.orders")[0][0] == result.rows_written
+    assert metric_sum(aws, settings, "RunFailed") == 0  # the run's rows are visible: no alarm
+    assert metric_sum(aws, settings, "RowsWritten") == result.rows_written
 
 
 def test_run_id_pattern_allows_only_one_safe_path_segment():

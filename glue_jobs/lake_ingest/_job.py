@@ -953,6 +953,7 @@ class _IngestRun:
         # Nothing of a run that fails before its commit becomes visible: no row is written or
         # quarantined (what it read and which rules it broke stay in the record).
         self.result.rows_written = self.result.rows_quarantined = self.result.bytes_written = 0
+        report = True  # RunFailed with the counts, unless another attempt of the run id committed meanwhile
         try:
             try:  # FAILED first, then clean: a death in between leaves a FAILED run that _recover cleans
                 self.state.update_run(self.dataset_id, self.run_id, {
@@ -960,9 +961,8 @@ class _IngestRun:
                 }, expect_status=RUNNING)
             except self.clients.dynamodb.exceptions.ConditionalCheckFailedException:
                 now = (self.state.get_run(self.dataset_id, self.run_id) or {}).get("status")
-                if now in (COMMITTING, SUCCEEDED):  # it moved on since it was read
-                    self._failed_in_commit(now)
-                    return
+                if now in (COMMITTING, SUCCEEDED):  # another attempt of the run id committed since: its run
+                    report = False
                 if now == ABANDONED:  # what it wrote after that recovery removed the rest must go too
                     removed = self._clean_outputs(self.run_id)
                     logger.error("run %s failed (%s): another run's recovery gave it up (its lock was released "
@@ -977,8 +977,9 @@ class _IngestRun:
                 logger.error("run %s failed (%s); removed %d files it wrote", self.run_id, self.result.message,
                              removed)
         finally:
-            metrics.publish(self.clients.cloudwatch, self.settings.metrics_namespace, self.dataset_id,
-                            self.result.counts(), succeeded=False)
+            if report:
+                metrics.publish(self.clients.cloudwatch, self.settings.metrics_namespace, self.dataset_id,
+                                self.result.counts(), succeeded=False)
 
     def _failed_in_commit(self, status: str) -> None:
         """A failure after the commit point: the rows become (or are) visible, nothing is removed.
