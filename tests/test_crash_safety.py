@@ -142,6 +142,83 @@ def test_a_recovery_that_read_a_live_run_before_its_commit_point_completes_that_
     assert metric_sum(aws, settings, "RunSucceeded") == 2  # run-A (counted by run-B) and run-B
 
 
+def test_a_run_whose_lock_was_released_before_it_started_does_nothing(spark, aws, deployed, lake, settings,
+                                                                      monkeypatch):
+    """run-A took the lock, and lost it before its run record existed (the task timed out while
+    the Glue run waited to start). run-B took the lock and ran whole; its recovery could not see
+    run-A. run-A finds, once its record exists, that it no longer holds the lock, and stops: each
+    row is visible once, from run-B."""
+    generate_extracts(lake / "raw", days=1, rows_per_file=50, datasets=["orders"])
+    store = StateStore(aws.dynamodb, settings.ledger_table, settings.runs_table)
+    real_recover = job_module._IngestRun._recover
+    later: list = []
+
+    def recover_then_lose_the_lock(self):
+        real_recover(self)
+        if self.run_id == "run-A" and not later:
+            aws.dynamodb.delete_item(TableName=settings.runs_table,  # the state machine's ReleaseLock
+                                     Key={"dataset_id": {"S": "orders"}, "run_id": {"S": LOCK_ID}})
+            later.append(run_ingest(spark, "orders", "run-B", settings, aws))
+
+    monkeypatch.setattr(job_module._IngestRun, "_recover", recover_then_lose_the_lock)
+    a = run_ingest(spark, "orders", "run-A", settings, aws)
+    [b] = later
+    assert (a.status, b.status, b.files_ingested) == ("LOCKED", "SUCCEEDED", 1)
+    assert "was released before run run-A started" in a.message
+    assert {r["run_id"]: r["status"] for r in store.runs("orders")} == {"run-A": "ABANDONED", "run-B": "SUCCEEDED"}
+    count, distinct = visible(aws.glue, "SELECT count(*), count(DISTINCT order_id) FROM sales.orders")[0]
+    assert count == distinct == b.rows_written > 0
+    assert store.get_run("orders", LOCK_ID) is None  # run-B released its lock; run-A took nothing back
+
+
+def test_the_counts_survive_a_lost_answer_to_the_succeeded_write(spark, aws, deployed, lake, settings, monkeypatch):
+    """The SUCCEEDED write is applied but its answer is lost; the SDK's retry meets the write's own
+    result and is refused. The run tells its own write from a recovery's and publishes its counts."""
+    generate_extracts(lake / "raw", days=1, rows_per_file=50, datasets=["orders"])
+    real = StateStore.update_run
+
+    def update_run(self, dataset_id, run_id, values, expect_status=None, **kwargs):
+        if values.get("status") == "SUCCEEDED" and expect_status == "COMMITTING":
+            real(self, dataset_id, run_id, values, expect_status, **kwargs)  # applied, the answer lost
+        return real(self, dataset_id, run_id, values, expect_status, **kwargs)  # the retry
+
+    monkeypatch.setattr(StateStore, "update_run", update_run)
+    result = run_ingest(spark, "orders", "run-1", settings, aws)
+    assert result.status == "SUCCEEDED"
+    assert metric_sum(aws, settings, "RowsWritten") == result.rows_written > 0
+    assert metric_sum(aws, settings, "RunSucceeded") == 1
+
+
+def test_a_cleanup_does_not_mark_an_attempt_that_took_the_record_over(spark, aws, deployed, lake, settings,
+                                                                      monkeypatch):
+    """Attempt X of run-1 fails before its commit: FAILED, then it cleans. Attempt Y of run-1 takes
+    the record over (RUNNING) in between. X's mark 'cleaned' must not land on Y's record: the next
+    recovery would skip Y, never give it up, and its commit point would still pass."""
+    generate_extracts(lake / "raw", days=1, rows_per_file=50, datasets=["orders"])
+    store = StateStore(aws.dynamodb, settings.ledger_table, settings.runs_table)
+    real_clean = job_module._IngestRun._clean_outputs
+    cleans = []
+
+    def die(*args, **kwargs):
+        raise OSError("No space left on device")
+
+    def clean(self, run_id):
+        cleans.append(run_id)
+        if len(cleans) == 2:  # the clean in X's _fail (the first is at its start)
+            store.start_run("orders", "run-1", {"contract_version": 1})  # attempt Y
+        return real_clean(self, run_id)
+
+    monkeypatch.setattr(job_module, "write_parquet", die)
+    monkeypatch.setattr(job_module._IngestRun, "_clean_outputs", clean)
+    with pytest.raises(OSError):
+        run_ingest(spark, "orders", "run-1", settings, aws)
+    record = store.get_run("orders", "run-1")
+    assert (record["status"], record.get("cleaned")) == ("RUNNING", None)
+    monkeypatch.undo()
+    run_ingest(spark, "orders", "run-2", settings, aws)  # Y died: the next recovery gives it up
+    assert store.get_run("orders", "run-1")["status"] == "ABANDONED"
+
+
 def test_crash_during_commit_is_completed_by_the_next_run(spark, aws, deployed, lake, settings, monkeypatch):
     generate_extracts(lake / "raw", days=3, rows_per_file=300, datasets=["orders"])
     real_record = StateStore.record_file

@@ -313,6 +313,17 @@ class _IngestRun:
             self.say("this run id already succeeded; nothing to do")
             return RunResult.from_record(previous)
         self.state.start_run(self.dataset_id, self.run_id, {"contract_version": self.contract.version})
+        # The record first, then the lock: a run that takes the lock after this read finds the record
+        # in its recovery (and gives this run up if it is still RUNNING). A lock lost before (released
+        # while this run waited to start) may be held by a run that did not see the record: stop.
+        if not self.state.holds_lock(self.dataset_id, self.run_id):
+            try:
+                self.state.update_run(self.dataset_id, self.run_id, {"status": ABANDONED, "cleaned": True},
+                                      expect_status=RUNNING)
+            except self.clients.dynamodb.exceptions.ConditionalCheckFailedException:
+                pass  # another run's recovery gave it up already
+            raise DatasetLocked(f"the lock of dataset '{self.dataset_id}' was released before run {self.run_id} "
+                                "started (its task timed out, or the lease ended); the run did nothing")
         self._clean_outputs(self.run_id)
         try:
             self._ingest()
@@ -369,7 +380,12 @@ class _IngestRun:
                 **_record(result), "status": SUCCEEDED, "ended_at": iso(utcnow()), "metrics_published": True,
             }, expect_status=COMMITTING, unpublished=True)
         except self.clients.dynamodb.exceptions.ConditionalCheckFailedException:
-            self.say("another run's recovery completed this run's commit first and counted it")
+            now = self.state.get_run(self.dataset_id, self.run_id) or {}
+            if now.get("status") == SUCCEEDED and "recovered_by" not in now:  # its own write, whose answer was
+                metrics.publish(self.clients.cloudwatch, self.settings.metrics_namespace, self.dataset_id,
+                                result.counts(), succeeded=True)  # lost and retried
+            else:
+                self.say("another run's recovery completed this run's commit first and counted it")
         else:
             metrics.publish(self.clients.cloudwatch, self.settings.metrics_namespace, self.dataset_id,
                             result.counts(), succeeded=True)
@@ -898,9 +914,12 @@ class _IngestRun:
         if run.get("status") == COMMITTING:
             self._complete_commit(run)
             return
-        if run.get("status") not in (RUNNING, FAILED, ABANDONED) or run.get("cleaned") or rid == self.run_id:
+        status = run.get("status")
+        if status not in (RUNNING, FAILED, ABANDONED) or rid == self.run_id:
             return
-        if run["status"] == RUNNING:
+        if status != RUNNING and run.get("cleaned"):
+            return
+        if status == RUNNING:
             try:
                 self.state.update_run(self.dataset_id, rid, {"status": ABANDONED}, expect_status=RUNNING)
             except self.clients.dynamodb.exceptions.ConditionalCheckFailedException:
@@ -910,8 +929,12 @@ class _IngestRun:
                 return
         # ABANDONED or FAILED first, then clean: a death in between leaves a record the next recovery cleans
         removed = self._clean_outputs(rid)
-        self.state.update_run(self.dataset_id, rid, {"cleaned": True})
-        self.say(f"run {rid} ({run['status']}) never committed; removed {removed} files it left")
+        try:  # on the condition that no attempt of the run id took the record over since
+            self.state.update_run(self.dataset_id, rid, {"cleaned": True},
+                                  expect_status=ABANDONED if status == RUNNING else status)
+        except self.clients.dynamodb.exceptions.ConditionalCheckFailedException:
+            pass
+        self.say(f"run {rid} ({status}) never committed; removed {removed} files it left")
 
     def _complete_commit(self, run: dict[str, Any]) -> None:
         rid = run["run_id"]
@@ -973,7 +996,10 @@ class _IngestRun:
                                  "id owns it, so nothing is removed", self.run_id, self.result.message, now)
             else:
                 removed = self._clean_outputs(self.run_id)
-                self.state.update_run(self.dataset_id, self.run_id, {"cleaned": True})
+                try:  # on the condition that no attempt of the run id took the record over since
+                    self.state.update_run(self.dataset_id, self.run_id, {"cleaned": True}, expect_status=FAILED)
+                except self.clients.dynamodb.exceptions.ConditionalCheckFailedException:
+                    pass
                 logger.error("run %s failed (%s); removed %d files it wrote", self.run_id, self.result.message,
                              removed)
         finally:

@@ -230,6 +230,11 @@ class StateStore:
             except self.ddb.exceptions.ConditionalCheckFailedException:
                 logger.warning("lock of %s was taken over before release", dataset_id)
 
+    def holds_lock(self, dataset_id: str, holder: str) -> bool:
+        """Whether ``holder`` holds the dataset's lock now (a strongly consistent read)."""
+        lock = self.get_run(dataset_id, LOCK_ID) or {}
+        return lock.get("holder") == holder and int(lock.get("expires_at", 0)) > time.time()
+
     # ------------------------------------------------------------- internals
     def _query(self, table: str, dataset_id: str) -> Iterator[dict[str, Any]]:
         kwargs: dict[str, Any] = {
