@@ -280,6 +280,17 @@ def test_yaml_that_parsers_read_differently_is_refused(tmp_path, contracts_dir):
     assert doc["quality"][2]["values"] == ["EUR", "NO", "Y", "010"]
 
 
+def test_a_yaml_float_with_more_digits_than_a_double_keeps_is_refused():
+    """PyYAML reads 12345678901234567.89 as 1.2345678901234568e+16, Terraform's yamldecode keeps
+    every digit: the local and the deployed contract would differ."""
+    from lake_ingest._contract_store import yaml_problems
+
+    problems = yaml_problems("a: 12345678901234567.89\nb: 0.1234567890123456\nc: '12345678901234567.89'\n"
+                             "d: 1.234567890123450\ne: 123456789012345678901\n")
+    assert [p.split(" is read")[0] for p in problems] == ["line 1: 12345678901234567.89", "line 2: 0.1234567890123456"]
+    assert "PyYAML reads it as 1.2345678901234568e+16" in problems[0]
+
+
 def test_repeated_yaml_keys_are_refused(tmp_path, contracts_dir):
     text = (contracts_dir / "orders.yaml").read_text()
     (tmp_path / "orders.yaml").write_text(text + "quality:\n  - {name: x, type: not_null, column: status, action: warn}\n")

@@ -169,7 +169,21 @@ def yaml_problems(text: str) -> list[str]:
             problems.append((node.start_mark.line, node.start_mark.column,
                              f"{node.value} is read as text by some YAML parsers and as a boolean or number by "
                              f"others; quote it ('{node.value}'), or write true, false or a plain number"))
+        elif (isinstance(node, yaml.ScalarNode) and node.style is None and node.tag.endswith(":float")
+              and _significant_digits(node.value) > 15):
+            problems.append((node.start_mark.line, node.start_mark.column,
+                             f"{node.value} is read as a binary floating-point number, which keeps about 15 "
+                             f"significant digits (PyYAML reads it as {float(node.value)!r}), while Terraform's "
+                             f"yamldecode keeps them all: quote it where text is taken ('{node.value}' as an "
+                             f"allowed value), or write fewer digits"))
     return [f"line {line + 1}: {text}" for line, _, text in sorted(problems)]
+
+
+def _significant_digits(number: str) -> int:
+    """Significant digits of a YAML float as written, trailing zeros of a fraction left out
+    (``0.00120`` has 2, ``1.5e3`` has 2)."""
+    mantissa = re.split(r"[eE]", number.lstrip("+-"))[0].replace("_", "").replace(".", "")
+    return len(mantissa.lstrip("0").rstrip("0") if "." in number else mantissa.lstrip("0"))
 
 
 def _yaml() -> Any:
