@@ -316,12 +316,8 @@ class _IngestRun:
         # The record first, then the lock: a run that takes the lock after this read finds the record
         # in its recovery (and gives this run up if it is still RUNNING). A lock lost before (released
         # while this run waited to start) may be held by a run that did not see the record: stop.
-        if not self.state.holds_lock(self.dataset_id, self.run_id):
-            try:
-                self.state.update_run(self.dataset_id, self.run_id, {"status": ABANDONED, "cleaned": True},
-                                      expect_status=RUNNING)
-            except self.clients.dynamodb.exceptions.ConditionalCheckFailedException:
-                pass  # another run's recovery gave it up already
+        if not self.state.holds_lock(self.dataset_id, self.run_id):  # (a recovery may have given it up already)
+            self.state.try_update_run(self.dataset_id, self.run_id, {"status": ABANDONED, "cleaned": True}, RUNNING)
             raise DatasetLocked(f"the lock of dataset '{self.dataset_id}' was released before run {self.run_id} "
                                 "started (its task timed out, or the lease ended); the run did nothing")
         self._clean_outputs(self.run_id)
@@ -375,20 +371,15 @@ class _IngestRun:
         result.status = SUCCEEDED
         # Whichever of this run and a recovery moves the record from COMMITTING to SUCCEEDED
         # publishes the counts, the other does not: they are counted once.
-        try:
-            self.state.update_run(self.dataset_id, self.run_id, {
-                **_record(result), "status": SUCCEEDED, "ended_at": iso(utcnow()), "metrics_published": True,
-            }, expect_status=COMMITTING, unpublished=True)
-        except self.clients.dynamodb.exceptions.ConditionalCheckFailedException:
+        done = {**_record(result), "status": SUCCEEDED, "ended_at": iso(utcnow()), "metrics_published": True}
+        ours = self.state.try_update_run(self.dataset_id, self.run_id, done, COMMITTING, unpublished=True) is not None
+        if not ours:  # refused: a recovery's write, or this write itself, applied but its answer lost and retried
             now = self.state.get_run(self.dataset_id, self.run_id) or {}
-            if now.get("status") == SUCCEEDED and "recovered_by" not in now:  # its own write, whose answer was
-                metrics.publish(self.clients.cloudwatch, self.settings.metrics_namespace, self.dataset_id,
-                                result.counts(), succeeded=True)  # lost and retried
-            else:
-                self.say("another run's recovery completed this run's commit first and counted it")
+            ours = now.get("status") == SUCCEEDED and "recovered_by" not in now
+        if ours:
+            self._publish(result.counts(), succeeded=True)
         else:
-            metrics.publish(self.clients.cloudwatch, self.settings.metrics_namespace, self.dataset_id,
-                            result.counts(), succeeded=True)
+            self.say("another run's recovery completed this run's commit first and counted it")
         self.say(result.message or f"done: {result.files_ingested} files, {result.rows_read} rows read, "
                  f"{result.rows_written} written, {result.rows_quarantined} quarantined")
 
@@ -910,30 +901,21 @@ class _IngestRun:
             self._recover_run(run)
 
     def _recover_run(self, run: dict[str, Any]) -> None:
-        rid = run["run_id"]
-        if run.get("status") == COMMITTING:
+        rid, status = run["run_id"], run.get("status")
+        if status == COMMITTING:
             self._complete_commit(run)
             return
-        status = run.get("status")
-        if status not in (RUNNING, FAILED, ABANDONED) or rid == self.run_id:
+        if status not in (RUNNING, FAILED, ABANDONED) or rid == self.run_id or (status != RUNNING and run.get("cleaned")):
             return
-        if status != RUNNING and run.get("cleaned"):
+        if status == RUNNING and self.state.try_update_run(self.dataset_id, rid, {"status": ABANDONED}, RUNNING) is None:
+            now = self.state.get_run(self.dataset_id, rid)  # it moved on meanwhile: committing, failed or done
+            if now and now.get("status") != RUNNING:
+                self._recover_run(now)
             return
-        if status == RUNNING:
-            try:
-                self.state.update_run(self.dataset_id, rid, {"status": ABANDONED}, expect_status=RUNNING)
-            except self.clients.dynamodb.exceptions.ConditionalCheckFailedException:
-                now = self.state.get_run(self.dataset_id, rid)  # it moved on meanwhile: committing, failed or done
-                if now and now.get("status") != RUNNING:
-                    self._recover_run(now)
-                return
-        # ABANDONED or FAILED first, then clean: a death in between leaves a record the next recovery cleans
+        # ABANDONED or FAILED first, then clean: a death in between leaves a record the next recovery cleans.
+        # 'cleaned' only on that status: not on an attempt of the run id that took the record over since.
         removed = self._clean_outputs(rid)
-        try:  # on the condition that no attempt of the run id took the record over since
-            self.state.update_run(self.dataset_id, rid, {"cleaned": True},
-                                  expect_status=ABANDONED if status == RUNNING else status)
-        except self.clients.dynamodb.exceptions.ConditionalCheckFailedException:
-            pass
+        self.state.try_update_run(self.dataset_id, rid, {"cleaned": True}, ABANDONED if status == RUNNING else status)
         self.say(f"run {rid} ({status}) never committed; removed {removed} files it left")
 
     def _complete_commit(self, run: dict[str, Any]) -> None:
@@ -949,13 +931,11 @@ class _IngestRun:
             "status": SUCCEEDED, "ended_at": iso(utcnow()), "recovered_by": self.run_id,
             "partitions_added": partitions, "metrics_published": True,
             "added_columns": list(dict.fromkeys([*(run.get("added_columns") or []), *added]))}
-        try:
-            before = self.state.update_run(self.dataset_id, rid, done, expect_status=COMMITTING)
-        except self.clients.dynamodb.exceptions.ConditionalCheckFailedException:
+        before = self.state.try_update_run(self.dataset_id, rid, done, COMMITTING)
+        if before is None:
             return  # the run itself, still alive, finished first and counted itself
         if before.get("metrics_published") is False:  # as it was at this write: no failure report counted it
-            metrics.publish(self.clients.cloudwatch, self.settings.metrics_namespace, self.dataset_id,
-                            {**run, **done}, succeeded=True)
+            self._publish({**run, **done}, succeeded=True)
 
     def _clean_outputs(self, run_id: str) -> int:
         curated_root, quarantine_root = self._roots()
@@ -978,11 +958,9 @@ class _IngestRun:
         self.result.rows_written = self.result.rows_quarantined = self.result.bytes_written = 0
         report = True  # RunFailed with the counts, unless another attempt of the run id committed meanwhile
         try:
-            try:  # FAILED first, then clean: a death in between leaves a FAILED run that _recover cleans
-                self.state.update_run(self.dataset_id, self.run_id, {
-                    **_record(self.result), "status": FAILED, "ended_at": iso(utcnow()), "error": self.result.message,
-                }, expect_status=RUNNING)
-            except self.clients.dynamodb.exceptions.ConditionalCheckFailedException:
+            # FAILED first, then clean: a death in between leaves a FAILED run that _recover cleans
+            failed = {**_record(self.result), "status": FAILED, "ended_at": iso(utcnow()), "error": self.result.message}
+            if self.state.try_update_run(self.dataset_id, self.run_id, failed, RUNNING) is None:
                 now = (self.state.get_run(self.dataset_id, self.run_id) or {}).get("status")
                 if now in (COMMITTING, SUCCEEDED):  # another attempt of the run id committed since: its run
                     report = False
@@ -996,16 +974,13 @@ class _IngestRun:
                                  "id owns it, so nothing is removed", self.run_id, self.result.message, now)
             else:
                 removed = self._clean_outputs(self.run_id)
-                try:  # on the condition that no attempt of the run id took the record over since
-                    self.state.update_run(self.dataset_id, self.run_id, {"cleaned": True}, expect_status=FAILED)
-                except self.clients.dynamodb.exceptions.ConditionalCheckFailedException:
-                    pass
+                # on the condition that no attempt of the run id took the record over since
+                self.state.try_update_run(self.dataset_id, self.run_id, {"cleaned": True}, FAILED)
                 logger.error("run %s failed (%s); removed %d files it wrote", self.run_id, self.result.message,
                              removed)
         finally:
             if report:
-                metrics.publish(self.clients.cloudwatch, self.settings.metrics_namespace, self.dataset_id,
-                                self.result.counts(), succeeded=False)
+                self._publish(self.result.counts(), succeeded=False)
 
     def _failed_in_commit(self, status: str) -> None:
         """A failure after the commit point: the rows become (or are) visible, nothing is removed.
@@ -1018,15 +993,17 @@ class _IngestRun:
         logger.error("run %s failed while committing (%s); the next run completes the commit", self.run_id,
                      self.result.message)
         try:
-            self.state.update_run(self.dataset_id, self.run_id, {"metrics_published": True},
-                                  expect_status=COMMITTING, unpublished=True)
-        except self.clients.dynamodb.exceptions.ConditionalCheckFailedException:
-            return  # a recovery completed the commit meanwhile, and counted the run
+            marked = self.state.try_update_run(self.dataset_id, self.run_id, {"metrics_published": True}, COMMITTING,
+                                               unpublished=True)
         except Exception:  # unmarked, the counts are published by the run that completes the commit
             logger.exception("could not mark the metrics of run %s as published", self.run_id)
             return
-        metrics.publish(self.clients.cloudwatch, self.settings.metrics_namespace, self.dataset_id,
-                        self.result.counts(), succeeded=False)
+        if marked is not None:  # else a recovery completed the commit meanwhile, and counted the run
+            self._publish(self.result.counts(), succeeded=False)
+
+    def _publish(self, counts: dict[str, Any], *, succeeded: bool) -> None:
+        metrics.publish(self.clients.cloudwatch, self.settings.metrics_namespace, self.dataset_id, counts,
+                        succeeded=succeeded)
 
 
 def _check_patterns(spark: SparkSession, contract: Contract) -> None:

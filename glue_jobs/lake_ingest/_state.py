@@ -195,6 +195,15 @@ class StateStore:
         )
         return from_item(answer.get("Attributes", {}))
 
+    def try_update_run(self, dataset_id: str, run_id: str, values: dict[str, Any], expect_status: str, *,
+                       unpublished: bool = False) -> dict[str, Any] | None:
+        """``update_run`` on its conditions, or None when they refused the write (the record
+        moved on: another run, or another attempt of the run id, wrote it first)."""
+        try:
+            return self.update_run(dataset_id, run_id, values, expect_status, unpublished=unpublished)
+        except self.ddb.exceptions.ConditionalCheckFailedException:
+            return None
+
     # ------------------------------------------------------------------ lock
     @contextmanager
     def dataset_lock(self, dataset_id: str, holder: str, lease_seconds: int) -> Iterator[None]:

@@ -430,8 +430,7 @@ def _rule_check(rule: Rule, contract: Contract) -> Check:
                      _any([F.col(_q(contract.column(c).source_name)).isNull() for c in rule.columns]))
     if rule.type == "allowed_values":
         # from text, as Spark casts it: a Python int beyond 64 bits is no literal Spark takes
-        allowed = [F.lit(v if isinstance(v, str) else str(v).lower() if isinstance(v, bool) else str(v)).cast(col.type)
-                   for v in rule.values]
+        allowed = [F.lit(str(v)).cast(col.type) for v in rule.values]
         return Check(rule.name, rule.action,
                      _message(_text(f"{col.name}="), _shown(typed_col), _text(" is not an allowed value")),
                      value.isNotNull() & ~value.isin(allowed))
