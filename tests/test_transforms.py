@@ -413,6 +413,53 @@ def test_settling_pending_rows_matches_one_window_over_all_rows(spark):
     ])
 
 
+REGION_CONTRACT = Contract.from_dict({
+    "dataset_id": "r", "source": {"prefix": "r/", "pattern": "*.csv"}, "format": {"type": "csv"},
+    "columns": [{"name": "id", "type": "bigint", "source": "ID", "nullable": False},
+                {"name": "region", "type": "string", "nullable": False},
+                {"name": "amount", "type": "decimal(8,2)"},
+                {"name": "seen", "type": "timestamp", "format": "yyyy-MM-dd HH:mm:ss"}],
+    "primary_key": ["id"], "partition_by": ["region"], "deduplicate": {"order_by": ["seen"]},
+    "target": {"database": "db", "table": "r"},
+    "quality": [{"name": "region_known", "type": "allowed_values", "column": "region", "values": ["eu"],
+                 "action": "warn"},
+                {"name": "amount_ok", "type": "range", "column": "amount", "min": 0, "action": "reject"}],
+})
+
+
+def test_reasons_are_spelled_out_for_the_quarantined_rows_only(spark):
+    """The main pass keeps a rejected or pending row's check bits, its text as it arrived and its
+    partition values; the reasons are written when the rows reach quarantine, from those. A
+    partition value (null in the staged row) and an earlier warning still show in them."""
+    from pyspark.sql import functions as F
+
+    from lake_ingest._transforms import QUARANTINE_COL, VALID_COL, quarantine_rows, repeated_keys, resolve_pending, staged
+
+    schema = T.StructType([T.StructField(n, T.StringType()) for n in ("ID", "region", "amount", "seen", CORRUPT_COL)])
+    rows = [("1", "zz", "5", "2026-11-05 10:00:00", None),    # warned, then superseded by the next row
+            ("1", "eu", "6", "2026-11-05 11:00:00", None),
+            ("2", "zz", "-1.5", "2026-11-05 10:00:00", None),  # warned and rejected in the main pass
+            ("3", "eu", "0x1", "2026-11-05 10:00:00", None)]   # not a number
+    raw = spark.createDataFrame(rows, schema).withColumn(SOURCE_FILE_COL, F.lit("f"))
+    repeated = {("id",): repeated_keys(raw, REGION_CONTRACT, ("id",))}
+    out = staged(validate(raw, REGION_CONTRACT, "r", NOW, repeated=repeated), REGION_CONTRACT)
+    payloads = {r["amount"]: r[QUARANTINE_COL] for r in out.filter(F.col(VALID_COL) != "true").collect()}
+    assert payloads[Decimal("5.00")]["raw"] is None and payloads[Decimal("5.00")]["partition"] == ["zz"]
+    assert payloads[Decimal("-1.50")]["raw"] == ["2", "zz", "-1.5", "2026-11-05 10:00:00", None]
+    assert out.filter(F.col(VALID_COL) != "true").filter(F.col("region").isNotNull()).count() == 0
+    pending = out.filter(F.col(VALID_COL) == "pending").drop(VALID_COL)
+    settled = resolve_pending(pending, REGION_CONTRACT).select(*out.columns)
+    rejected = out.filter(F.col(VALID_COL) == "false").unionByName(settled.filter(F.col(VALID_COL) == "false"))
+    found = sorted((r["id"], r["region"], r["amount"], [v["detail"] for v in r["lake_violations"]])
+                   for r in quarantine_rows(rejected, REGION_CONTRACT).collect())
+    assert found == [
+        ("1", "zz", "5.00", ["region='zz' is not an allowed value",
+                             "another row with the same id was kept (the latest by seen, then by file name)"]),
+        ("2", "zz", "-1.5", ["region='zz' is not an allowed value", "amount=-1.50 outside [0, ]"]),
+        ("3", "eu", "0x1", ["cannot read amount='0x1' as decimal(8,2)"]),
+    ]
+
+
 def test_settling_counts_what_it_adds(spark):
     from pyspark.sql import Observation
     from pyspark.sql import functions as F
