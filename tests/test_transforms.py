@@ -433,7 +433,14 @@ def test_reasons_are_spelled_out_for_the_quarantined_rows_only(spark):
     partition value (null in the staged row) and an earlier warning still show in them."""
     from pyspark.sql import functions as F
 
-    from lake_ingest._transforms import QUARANTINE_COL, VALID_COL, quarantine_rows, repeated_keys, resolve_pending, staged
+    from lake_ingest._transforms import (
+        QUARANTINE_COL,
+        VALID_COL,
+        quarantine_rows,
+        repeated_keys,
+        resolve_pending,
+        staged,
+    )
 
     schema = T.StructType([T.StructField(n, T.StringType()) for n in ("ID", "region", "amount", "seen", CORRUPT_COL)])
     rows = [("1", "zz", "5", "2026-11-05 10:00:00", None),    # warned, then superseded by the next row
