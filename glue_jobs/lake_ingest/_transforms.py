@@ -614,20 +614,19 @@ def validate(df: DataFrame, contract: Contract, run_id: str, ingested_at: dt.dat
     return out.withColumn(REJECTED_COL, _rejected(all_checks))
 
 
-def _violations(all_checks: Sequence[Check], only: Sequence[int] | None = None) -> SparkColumn:
+def _violations(all_checks: Sequence[Check]) -> SparkColumn:
     """The readable list of the checks a row failed: (rule, action, detail) structs.
 
     Built with ``concat`` rather than ``array_compact`` (a lambda function), which would take the
     whole projection out of Spark's generated code; and as SQL text, parsed in one call into the
     JVM (built from Column objects it took over a thousand calls for a 22-column contract).
     """
-    wanted = range(len(all_checks)) if only is None else only
     none = f"CAST(array() AS {VIOLATIONS_TYPE})"
     branches = [
         f"CASE WHEN ({_q(_mask(i))} & {_bit(i)}L) != 0 THEN array(named_struct("
         f"'rule', {_text(all_checks[i].rule)}, 'action', {_text(all_checks[i].action)}, "
         f"'detail', CAST({all_checks[i].detail} AS STRING))) ELSE {none} END"
-        for i in wanted
+        for i in range(len(all_checks))
     ]
     return F.expr(f"concat({', '.join([none, *branches])})")
 
@@ -635,6 +634,13 @@ def _violations(all_checks: Sequence[Check], only: Sequence[int] | None = None) 
 def _masks(all_checks: Sequence[Check]) -> list[str]:
     """The names of the mask columns of a check list, in order."""
     return list(dict.fromkeys(_mask(i) for i in range(len(all_checks))))
+
+
+def _payload(contract: Contract, raw: SparkColumn) -> SparkColumn:
+    """What a rejected or pending row carries in ``lake_quarantine`` (see ``staged``)."""
+    partition = F.array(*[_typed(p).cast("string") for p in contract.partition_by]).cast("array<string>")
+    masks = F.array(*[F.col(m) for m in _masks(checks(contract))])
+    return F.struct(raw.alias("raw"), partition.alias("partition"), masks.alias("masks"))
 
 
 def staged(df: DataFrame, contract: Contract, extra: Sequence[str] = ()) -> DataFrame:
@@ -649,15 +655,12 @@ def staged(df: DataFrame, contract: Contract, extra: Sequence[str] = ()) -> Data
 
     The readable reasons are not built here but by ``quarantine_rows``, for the few rows that go
     to quarantine. Built here, for every row, their code made this stage's generated method
-    larger than the JIT compiles (17 KB of bytecode for the benchmark's 22 columns; 5 KB
+    larger than the JIT compiles (17 KB of bytecode for the benchmark's 22 columns; 2 KB
     without), and Spark then ran the stage without whole-stage code generation (measured at
     5 M rows: about 4 % more CPU in the main pass).
     """
     packed, rejected, pending = F.col(RAW_COL), F.col(REJECTED_COL), F.col(PENDING_COL)
-    masks = F.array(*[F.col(m) for m in _masks(checks(contract))])
-    partition = F.array(*[_typed(p).cast("string") for p in contract.partition_by]).cast("array<string>")
-    payload = F.when(rejected | pending, F.struct(packed.alias("raw"), partition.alias("partition"),
-                                                  masks.alias("masks")))
+    payload = F.when(rejected | pending, _payload(contract, packed))
     state = F.when(rejected, F.lit(REJECTED)).when(pending, F.lit(PENDING)).otherwise(F.lit(VALID))
     # Rejected and pending rows leave their partition values null (they are in the payload): they
     # are few, and one file per task is much cheaper than one per task and partition value.
@@ -677,7 +680,7 @@ def _restored(staged_df: DataFrame, contract: Contract, extra: Sequence[str] = (
     typed = {typed_name(c.name): q["partition"][parts.index(c.name)].cast(c.type) if c.name in parts
              else F.col(_q(c.name)) for c in contract.columns}
     typed |= {typed_name(e): F.col(_q(e)) for e in extra}
-    sources = [c.source_name for c in contract.columns] + list(extra)
+    sources = raw_columns(contract, extra)[:-1]  # the record is the last of the raw text
     raw = q["raw"]
     text = {s: F.when(raw.isNotNull(), raw[i]).otherwise(t.cast("string"))
             for i, (s, t) in enumerate(zip(sources, typed.values(), strict=True))}
@@ -703,9 +706,7 @@ def resolve_pending(pending: DataFrame, contract: Contract, extra: Sequence[str]
     window_checks = [i for i, c in enumerate(all_checks) if c.condition is None]
     warned_before = _any([is_set(i) for i, c in enumerate(all_checks) if c.condition is not None and not c.blocking])
     rejected = _rejected(all_checks)
-    partition = F.array(*[_typed(p).cast("string") for p in contract.partition_by]).cast("array<string>")
-    payload = F.when(rejected, F.struct(F.lit(None).cast("array<string>").alias("raw"), partition.alias("partition"),
-                                        F.array(*[F.col(m) for m in _masks(all_checks)]).alias("masks")))
+    payload = F.when(rejected, _payload(contract, F.lit(None).cast("array<string>")))
     state = F.when(rejected, F.lit(REJECTED)).otherwise(F.lit(VALID))
     metrics = _window_metrics(all_checks, window_checks, warned_before)
     values = {n: (F.when(~rejected, _typed(n)) if n in contract.partition_by else _typed(n)) for n in names}
@@ -748,7 +749,7 @@ def quarantine_rows(staged_df: DataFrame, contract: Contract, extra: Sequence[st
     """The quarantine table's rows from staged rejected rows: text values, record, violations."""
     fmt = contract.format
     restored = _restored(staged_df.filter(F.col(VALID_COL) == F.lit(REJECTED)), contract, extra)
-    sources = [c.source_name for c in contract.columns] + list(extra)
+    sources = raw_columns(contract, extra)[:-1]
     names = [c.name for c in contract.columns] + list(extra)
     # A record the JSON reader could not parse keeps the line's bytes as they are: in the file's
     # encoding, and maybe not valid in it. Parquet readers refuse a string that is not UTF-8, so
