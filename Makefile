@@ -37,7 +37,7 @@ test: setup
 	$(PY) -m pytest -rs $(PYTEST_ARGS)  # -rs: every skipped test is listed with its reason
 
 lint: setup
-	$(BIN)/ruff check glue_jobs tests benchmarks
+	$(BIN)/ruff check glue_jobs tests benchmarks notebooks architecture
 	$(BIN)/mypy
 	@if command -v terraform >/dev/null; then terraform fmt -check -recursive terraform; \
 	else echo "terraform fmt: skipped (the Terraform CLI is not installed)"; fi

@@ -193,27 +193,32 @@ def test_a_cleanup_does_not_mark_an_attempt_that_took_the_record_over(spark, aws
                                                                       monkeypatch):
     """Attempt X of run-1 fails before its commit: FAILED, then it cleans. Attempt Y of run-1 takes
     the record over (RUNNING) in between. X's mark 'cleaned' must not land on Y's record: the next
-    recovery would skip Y, never give it up, and its commit point would still pass."""
+    recovery would skip Y, never give it up, and its commit point would still pass. Nor may X's
+    clean remove what Y writes."""
     generate_extracts(lake / "raw", days=1, rows_per_file=50, datasets=["orders"])
     store = StateStore(aws.dynamodb, settings.ledger_table, settings.runs_table)
-    real_clean = job_module._IngestRun._clean_outputs
+    real_clean = job_module._IngestRun._clean_attempt
+    run_dir = lake / "curated" / "sales" / "orders" / "lake_run_id=run-1"
     cleans = []
 
     def die(*args, **kwargs):
         raise OSError("No space left on device")
 
-    def clean(self, run_id):
-        cleans.append(run_id)
-        if len(cleans) == 2:  # the clean in X's _fail (the first is at its start)
-            store.start_run("orders", "run-1", {"contract_version": 1})  # attempt Y
-        return real_clean(self, run_id)
+    def clean(self):
+        cleans.append(self.attempt)
+        store.start_run("orders", "run-1", {"contract_version": 1, "attempt": "y"})  # attempt Y
+        (run_dir / "lake_attempt=y" / "lake_valid=true").mkdir(parents=True)
+        (run_dir / "lake_attempt=y" / "lake_valid=true" / "part-y.parquet").write_bytes(b"Y's")
+        return real_clean(self)
 
     monkeypatch.setattr(job_module, "write_parquet", die)
-    monkeypatch.setattr(job_module._IngestRun, "_clean_outputs", clean)
+    monkeypatch.setattr(job_module._IngestRun, "_clean_attempt", clean)
     with pytest.raises(OSError):
         run_ingest(spark, "orders", "run-1", settings, aws)
+    assert len(cleans) == 1  # in X's _fail; an attempt's start removes nothing
     record = store.get_run("orders", "run-1")
-    assert (record["status"], record.get("cleaned")) == ("RUNNING", None)
+    assert (record["status"], record["attempt"], record.get("cleaned")) == ("RUNNING", "y", None)
+    assert [p.name for p in run_dir.rglob("*.parquet")] == ["part-y.parquet"]
     monkeypatch.undo()
     run_ingest(spark, "orders", "run-2", settings, aws)  # Y died: the next recovery gives it up
     assert store.get_run("orders", "run-1")["status"] == "ABANDONED"
@@ -236,10 +241,16 @@ def test_crash_during_commit_is_completed_by_the_next_run(spark, aws, deployed, 
     assert runs(aws, settings)["run-1"]["status"] == "COMMITTING"
     first_rows = visible(aws.glue, "SELECT count(*) FROM sales.orders")[0][0]
     assert first_rows > 0  # partitions were registered before the process died
+    run_dir = lake / "curated" / "sales" / "orders" / "lake_run_id=run-1"
+    committed = f"lake_attempt={runs(aws, settings)['run-1']['attempt']}"
+    left = run_dir / "lake_attempt=dead" / "lake_valid=true" / "part-0.parquet"  # an earlier attempt's
+    left.parent.mkdir(parents=True)
+    left.write_bytes(b"left by a dead attempt")
 
     monkeypatch.setattr(StateStore, "record_file", real_record)
     result = run_ingest(spark, "orders", "run-2", settings, aws)
     assert result.rows_read == 0 and result.files_skipped == 3  # the commit was completed, not redone
+    assert [p.name for p in run_dir.iterdir()] == [committed]  # and what other attempts left is gone
     records = runs(aws, settings)
     assert records["run-1"]["status"] == "SUCCEEDED" and records["run-1"]["recovered_by"] == "run-2"
     assert records["run-1"]["rows_written"] == first_rows and result.partitions_added == 0
@@ -267,12 +278,15 @@ def test_a_backfill_of_thousands_of_partitions_commits(spark, aws, deployed, lak
     assert visible(aws.glue, "SELECT count(DISTINCT order_date), min(order_date), max(order_date) FROM sales.orders") \
         == [(2000, dt.date(2018, 1, 1), dt.date.fromisoformat(days[-1]))]
     record = runs(aws, settings)[run_id]
-    manifest = lake / "curated" / "sales" / "orders" / f"lake_run_id={run_id}" / "_lake_commit.json"
+    manifest = lake / "curated" / "sales" / "orders" / f"lake_run_id={run_id}" / f"lake_attempt={record['attempt']}" \
+        / "_lake_commit.json"
+    assert record["commit_manifest"] == str(manifest)
     assert record["commit_sha256"] == hashlib.sha256(manifest.read_bytes()).hexdigest()
     assert len(manifest.read_bytes()) > 400_000  # more than a DynamoDB item holds
     [table] = json.loads(manifest.read_text())["tables"]
     assert len(table["partitions"]) == 2000 and table["partitions"][0] == [
-        ["2018-01-01", run_id], f"lake_run_id={run_id}/lake_valid=true/order_date=2018-01-01/"]  # below the root
+        ["2018-01-01", run_id],  # below the root
+        f"lake_run_id={run_id}/lake_attempt={record['attempt']}/lake_valid=true/order_date=2018-01-01/"]
 
 
 def _die_in_the_commit(spark, aws, settings, monkeypatch, run_id="run-1"):
@@ -353,7 +367,7 @@ def test_a_commit_whose_manifest_is_lost_stops_with_the_reason(spark, aws, deplo
                                                                capsys):
     generate_extracts(lake / "raw", days=1, rows_per_file=100, datasets=["orders"])
     _die_in_the_commit(spark, aws, settings, monkeypatch)
-    manifest = lake / "curated" / "sales" / "orders" / "lake_run_id=run-1" / "_lake_commit.json"
+    manifest = Path(runs(aws, settings)["run-1"]["commit_manifest"])
     manifest.write_text(manifest.read_text().replace("INGESTED", "EMPTY"))
     message = "run run-1 of orders stopped in its commit, and its commit manifest .* is altered"
     with pytest.raises(RuntimeError, match=message):
@@ -531,13 +545,22 @@ def test_killed_process_mid_write_then_rerun(spark, lake, settings):
 
 
 def test_same_run_id_retry_replaces_its_own_partial_output(spark, aws, deployed, lake, settings, monkeypatch):
-    """Step Functions retries a Glue task with the same run id: the retry starts clean."""
+    """Step Functions retries a Glue task with the same run id: once the retry passes its commit
+    point, what dead attempts left below the run's prefix is removed (a build without attempt
+    prefixes wrote straight below it)."""
     generate_extracts(lake / "raw", days=1, rows_per_file=200, datasets=["orders"])
-    stale = lake / "curated" / "sales" / "orders" / "lake_run_id=run-1" / "order_date=1999-01-01"
-    stale.mkdir(parents=True)
-    (stale / "part-stale.parquet").write_bytes(b"left by a dead attempt")
+    run_dirs = [lake / zone / "sales" / "orders" / "lake_run_id=run-1" for zone in ("curated", "quarantine")]
+    stale = [run_dirs[0] / "lake_attempt=dead" / "lake_valid=true" / "order_date=1999-01-01" / "part-0.parquet",
+             run_dirs[0] / "order_date=1999-01-01" / "part-stale.parquet", run_dirs[0] / "_lake_commit.json",
+             run_dirs[1] / "lake_attempt=dead" / "part-1.parquet"]
+    for path in stale:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"left by a dead attempt")
     result = run_ingest(spark, "orders", "run-1", settings, aws)
-    assert result.status == "SUCCEEDED" and not stale.exists()
+    assert result.status == "SUCCEEDED" and not any(p.exists() for p in stale)
+    # only the attempt that committed is left, in both zones
+    attempt = runs(aws, settings)["run-1"]["attempt"]
+    assert [sorted(p.name for p in d.iterdir()) for d in run_dirs] == [[f"lake_attempt={attempt}"]] * 2
     assert visible(aws.glue, "SELECT min(order_date) FROM sales.orders")[0][0].year == 2026
     # and a retry after success is a no-op that reports the recorded result
     again = run_ingest(spark, "orders", "run-1", settings, aws)
@@ -560,6 +583,68 @@ def test_a_failing_attempt_leaves_what_another_attempt_of_its_run_id_committed(s
     assert visible(aws.glue, "SELECT count(*) FROM sales.orders")[0][0] == result.rows_written
     assert metric_sum(aws, settings, "RunFailed") == 0  # the run's rows are visible: no alarm
     assert metric_sum(aws, settings, "RowsWritten") == result.rows_written
+
+
+class Paused(BaseException):
+    """Stops an attempt where it stands, as if it were still alive: no failure handling runs."""
+
+
+def test_an_attempt_whose_record_another_attempt_took_over_cannot_commit(spark, aws, deployed, lake, settings,
+                                                                         monkeypatch):
+    """Two attempts of one run id alive together (a start retried although it had started):
+    attempt B takes the run record over and writes while attempt A reaches its commit point. A's
+    commit point is refused (the record is B's), A removes what it wrote and nothing of B's, and
+    nothing is visible. B then dies: the next run's recovery gives run-1 up and each row is
+    ingested once."""
+    generate_extracts(lake / "raw", days=2, rows_per_file=300, datasets=["orders"])
+    store = StateStore(aws.dynamodb, settings.ledger_table, settings.runs_table)
+    real_manifest, real_write = job_module._IngestRun._write_manifest, job_module.write_parquet
+    attempts: dict[str, str] = {}
+
+    def b_pauses_after_its_main_write(df, uri, partition_by=(), **options):
+        real_write(df, uri, partition_by, **options)
+        if "b" in attempts and attempts["b"] in uri:
+            raise Paused
+
+    def b_starts_before_a_commits(self, commit, roots):
+        if "a" not in attempts:
+            attempts["a"] = self.attempt
+            with pytest.raises(Paused):
+                run_ingest(spark, "orders", "run-1", settings, aws)  # attempt B
+            attempts["b"] = store.get_run("orders", "run-1")["attempt"]
+        return real_manifest(self, commit, roots)
+
+    real_start = StateStore.start_run
+
+    def start_run(self, dataset_id, run_id, attrs):
+        if "a" in attempts:  # B's start: from now on its writes pause it
+            attempts["b"] = attrs["attempt"]
+        real_start(self, dataset_id, run_id, attrs)
+
+    monkeypatch.setattr(job_module._IngestRun, "_write_manifest", b_starts_before_a_commits)
+    monkeypatch.setattr(job_module, "write_parquet", b_pauses_after_its_main_write)
+    monkeypatch.setattr(StateStore, "start_run", start_run)
+    with pytest.raises(job_module.CommitRefused) as refused:
+        run_ingest(spark, "orders", "run-1", settings, aws)
+    a, b = attempts["a"], attempts["b"]
+    assert f"commit point of attempt {a} was refused; the run record says RUNNING for attempt {b}" in str(refused.value)
+    record = store.get_run("orders", "run-1")
+    assert (record["status"], record["attempt"]) == ("RUNNING", b)
+    assert store.ledger("orders") == {}
+    assert aws.glue.get_partitions(DatabaseName="sales", TableName="orders")["Partitions"] == []
+    written = {p.relative_to(lake).parts[4] for p in lake.rglob("*.parquet") if "lake_run_id=run-1" in str(p)}
+    assert written == {f"lake_attempt={b}"}  # A's files are gone, B's (alive) are untouched
+    assert metric_sum(aws, settings, "RunFailed") == 0  # A reports nothing: the run is B's
+
+    monkeypatch.undo()
+    store.ddb.delete_item(TableName=settings.runs_table,  # B is dead: its lease ran out
+                          Key={"dataset_id": {"S": "orders"}, "run_id": {"S": LOCK_ID}})
+    result = run_ingest(spark, "orders", "run-2", settings, aws)
+    assert (result.status, result.files_ingested, result.rows_read) == ("SUCCEEDED", 2, 600)
+    assert store.get_run("orders", "run-1")["status"] == "ABANDONED"
+    assert not [p for p in lake.rglob("*") if "run-1" in str(p) and p.is_file()]
+    count, distinct = visible(aws.glue, "SELECT count(*), count(DISTINCT order_id) FROM sales.orders")[0]
+    assert count == distinct == result.rows_written > 0
 
 
 def test_run_id_pattern_allows_only_one_safe_path_segment():

@@ -173,6 +173,8 @@ def _record_job_runs(spark: Any, aws: AwsClients, lake: Path, settings: JobSetti
     assert storage.delete_prefix("s3://lake-raw/erp") == 1
     storage.put_bytes("s3://lake-raw/run/_lake_commit.json", b"{}")  # a commit manifest (Spark's writes go
     assert storage.get_bytes("s3://lake-raw/run/_lake_commit.json") == b"{}"  # to the local lake here)
+    storage.delete("s3://lake-raw/run/_lake_commit.json")  # what another attempt of a run left
+    assert list(storage.list("s3://lake-raw", "run/")) == []
     return actions
 
 

@@ -10,6 +10,7 @@ import logging
 import os
 import re
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, TypeVar
@@ -109,6 +110,8 @@ CURATED, QUARANTINE = ZONES = ("curated", "quarantine")
 #: A run's commit manifest, beside its curated files (Spark, Hive and Athena skip names that
 #: start with an underscore).
 COMMIT_MANIFEST = "_lake_commit.json"
+#: Below its run's prefix, each attempt of a run id writes under ``lake_attempt=<attempt id>/``.
+ATTEMPT_DIR = "lake_attempt"
 #: Above this many repeated key values, de-duplication shuffles every row in one window instead
 #: of broadcasting the repeated keys and settling their rows after the main pass.
 MAX_REPEATED_KEYS = 1_000_000
@@ -123,6 +126,12 @@ REDELIVERED = "redelivered"  # the same bytes under the same key were ingested b
 
 class DataQualityError(RuntimeError):
     """Rows broke a rule whose action is ``fail``; the run wrote nothing visible."""
+
+
+class CommitRefused(RuntimeError):
+    """The run's commit point was refused: its record no longer belongs to this attempt (another
+    attempt of the run id took it over, or another run's recovery gave the run up). Nothing of this
+    attempt becomes visible, and what it wrote is removed."""
 
 
 class CommitBlocked(RuntimeError):
@@ -273,6 +282,9 @@ class _IngestRun:
         self.spark = spark
         self.dataset_id = dataset_id
         self.run_id = run_id
+        # An attempt of the run id (a Glue run; a start can be retried while the first is alive):
+        # it writes below its own prefix, and commits only while the run record is still its own.
+        self.attempt = uuid.uuid4().hex[:12]
         self.settings = settings
         self.clients = clients
         self.state = StateStore(clients.dynamodb, settings.ledger_table, settings.runs_table)
@@ -312,15 +324,17 @@ class _IngestRun:
         if previous and previous.get("status") == SUCCEEDED:
             self.say("this run id already succeeded; nothing to do")
             return RunResult.from_record(previous)
-        self.state.start_run(self.dataset_id, self.run_id, {"contract_version": self.contract.version})
+        self.state.start_run(self.dataset_id, self.run_id,
+                             {"contract_version": self.contract.version, "attempt": self.attempt})
+        self.say(f"attempt {self.attempt} started", logging.DEBUG)
         # The record first, then the lock: a run that takes the lock after this read finds the record
         # in its recovery (and gives this run up if it is still RUNNING). A lock lost before (released
         # while this run waited to start) may be held by a run that did not see the record: stop.
         if not self.state.holds_lock(self.dataset_id, self.run_id):  # (a recovery may have given it up already)
-            self.state.try_update_run(self.dataset_id, self.run_id, {"status": ABANDONED, "cleaned": True}, RUNNING)
+            self.state.try_update_run(self.dataset_id, self.run_id, {"status": ABANDONED, "cleaned": True}, RUNNING,
+                                      attempt=self.attempt)
             raise DatasetLocked(f"the lock of dataset '{self.dataset_id}' was released before run {self.run_id} "
                                 "started (its task timed out, or the lease ended); the run did nothing")
-        self._clean_outputs(self.run_id)
         try:
             self._ingest()
         except Exception as exc:
@@ -362,10 +376,17 @@ class _IngestRun:
         result.seconds = round(time.monotonic() - self.started, 3)  # what a recovery reports if this run dies
         # The commit point: once the run record says COMMITTING, the run will become visible,
         # if not now then by the recovery step of the next run. It is refused when another run's
-        # recovery gave this run up first (ABANDONED: its lock was released while it ran).
-        self.state.update_run(self.dataset_id, self.run_id,
-                              {**_record(result), "status": COMMITTING, **where, "metrics_published": False},
-                              expect_status=RUNNING)
+        # recovery gave this run up first (ABANDONED: its lock was released while it ran), or when
+        # another attempt of the run id took the record over (then that attempt is the run).
+        if self.state.try_update_run(self.dataset_id, self.run_id,
+                                     {**_record(result), "status": COMMITTING, **where, "metrics_published": False},
+                                     RUNNING, attempt=self.attempt) is None:
+            now = self.state.get_run(self.dataset_id, self.run_id) or {}
+            raise CommitRefused(f"run {self.run_id} of {self.dataset_id}: the commit point of attempt {self.attempt} "
+                                f"was refused; the run record says {now.get('status')}"
+                                + (f" for attempt {now['attempt']}" if now.get("attempt") not in (None, self.attempt)
+                                   else "") + " (another attempt took the run over, or another run's recovery gave "
+                                "it up): nothing of this attempt becomes visible")
         result.partitions_added = self._finish_commit(self.run_id, commit, roots)
         result.seconds = round(time.monotonic() - self.started, 3)
         result.status = SUCCEEDED
@@ -380,6 +401,7 @@ class _IngestRun:
             self._publish(result.counts(), succeeded=True)
         else:
             self.say("another run's recovery completed this run's commit first and counted it")
+        self._clean_other_attempts(self.run_id, self.attempt)
         self.say(result.message or f"done: {result.files_ingested} files, {result.rows_read} rows read, "
                  f"{result.rows_written} written, {result.rows_quarantined} quarantined")
 
@@ -641,7 +663,7 @@ class _IngestRun:
     def _transform_and_write(self, files: Sequence[PlannedFile], ingested_at: dt.datetime) -> list[dict[str, Any]]:
         """One Spark pass writes the valid rows under ``lake_valid=true``, the rejected ones under
         ``lake_valid=false`` and the rows of repeated keys under ``lake_valid=pending`` of the
-        run's prefix. The pending rows are then settled (de-duplication, unique rules) and the
+        attempt's prefix. The pending rows are then settled (de-duplication, unique rules) and the
         rejected rows (few) moved to the quarantine zone. Nothing of it is visible until the
         commit registers partitions."""
         contract, result, spark = self.contract, self.result, self.spark
@@ -651,7 +673,7 @@ class _IngestRun:
         groups = group_files([(p.obj.uri, self._read_columns(p), p.types) for p in files])
         frame = read_files(spark, groups, contract)
         curated_root, quarantine_root = self._roots()
-        run_root = self._run_prefix(curated_root)
+        run_root = self._attempt_prefix(curated_root)
         partitions = [VALID_COL, *contract.partition_by]
         self.say(f"reading {len(files)} files ({sum(p.obj.size for p in files):,} bytes) in {len(groups)} "
                  "layout group(s)")
@@ -675,7 +697,7 @@ class _IngestRun:
                 moved = Observation(f"quarantine_{self.dataset_id}")
                 rows = quarantine_rows(rejected, contract, extra)
                 write_parquet(rows.observe(moved, *quarantine_metrics(contract)).drop(RUN_ID_COL),
-                              self._run_prefix(quarantine_root))
+                              self._attempt_prefix(quarantine_root))
                 counts |= {k: int(v or 0) for k, v in moved.get.items()}
                 self.out_storage.delete_prefix(rejected_root)
             result.rows_read = counts["rows_read"]
@@ -788,6 +810,10 @@ class _IngestRun:
     def _run_prefix(self, root: str, run_id: str | None = None) -> str:
         return join(root, f"{RUN_ID_COL}={run_id or self.run_id}")
 
+    def _attempt_prefix(self, root: str) -> str:
+        """Where this attempt writes: below its run's prefix, apart from any other attempt's."""
+        return join(self._run_prefix(root), f"{ATTEMPT_DIR}={self.attempt}")
+
     def _curated_spec(self, extra: Sequence[str]) -> catalog.TableSpec:
         c = self.contract
         cols = tuple((col.name, col.type) for col in c.data_columns) + tuple((e, "string") for e in extra)
@@ -804,10 +830,10 @@ class _IngestRun:
 
     def _table_commit(self, zone: str, spec: catalog.TableSpec, partition_by: Sequence[str],
                       below: str = "") -> dict[str, Any]:
-        """Find what the run wrote under its prefix in ``zone`` (``curated``, ``quarantine``): the
+        """Find what this attempt wrote under its prefix in ``zone`` (``curated``, ``quarantine``): the
         partitions to register, their locations relative to the zone's root, and the bytes."""
         root = self._roots()[ZONES.index(zone)]
-        prefix = f"{RUN_ID_COL}={self.run_id}/{below}"
+        prefix = f"{RUN_ID_COL}={self.run_id}/{ATTEMPT_DIR}={self.attempt}/{below}"
         partitions: dict[tuple[str, ...], str] = {}
         written = 0
         for obj in self.out_storage.list(root, prefix, etags=False):
@@ -868,7 +894,7 @@ class _IngestRun:
         manifest would be bounded by DynamoDB's 400 KB item: a backfill of a few thousand daily
         partitions exceeded it, failed its run, and so every later run of the dataset."""
         data = dumps(commit).encode()
-        uri = join(self._run_prefix(roots[CURATED]), COMMIT_MANIFEST)
+        uri = join(self._attempt_prefix(roots[CURATED]), COMMIT_MANIFEST)
         self.out_storage.put_bytes(uri, data)
         return {"commit_manifest": uri, "commit_sha256": hashlib.sha256(data).hexdigest(), "commit_roots": roots}
 
@@ -932,50 +958,108 @@ class _IngestRun:
             "partitions_added": partitions, "metrics_published": True,
             "added_columns": list(dict.fromkeys([*(run.get("added_columns") or []), *added]))}
         before = self.state.try_update_run(self.dataset_id, rid, done, COMMITTING)
+        if run.get("attempt"):  # (a run of an earlier build wrote no attempt prefix: nothing to tell apart)
+            zone_roots = [roots.get(zone, root) for zone, root in zip(ZONES, self._roots(), strict=True)]
+            self._clean_other_attempts(rid, run["attempt"], zone_roots)
         if before is None:
             return  # the run itself, still alive, finished first and counted itself
         if before.get("metrics_published") is False:  # as it was at this write: no failure report counted it
             self._publish({**run, **done}, succeeded=True)
 
     def _clean_outputs(self, run_id: str) -> int:
+        """Remove everything a run wrote, every attempt of it (a run that never committed)."""
         curated_root, quarantine_root = self._roots()
         return sum(self.out_storage.delete_prefix(self._run_prefix(r, run_id)) for r in (curated_root, quarantine_root))
 
+    def _clean_attempt(self) -> int:
+        """Remove what this attempt wrote, and nothing of another attempt of the run id."""
+        return sum(self.out_storage.delete_prefix(self._attempt_prefix(r)) for r in self._roots())
+
+    def _clean_other_attempts(self, run_id: str, committed: str, roots: Sequence[str] = ()) -> int:
+        """Once attempt ``committed`` of ``run_id`` passed its commit point, remove what the other
+        attempts of the run id left below its prefix in ``roots`` (default: the tables' roots):
+        dead ones, or live ones whose commit point will be refused (one that writes after this
+        removes what it wrote when it is refused)."""
+        removed = 0
+        try:
+            removed = self._remove_other_attempts(run_id, committed, roots or self._roots())
+        except Exception:  # housekeeping: the run is committed, its files stay an orphan at worst
+            logger.warning("run %s is committed, but removing what its other attempts left below its prefix "
+                           "failed; remove it by hand", run_id, exc_info=True)
+        if removed:
+            self.say(f"removed {removed} files that other attempts of run {run_id} left")
+        return removed
+
+    def _run_keys(self, root: str, run_id: str) -> list[str]:
+        """The keys of the objects below a run's prefix in a table's root, relative to that prefix."""
+        prefix = f"{RUN_ID_COL}={run_id}/"
+        try:
+            return [obj.key[len(prefix):] for obj in self.out_storage.list(root, prefix, etags=False)]
+        except FileNotFoundError:  # a local table directory that no run created (no quarantined row yet)
+            return []
+
+    def _remove_other_attempts(self, run_id: str, committed: str, roots: Sequence[str]) -> int:
+        removed = 0
+        for root in roots:
+            run_root = self._run_prefix(root, run_id)
+            kept = f"{ATTEMPT_DIR}={committed}"
+            dirs, files = set(), []
+            for key in self._run_keys(root, run_id):
+                first, _, rest = key.partition("/")
+                if first == kept:
+                    continue
+                if rest:
+                    dirs.add(first)
+                else:
+                    files.append(first)
+            for name in sorted(dirs):
+                removed += self.out_storage.delete_prefix(join(run_root, name))
+            for name in files:
+                self.out_storage.delete(join(run_root, name))
+            removed += len(files)
+        return removed
+
     def _fail(self, exc: BaseException) -> None:
-        """Record the failure and remove what the run wrote, while its record still says RUNNING,
-        or says ABANDONED (another run's recovery gave it up and removed what it had written by
-        then). A record that moved on otherwise belongs to a commit: this run's, which the next
-        run completes, or another attempt's of the same run id, whose files must stay."""
+        """Record the failure and remove what this attempt wrote, while its record still says
+        RUNNING for it, or says ABANDONED (another run's recovery gave it up and removed what it
+        had written by then). A record that moved on otherwise belongs to a commit (this
+        attempt's, which the next run completes) or to another attempt of the run id, whose files
+        stay: this attempt removes only its own, and reports nothing (the run is the other's)."""
         self.result.status = FAILED
         self.result.message = f"{type(exc).__name__}: {exc}"[:2000]
         self.result.seconds = round(time.monotonic() - self.started, 3)
-        status = (self.state.get_run(self.dataset_id, self.run_id) or {}).get("status")
-        if status in (COMMITTING, SUCCEEDED):
+        record = self.state.get_run(self.dataset_id, self.run_id) or {}
+        status = record.get("status")
+        if status in (COMMITTING, SUCCEEDED) and record.get("attempt") in (None, self.attempt):
             self._failed_in_commit(status)
             return
         # Nothing of a run that fails before its commit becomes visible: no row is written or
         # quarantined (what it read and which rules it broke stay in the record).
         self.result.rows_written = self.result.rows_quarantined = self.result.bytes_written = 0
-        report = True  # RunFailed with the counts, unless another attempt of the run id committed meanwhile
+        report = True  # RunFailed with the counts, unless another attempt of the run id holds the record
         try:
             # FAILED first, then clean: a death in between leaves a FAILED run that _recover cleans
             failed = {**_record(self.result), "status": FAILED, "ended_at": iso(utcnow()), "error": self.result.message}
-            if self.state.try_update_run(self.dataset_id, self.run_id, failed, RUNNING) is None:
-                now = (self.state.get_run(self.dataset_id, self.run_id) or {}).get("status")
-                if now in (COMMITTING, SUCCEEDED):  # another attempt of the run id committed since: its run
-                    report = False
-                if now == ABANDONED:  # what it wrote after that recovery removed the rest must go too
-                    removed = self._clean_outputs(self.run_id)
+            if self.state.try_update_run(self.dataset_id, self.run_id, failed, RUNNING, attempt=self.attempt) is None:
+                now = self.state.get_run(self.dataset_id, self.run_id) or {}
+                removed = self._clean_attempt()
+                if now.get("status") == ABANDONED:  # what it wrote after that recovery removed the rest
                     logger.error("run %s failed (%s): another run's recovery gave it up (its lock was released "
                                  "while it ran); removed the %d files it left, nothing of it is visible",
                                  self.run_id, self.result.message, removed)
                 else:
-                    logger.error("run %s failed (%s), but its record says %s: another attempt of the same run "
-                                 "id owns it, so nothing is removed", self.run_id, self.result.message, now)
+                    report = False
+                    logger.error("run %s failed (%s) in attempt %s, but its record says %s for attempt %s: that "
+                                 "attempt is the run; removed the %d files of this attempt", self.run_id,
+                                 self.result.message, self.attempt, now.get("status"), now.get("attempt"), removed)
             else:
-                removed = self._clean_outputs(self.run_id)
-                # on the condition that no attempt of the run id took the record over since
-                self.state.try_update_run(self.dataset_id, self.run_id, {"cleaned": True}, FAILED)
+                removed = self._clean_attempt()
+                # What a dead earlier attempt of the run id left is for the next run's recovery
+                # (its lock keeps new attempts out) to remove: 'cleaned' only when nothing is left,
+                # and on the condition that no attempt of the run id took the record over since.
+                if not any(self._run_keys(r, self.run_id) for r in self._roots()):
+                    self.state.try_update_run(self.dataset_id, self.run_id, {"cleaned": True}, FAILED,
+                                              attempt=self.attempt)
                 logger.error("run %s failed (%s); removed %d files it wrote", self.run_id, self.result.message,
                              removed)
         finally:
@@ -987,8 +1071,8 @@ class _IngestRun:
         While the record says COMMITTING, the failure is reported (RunFailed raises the alarm) with
         the run's counts, by whichever of this run and a recovery first marks them published."""
         if status == SUCCEEDED:
-            logger.error("run %s failed (%s), but its commit was completed (by another run's recovery, or "
-                         "another attempt of the same run id): its rows are visible", self.run_id, self.result.message)
+            logger.error("run %s failed (%s), but its commit was completed (by it, or by another run's "
+                         "recovery): its rows are visible", self.run_id, self.result.message)
             return
         logger.error("run %s failed while committing (%s); the next run completes the commit", self.run_id,
                      self.result.message)

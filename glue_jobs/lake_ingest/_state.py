@@ -163,11 +163,13 @@ class StateStore:
         )
 
     def update_run(self, dataset_id: str, run_id: str, values: dict[str, Any],
-                   expect_status: str | None = None, *, unpublished: bool = False) -> dict[str, Any]:
+                   expect_status: str | None = None, *, unpublished: bool = False,
+                   attempt: str | None = None) -> dict[str, Any]:
         """Set (or, for None values, remove) attributes of a run record, optionally only if it
-        still has ``expect_status`` and, with ``unpublished``, only if its ``metrics_published``
-        is false (the one write that earns the right to publish a run's counts). Returns the
-        previous values of the attributes it changed."""
+        still has ``expect_status``; with ``unpublished``, only if its ``metrics_published`` is
+        false (the one write that earns the right to publish a run's counts); with ``attempt``,
+        only if the record is still that attempt's (no other attempt of the run id took it over).
+        Returns the previous values of the attributes it changed."""
         names = {f"#a{i}": k for i, k in enumerate(values)}
         sets = {f"#a{i}": f":v{i}" for i, v in enumerate(values.values()) if v is not None}
         removes = [f"#a{i}" for i, v in enumerate(values.values()) if v is None]
@@ -185,6 +187,10 @@ class StateStore:
             names["#mp"] = "metrics_published"
             vals[":unpublished"] = {"BOOL": False}
             conditions.append("#mp = :unpublished")
+        if attempt is not None:
+            names["#at"] = "attempt"
+            vals[":attempt"] = {"S": attempt}
+            conditions.append("#at = :attempt")
         if conditions:
             kwargs["ConditionExpression"] = " AND ".join(conditions)
         if vals:
@@ -196,11 +202,11 @@ class StateStore:
         return from_item(answer.get("Attributes", {}))
 
     def try_update_run(self, dataset_id: str, run_id: str, values: dict[str, Any], expect_status: str, *,
-                       unpublished: bool = False) -> dict[str, Any] | None:
+                       unpublished: bool = False, attempt: str | None = None) -> dict[str, Any] | None:
         """``update_run`` on its conditions, or None when they refused the write (the record
         moved on: another run, or another attempt of the run id, wrote it first)."""
         try:
-            return self.update_run(dataset_id, run_id, values, expect_status, unpublished=unpublished)
+            return self.update_run(dataset_id, run_id, values, expect_status, unpublished=unpublished, attempt=attempt)
         except self.ddb.exceptions.ConditionalCheckFailedException:
             return None
 

@@ -72,7 +72,13 @@ class Storage(Protocol):
         """A small object's bytes; FileNotFoundError when there is none."""
         ...
 
-    def delete_prefix(self, uri: str) -> int: ...
+    def delete_prefix(self, uri: str) -> int:
+        """Delete every object below ``uri`` (as a folder); the number deleted."""
+        ...
+
+    def delete(self, uri: str) -> None:
+        """Delete one object (nothing happens when there is none)."""
+        ...
 
 
 def join(root: str, *parts: str) -> str:
@@ -149,6 +155,9 @@ class LocalStorage:
         count = sum(len(files) for _, _, files in os.walk(path))
         shutil.rmtree(path)
         return count
+
+    def delete(self, uri: str) -> None:
+        Path(_local_path(uri)).unlink(missing_ok=True)
 
 
 class S3Storage:
@@ -248,6 +257,10 @@ class S3Storage:
                 if keys:  # a SlowDown, most often: back off before the retry
                     time.sleep(DELETE_BACKOFF_SECONDS * 2**attempt)
         return deleted
+
+    def delete(self, uri: str) -> None:
+        bucket, key = _split_s3(uri)
+        self.s3.delete_object(Bucket=bucket, Key=key)
 
 
 def storage_for(uri: str, s3_client_factory: Any = None) -> Storage:
