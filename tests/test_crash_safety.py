@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import json
@@ -207,9 +208,13 @@ def test_a_cleanup_does_not_mark_an_attempt_that_took_the_record_over(spark, aws
     def clean(self):
         cleans.append(self.attempt)
         store.start_run("orders", "run-1", {"contract_version": 1, "attempt": "y"})  # attempt Y
-        (run_dir / "lake_attempt=y" / "lake_valid=true").mkdir(parents=True)
-        (run_dir / "lake_attempt=y" / "lake_valid=true" / "part-y.parquet").write_bytes(b"Y's")
-        return real_clean(self)
+        y_file = run_dir / "lake_attempt=y" / "lake_valid=true" / "part-y.parquet"
+        y_file.parent.mkdir(parents=True)
+        y_file.write_bytes(b"Y's")
+        removed = real_clean(self)
+        assert y_file.read_bytes() == b"Y's"  # X removed its own files only
+        y_file.unlink()  # nothing left below the run's prefix: X goes on to mark the record cleaned
+        return removed
 
     monkeypatch.setattr(job_module, "write_parquet", die)
     monkeypatch.setattr(job_module._IngestRun, "_clean_attempt", clean)
@@ -218,10 +223,35 @@ def test_a_cleanup_does_not_mark_an_attempt_that_took_the_record_over(spark, aws
     assert len(cleans) == 1  # in X's _fail; an attempt's start removes nothing
     record = store.get_run("orders", "run-1")
     assert (record["status"], record["attempt"], record.get("cleaned")) == ("RUNNING", "y", None)
-    assert [p.name for p in run_dir.rglob("*.parquet")] == ["part-y.parquet"]
+    assert not list(run_dir.rglob("*.parquet"))
     monkeypatch.undo()
     run_ingest(spark, "orders", "run-2", settings, aws)  # Y died: the next recovery gives it up
     assert store.get_run("orders", "run-1")["status"] == "ABANDONED"
+
+
+def test_a_failure_whose_clean_fails_too_raises_the_first_and_the_next_run_cleans(spark, aws, deployed, lake,
+                                                                                   settings, monkeypatch):
+    generate_extracts(lake / "raw", days=1, rows_per_file=50, datasets=["orders"])
+    real_write = job_module.write_parquet
+
+    def write_then_die(df, uri, partition_by=(), **options):
+        real_write(df, uri, partition_by, **options)
+        raise OSError("No space left on device")
+
+    def clean_fails(self):
+        raise PermissionError("AccessDenied on DeleteObjects")
+
+    monkeypatch.setattr(job_module, "write_parquet", write_then_die)
+    monkeypatch.setattr(job_module._IngestRun, "_clean_attempt", clean_fails)
+    with pytest.raises(OSError, match="No space left"):  # the run's own error, not the clean's
+        run_ingest(spark, "orders", "run-1", settings, aws)
+    record = runs(aws, settings)["run-1"]
+    assert record["status"] == "FAILED" and "cleaned" not in record
+    run_dir = lake / "curated" / "sales" / "orders" / "lake_run_id=run-1"
+    assert list(run_dir.rglob("*.parquet"))
+    monkeypatch.undo()
+    assert run_ingest(spark, "orders", "run-2", settings, aws).status == "SUCCEEDED"
+    assert not run_dir.exists() and runs(aws, settings)["run-1"]["cleaned"]
 
 
 def test_crash_during_commit_is_completed_by_the_next_run(spark, aws, deployed, lake, settings, monkeypatch):
@@ -586,7 +616,31 @@ def test_a_failing_attempt_leaves_what_another_attempt_of_its_run_id_committed(s
 
 
 class Paused(BaseException):
-    """Stops an attempt where it stands, as if it were still alive: no failure handling runs."""
+    """Stops an attempt where it stands, as if it were still alive: no failure handling runs, and
+    (with ``_paused_attempts_keep_their_lock``) its lock stays."""
+
+
+def _paused_attempts_keep_their_lock(monkeypatch):
+    real_lock = StateStore.dataset_lock
+    alive = []  # a paused attempt's lock, never closed (closing its generator would release it)
+
+    @contextlib.contextmanager
+    def dataset_lock(self, *args, **kwargs):
+        lock = real_lock(self, *args, **kwargs)
+        lock.__enter__()
+        try:
+            yield
+        except Paused:
+            alive.append(lock)
+            raise  # not released: the attempt is alive
+        except BaseException as exc:
+            if not lock.__exit__(type(exc), exc, exc.__traceback__):
+                raise
+        else:
+            lock.__exit__(None, None, None)
+
+    monkeypatch.setattr(StateStore, "dataset_lock", dataset_lock)
+    return alive
 
 
 def test_an_attempt_whose_record_another_attempt_took_over_cannot_commit(spark, aws, deployed, lake, settings,
@@ -624,6 +678,7 @@ def test_an_attempt_whose_record_another_attempt_took_over_cannot_commit(spark, 
     monkeypatch.setattr(job_module._IngestRun, "_write_manifest", b_starts_before_a_commits)
     monkeypatch.setattr(job_module, "write_parquet", b_pauses_after_its_main_write)
     monkeypatch.setattr(StateStore, "start_run", start_run)
+    paused = _paused_attempts_keep_their_lock(monkeypatch)
     with pytest.raises(job_module.CommitRefused) as refused:
         run_ingest(spark, "orders", "run-1", settings, aws)
     a, b = attempts["a"], attempts["b"]
@@ -635,16 +690,37 @@ def test_an_attempt_whose_record_another_attempt_took_over_cannot_commit(spark, 
     written = {p.relative_to(lake).parts[4] for p in lake.rglob("*.parquet") if "lake_run_id=run-1" in str(p)}
     assert written == {f"lake_attempt={b}"}  # A's files are gone, B's (alive) are untouched
     assert metric_sum(aws, settings, "RunFailed") == 0  # A reports nothing: the run is B's
+    lock = store.get_run("orders", LOCK_ID)  # A's end did not release the lock under B
+    assert (lock["holder"], lock["attempt"]) == ("run-1", b) and len(paused) == 1
+    assert run_ingest(spark, "orders", "run-2", settings, aws).status == "LOCKED"
 
     monkeypatch.undo()
     store.ddb.delete_item(TableName=settings.runs_table,  # B is dead: its lease ran out
                           Key={"dataset_id": {"S": "orders"}, "run_id": {"S": LOCK_ID}})
+    paused.pop().gen.close()  # (B's lock, closed while the emulator is up: its release finds no lock)
     result = run_ingest(spark, "orders", "run-2", settings, aws)
     assert (result.status, result.files_ingested, result.rows_read) == ("SUCCEEDED", 2, 600)
     assert store.get_run("orders", "run-1")["status"] == "ABANDONED"
     assert not [p for p in lake.rglob("*") if "run-1" in str(p) and p.is_file()]
     count, distinct = visible(aws.glue, "SELECT count(*), count(DISTINCT order_id) FROM sales.orders")[0]
     assert count == distinct == result.rows_written > 0
+
+
+def test_an_attempt_that_finds_its_run_committed_at_its_start_completes_the_commit(spark, aws, deployed, lake,
+                                                                                   settings, monkeypatch):
+    """Attempt A of run-1 passes its commit point after attempt B's recovery read the records:
+    B's start is refused (a committing run cannot be taken over). B completes A's commit instead,
+    as a recovery would, and reports the run; its rows are visible and counted once."""
+    generate_extracts(lake / "raw", days=1, rows_per_file=200, datasets=["orders"])
+    _die_in_the_commit(spark, aws, settings, monkeypatch)  # A, in its commit
+    monkeypatch.setattr(job_module._IngestRun, "_recover", lambda self: None)  # B read the records before
+    result = run_ingest(spark, "orders", "run-1", settings, aws)  # B
+    record = runs(aws, settings)["run-1"]
+    assert (result.status, record["status"], record["recovered_by"]) == ("SUCCEEDED", "SUCCEEDED", "run-1")
+    assert result.rows_written == record["rows_written"] > 0
+    count, distinct = visible(aws.glue, "SELECT count(*), count(DISTINCT order_id) FROM sales.orders")[0]
+    assert count == distinct == result.rows_written
+    assert metric_sum(aws, settings, "RowsWritten") == result.rows_written
 
 
 def test_run_id_pattern_allows_only_one_safe_path_segment():

@@ -98,6 +98,23 @@ def test_lock_is_exclusive_until_released_or_expired(store):
             assert store.get_run("d", LOCK_ID)["holder"] == "new"
 
 
+def test_only_the_attempt_that_took_a_lock_last_releases_it(store):
+    """Two attempts of run r1 alive together: the later takes the lock over (the holder is the
+    run id); the earlier one's release must not free the dataset under it."""
+    with store.dataset_lock("d", "r1", 60, attempt="a"):
+        with store.dataset_lock("d", "r1", 60, attempt="b"):
+            pass  # b ends first here, and took the lock last: it releases it
+        assert store.get_run("d", LOCK_ID) is None
+    earlier = store.dataset_lock("d", "r1", 60, attempt="a")
+    earlier.__enter__()
+    with store.dataset_lock("d", "r1", 60, attempt="b"):
+        earlier.__exit__(None, None, None)  # a ends while b runs
+        assert (store.get_run("d", LOCK_ID)["holder"], store.get_run("d", LOCK_ID)["attempt"]) == ("r1", "b")
+        with pytest.raises(DatasetLocked, match="locked by run r1"), store.dataset_lock("d", "r2", 60):
+            pass
+    assert store.get_run("d", LOCK_ID) is None
+
+
 def test_run_records(store):
     store.start_run("d", "r1", {"contract_version": 2})
     store.update_run("d", "r1", {"rows_read": 5, "rule_violations": {"x": 1}, "ratio": 0.5})

@@ -310,7 +310,8 @@ class _IngestRun:
             self.result.status = "DISABLED"
             return self.result
         try:
-            with self.state.dataset_lock(self.dataset_id, self.run_id, self.settings.lock_lease_seconds):
+            with self.state.dataset_lock(self.dataset_id, self.run_id, self.settings.lock_lease_seconds,
+                                         attempt=self.attempt):
                 return self._locked_run()
         except DatasetLocked as exc:
             self.say(str(exc))
@@ -324,21 +325,36 @@ class _IngestRun:
         if previous and previous.get("status") == SUCCEEDED:
             self.say("this run id already succeeded; nothing to do")
             return RunResult.from_record(previous)
-        self.state.start_run(self.dataset_id, self.run_id,
-                             {"contract_version": self.contract.version, "attempt": self.attempt})
+        try:
+            self.state.start_run(self.dataset_id, self.run_id,
+                                 {"contract_version": self.contract.version, "attempt": self.attempt})
+        except self.clients.dynamodb.exceptions.ConditionalCheckFailedException:
+            # another attempt of the run id passed its commit point since the recovery above read
+            # the record: complete that commit (as the recovery would), and report the run
+            now = self.state.get_run(self.dataset_id, self.run_id) or {}
+            if now.get("status") == COMMITTING:
+                self._complete_commit(now)
+                now = self.state.get_run(self.dataset_id, self.run_id) or now
+            self.say(f"another attempt of this run id committed it (its record says {now.get('status')})")
+            return RunResult.from_record(now)
         self.say(f"attempt {self.attempt} started", logging.DEBUG)
         # The record first, then the lock: a run that takes the lock after this read finds the record
         # in its recovery (and gives this run up if it is still RUNNING). A lock lost before (released
         # while this run waited to start) may be held by a run that did not see the record: stop.
         if not self.state.holds_lock(self.dataset_id, self.run_id):  # (a recovery may have given it up already)
-            self.state.try_update_run(self.dataset_id, self.run_id, {"status": ABANDONED, "cleaned": True}, RUNNING,
+            # not marked cleaned: the record it replaced may be a failed attempt's, whose files the
+            # next recovery removes
+            self.state.try_update_run(self.dataset_id, self.run_id, {"status": ABANDONED}, RUNNING,
                                       attempt=self.attempt)
             raise DatasetLocked(f"the lock of dataset '{self.dataset_id}' was released before run {self.run_id} "
                                 "started (its task timed out, or the lease ended); the run did nothing")
         try:
             self._ingest()
         except Exception as exc:
-            self._fail(exc)
+            try:
+                self._fail(exc)
+            except Exception:  # the failure it reports is the run's, not this one
+                logger.exception("run %s: recording its failure failed too", self.run_id)
             exc.run_result = self.result  # type: ignore[attr-defined]  # what the local command prints
             raise
         return self.result
@@ -388,6 +404,7 @@ class _IngestRun:
                                    else "") + " (another attempt took the run over, or another run's recovery gave "
                                 "it up): nothing of this attempt becomes visible")
         result.partitions_added = self._finish_commit(self.run_id, commit, roots)
+        self._clean_other_attempts(self.run_id, self.attempt)
         result.seconds = round(time.monotonic() - self.started, 3)
         result.status = SUCCEEDED
         # Whichever of this run and a recovery moves the record from COMMITTING to SUCCEEDED
@@ -401,7 +418,6 @@ class _IngestRun:
             self._publish(result.counts(), succeeded=True)
         else:
             self.say("another run's recovery completed this run's commit first and counted it")
-        self._clean_other_attempts(self.run_id, self.attempt)
         self.say(result.message or f"done: {result.files_ingested} files, {result.rows_read} rows read, "
                  f"{result.rows_written} written, {result.rows_quarantined} quarantined")
 
@@ -950,6 +966,9 @@ class _IngestRun:
         commit, roots = self._read_manifest(run)
         added = self._ensure_tables(commit["tables"], roots)  # a commit of a build that ensured them later
         self._finish_commit(rid, commit, roots)
+        if run.get("attempt"):  # (a run of an earlier build wrote no attempt prefix: nothing to tell apart)
+            self._clean_other_attempts(rid, run["attempt"], [roots.get(zone, root) for zone, root
+                                                             in zip(ZONES, self._roots(), strict=True)])
         # every partition of a run is its own (the run id is a partition key), whichever
         # attempt registered it
         partitions = sum(len(t["partitions"]) for t in commit["tables"] if self._zone(t) == CURATED)
@@ -958,9 +977,6 @@ class _IngestRun:
             "partitions_added": partitions, "metrics_published": True,
             "added_columns": list(dict.fromkeys([*(run.get("added_columns") or []), *added]))}
         before = self.state.try_update_run(self.dataset_id, rid, done, COMMITTING)
-        if run.get("attempt"):  # (a run of an earlier build wrote no attempt prefix: nothing to tell apart)
-            zone_roots = [roots.get(zone, root) for zone, root in zip(ZONES, self._roots(), strict=True)]
-            self._clean_other_attempts(rid, run["attempt"], zone_roots)
         if before is None:
             return  # the run itself, still alive, finished first and counted itself
         if before.get("metrics_published") is False:  # as it was at this write: no failure report counted it
@@ -979,28 +995,10 @@ class _IngestRun:
         """Once attempt ``committed`` of ``run_id`` passed its commit point, remove what the other
         attempts of the run id left below its prefix in ``roots`` (default: the tables' roots):
         dead ones, or live ones whose commit point will be refused (one that writes after this
-        removes what it wrote when it is refused)."""
+        removes what it wrote when it is refused). A step of the commit, before its record says
+        SUCCEEDED: if it fails, the next run completes the commit, this step included."""
         removed = 0
-        try:
-            removed = self._remove_other_attempts(run_id, committed, roots or self._roots())
-        except Exception:  # housekeeping: the run is committed, its files stay an orphan at worst
-            logger.warning("run %s is committed, but removing what its other attempts left below its prefix "
-                           "failed; remove it by hand", run_id, exc_info=True)
-        if removed:
-            self.say(f"removed {removed} files that other attempts of run {run_id} left")
-        return removed
-
-    def _run_keys(self, root: str, run_id: str) -> list[str]:
-        """The keys of the objects below a run's prefix in a table's root, relative to that prefix."""
-        prefix = f"{RUN_ID_COL}={run_id}/"
-        try:
-            return [obj.key[len(prefix):] for obj in self.out_storage.list(root, prefix, etags=False)]
-        except FileNotFoundError:  # a local table directory that no run created (no quarantined row yet)
-            return []
-
-    def _remove_other_attempts(self, run_id: str, committed: str, roots: Sequence[str]) -> int:
-        removed = 0
-        for root in roots:
+        for root in roots or self._roots():
             run_root = self._run_prefix(root, run_id)
             kept = f"{ATTEMPT_DIR}={committed}"
             dirs, files = set(), []
@@ -1017,7 +1015,17 @@ class _IngestRun:
             for name in files:
                 self.out_storage.delete(join(run_root, name))
             removed += len(files)
+        if removed:
+            self.say(f"removed {removed} files that other attempts of run {run_id} left")
         return removed
+
+    def _run_keys(self, root: str, run_id: str) -> list[str]:
+        """The keys of the objects below a run's prefix in a table's root, relative to that prefix."""
+        prefix = f"{RUN_ID_COL}={run_id}/"
+        try:
+            return [obj.key[len(prefix):] for obj in self.out_storage.list(root, prefix, etags=False)]
+        except FileNotFoundError:  # a local table directory that no run created (no quarantined row yet)
+            return []
 
     def _fail(self, exc: BaseException) -> None:
         """Record the failure and remove what this attempt wrote, while its record still says
@@ -1030,7 +1038,7 @@ class _IngestRun:
         self.result.seconds = round(time.monotonic() - self.started, 3)
         record = self.state.get_run(self.dataset_id, self.run_id) or {}
         status = record.get("status")
-        if status in (COMMITTING, SUCCEEDED) and record.get("attempt") in (None, self.attempt):
+        if status in (COMMITTING, SUCCEEDED) and record.get("attempt") == self.attempt:
             self._failed_in_commit(status)
             return
         # Nothing of a run that fails before its commit becomes visible: no row is written or
@@ -1042,13 +1050,13 @@ class _IngestRun:
             failed = {**_record(self.result), "status": FAILED, "ended_at": iso(utcnow()), "error": self.result.message}
             if self.state.try_update_run(self.dataset_id, self.run_id, failed, RUNNING, attempt=self.attempt) is None:
                 now = self.state.get_run(self.dataset_id, self.run_id) or {}
+                report = now.get("status") == ABANDONED
                 removed = self._clean_attempt()
-                if now.get("status") == ABANDONED:  # what it wrote after that recovery removed the rest
+                if report:  # what it wrote after that recovery removed the rest
                     logger.error("run %s failed (%s): another run's recovery gave it up (its lock was released "
                                  "while it ran); removed the %d files it left, nothing of it is visible",
                                  self.run_id, self.result.message, removed)
                 else:
-                    report = False
                     logger.error("run %s failed (%s) in attempt %s, but its record says %s for attempt %s: that "
                                  "attempt is the run; removed the %d files of this attempt", self.run_id,
                                  self.result.message, self.attempt, now.get("status"), now.get("attempt"), removed)

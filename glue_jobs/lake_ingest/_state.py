@@ -212,18 +212,22 @@ class StateStore:
 
     # ------------------------------------------------------------------ lock
     @contextmanager
-    def dataset_lock(self, dataset_id: str, holder: str, lease_seconds: int) -> Iterator[None]:
+    def dataset_lock(self, dataset_id: str, holder: str, lease_seconds: int, attempt: str = "") -> Iterator[None]:
         """Hold the dataset's lock for the body: one live run per dataset.
 
         The lock is an item in the runs table with an expiry. A run that dies without releasing
         it (killed process, lost worker) blocks the dataset until the lease ends, which should
         match the Glue job timeout; a run that fails with an exception releases it at once.
+        The holder (a run id) may take its own lock again, so that a retry of a dead attempt
+        need not wait for the lease; the lock then records the new ``attempt``, and only the
+        attempt that took it last releases it (an earlier attempt still alive would otherwise
+        release it under the later one).
         """
         now = time.time()
         try:
             self.ddb.put_item(
                 TableName=self.runs_table,
-                Item=to_item({"dataset_id": dataset_id, "run_id": LOCK_ID, "holder": holder,
+                Item=to_item({"dataset_id": dataset_id, "run_id": LOCK_ID, "holder": holder, "attempt": attempt or None,
                               "acquired_at": iso(utcnow()), "expires_at": int(now + lease_seconds)}),
                 ConditionExpression="attribute_not_exists(run_id) OR expires_at < :now OR holder = :me",
                 ExpressionAttributeValues=to_item({":now": int(now), ":me": holder}),
@@ -238,9 +242,10 @@ class StateStore:
             yield
         finally:
             try:
+                mine = "holder = :me" + (" AND (attribute_not_exists(attempt) OR attempt = :attempt)" if attempt else "")
                 self.ddb.delete_item(
                     TableName=self.runs_table, Key=to_item({"dataset_id": dataset_id, "run_id": LOCK_ID}),
-                    ConditionExpression="holder = :me", ExpressionAttributeValues=to_item({":me": holder}),
+                    ConditionExpression=mine, ExpressionAttributeValues=to_item({":me": holder, ":attempt": attempt or None}),
                 )
             except self.ddb.exceptions.ConditionalCheckFailedException:
                 logger.warning("lock of %s was taken over before release", dataset_id)

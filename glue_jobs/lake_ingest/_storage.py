@@ -153,7 +153,7 @@ class LocalStorage:
         if not path.exists():
             return 0
         count = sum(len(files) for _, _, files in os.walk(path))
-        shutil.rmtree(path)
+        shutil.rmtree(path, onerror=_gone_is_fine)
         return count
 
     def delete(self, uri: str) -> None:
@@ -287,6 +287,13 @@ def _sorted_walk(start: Path) -> Iterator[tuple[str, list[str], list[str]]]:
     for dirpath, dirnames, filenames in os.walk(start):
         dirnames.sort()
         yield dirpath, dirnames, sorted(filenames)
+
+
+def _gone_is_fine(func: Any, path: str, exc_info: Any) -> None:
+    """``shutil.rmtree``'s error handler: a file or folder that another process removed meanwhile
+    (two attempts of a run cleaning the same prefix) is what was wanted."""
+    if not issubclass(exc_info[0], FileNotFoundError):
+        raise exc_info[1]
 
 
 def _md5(path: Path) -> str:
