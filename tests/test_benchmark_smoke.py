@@ -294,7 +294,7 @@ def test_json_lines_profile_curates_the_same_rows_as_the_csv_run(spark, bench_re
     csv_result = res["job_result"]
     for count in ("rows_read", "rows_written", "rows_quarantined", "rows_warned", "rule_violations"):
         assert getattr(result, count) == csv_result[count], count
-    lineage = ("lake_source_file", "lake_run_id", "lake_ingested_at")
+    lineage = ("lake_source_file", "lake_run_id", "lake_ingested_at", "lake_attempt")  # (the last: a directory)
     for (csv_dir, json_dir) in zip(bench.job_outputs(data.root / "out" / "job"), bench.job_outputs(tmp_path / "job"),
                                    strict=True):
         def rows(root: Path) -> str:
