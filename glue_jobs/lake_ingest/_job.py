@@ -337,7 +337,7 @@ class _IngestRun:
                 now = self.state.get_run(self.dataset_id, self.run_id) or now
             self.say(f"another attempt of this run id committed it (its record says {now.get('status')})")
             return RunResult.from_record(now)
-        self.say(f"attempt {self.attempt} started", logging.DEBUG)
+        logger.info("[%s/%s] attempt %s started", self.dataset_id, self.run_id, self.attempt)  # (in the logs only)
         # The record first, then the lock: a run that takes the lock after this read finds the record
         # in its recovery (and gives this run up if it is still RUNNING). A lock lost before (released
         # while this run waited to start) may be held by a run that did not see the record: stop.
