@@ -229,6 +229,31 @@ def test_a_cleanup_does_not_mark_an_attempt_that_took_the_record_over(spark, aws
     assert store.get_run("orders", "run-1")["status"] == "ABANDONED"
 
 
+def test_a_failing_attempt_leaves_a_dead_attempts_files_to_the_next_recovery(spark, aws, deployed, lake, settings,
+                                                                             monkeypatch):
+    """An attempt that fails removes its own files only. What a dead earlier attempt of its run id
+    left keeps the record from being marked cleaned, and the next run's recovery removes it."""
+    generate_extracts(lake / "raw", days=1, rows_per_file=50, datasets=["orders"])
+    dead = lake / "curated" / "sales" / "orders" / "lake_run_id=run-1" / "lake_attempt=dead" / "part-0.parquet"
+    dead.parent.mkdir(parents=True)
+    dead.write_bytes(b"left by a dead attempt")
+    real_write = job_module.write_parquet
+
+    def write_then_die(df, uri, partition_by=(), **options):
+        real_write(df, uri, partition_by, **options)
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(job_module, "write_parquet", write_then_die)
+    with pytest.raises(OSError, match="No space left"):
+        run_ingest(spark, "orders", "run-1", settings, aws)
+    record = runs(aws, settings)["run-1"]
+    assert record["status"] == "FAILED" and "cleaned" not in record
+    assert [p for p in dead.parents[1].rglob("*") if p.is_file()] == [dead]  # its own files are gone
+    monkeypatch.undo()
+    assert run_ingest(spark, "orders", "run-2", settings, aws).status == "SUCCEEDED"
+    assert not dead.parents[1].exists() and runs(aws, settings)["run-1"]["cleaned"]
+
+
 def test_a_failure_whose_clean_fails_too_raises_the_first_and_the_next_run_cleans(spark, aws, deployed, lake,
                                                                                    settings, monkeypatch):
     generate_extracts(lake / "raw", days=1, rows_per_file=50, datasets=["orders"])

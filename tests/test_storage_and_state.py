@@ -98,6 +98,29 @@ def test_lock_is_exclusive_until_released_or_expired(store):
             assert store.get_run("d", LOCK_ID)["holder"] == "new"
 
 
+def test_a_local_removal_takes_what_another_process_removed_meanwhile(tmp_path, monkeypatch):
+    """Two attempts of a run may clean one folder at once: a file already gone is no error."""
+    import os
+
+    for name in ("a.parquet", "b.parquet"):
+        (tmp_path / "run" / "x").mkdir(parents=True, exist_ok=True)
+        (tmp_path / "run" / "x" / name).write_bytes(b"1")
+    real_unlink = os.unlink
+
+    def the_other_process_first(path, *args, **kwargs):
+        real_unlink(path, *args, **kwargs)  # removed by the other process...
+        real_unlink(path, *args, **kwargs)  # ...then by this one: FileNotFoundError
+
+    monkeypatch.setattr(os, "unlink", the_other_process_first)
+    assert LocalStorage().delete_prefix(str(tmp_path / "run")) == 2
+    assert not (tmp_path / "run").exists()
+    monkeypatch.setattr(os, "unlink", lambda *a, **k: (_ for _ in ()).throw(PermissionError("denied")))
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "c.parquet").write_bytes(b"1")
+    with pytest.raises(PermissionError):  # any other error still stops the removal
+        LocalStorage().delete_prefix(str(tmp_path / "run"))
+
+
 def test_only_the_attempt_that_took_a_lock_last_releases_it(store):
     """Two attempts of run r1 alive together: the later takes the lock over (the holder is the
     run id); the earlier one's release must not free the dataset under it."""
