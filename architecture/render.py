@@ -2,8 +2,9 @@
 
 Two pictures, one function each, with fixed output names:
 
-* ``data_plane.png``: how files and database rows travel from the on-premise site into the lake,
-  and what runs, stores, watches and protects the ingest on AWS;
+* ``data_plane.png``: how files travel from the on-premise site into the lake (with the JDBC path
+  to the on-premise database, in place but not read by the ingest job), and what runs, stores,
+  watches and protects the ingest on AWS;
 * ``deployment_plane.png``: how the CloudFormation seed creates the CodeBuild project that runs
   the Terraform which deploys the data plane.
 

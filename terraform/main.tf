@@ -59,6 +59,25 @@ data "aws_route_tables" "private" {
   }
 }
 
+# Glue checks when a run starts that the job's subnet reaches S3 (a gateway endpoint or a NAT) and
+# fails the run otherwise. The gateway endpoints are added to the route tables found above, which
+# are the explicitly associated ones only: the Glue subnet must be among them.
+data "aws_route_tables" "glue_subnet" {
+  vpc_id = data.aws_vpc.this.id
+
+  filter {
+    name   = "association.subnet-id"
+    values = [local.private_subnet_ids[0]]
+  }
+
+  lifecycle {
+    postcondition {
+      condition     = !var.create_gateway_endpoints || length(self.ids) == 1
+      error_message = "The Glue subnet ${local.private_subnet_ids[0]} (the first private subnet by id) has no explicitly associated route table, so the S3 and DynamoDB gateway endpoints would not reach it: associate one."
+    }
+  }
+}
+
 locals {
   name = "${var.name_prefix}-${var.environment}"
 

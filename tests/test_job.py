@@ -176,10 +176,12 @@ def test_a_check_that_raises_fails_its_file_only(spark, aws, deployed, lake, set
     assert query(aws, "SELECT order_id FROM sales.orders") == [(1,)]
 
 
-def test_a_file_cut_short_fails_alone(spark, aws, deployed, lake, settings):
+def test_a_file_cut_short_fails_alone(spark, aws, deployed, lake, settings, monkeypatch):
     """A gzip file whose upload was cut short passes the checks on its first bytes, then fails
     Spark's read midway. It is found by reading the files again in halves, marked failed with
-    the cause, and the run goes on with the other files; none of its rows is kept."""
+    the cause, and the run goes on with the other files; none of its rows is kept. Only this
+    attempt's output is removed before the pass runs again."""
+    import lake_ingest._job as job_module
     from lake_ingest._sniff import HEAD_BYTES
 
     rng = random.Random(7)
@@ -194,6 +196,18 @@ def test_a_file_cut_short_fails_alone(spark, aws, deployed, lake, settings):
     write_orders(lake, "orders_2026-11-03.csv.gz", [order(3, day="2026-11-03")])
     before = cut.read_bytes()
     progress: list[str] = []
+    # Another attempt of run-1, alive meanwhile: the pass's retry removes this attempt's files only.
+    other = lake / "curated" / "sales" / "orders" / "lake_run_id=run-1" / "lake_attempt=other" / "part-0.parquet"
+    other.parent.mkdir(parents=True)
+    other.write_bytes(b"another attempt's")
+    seen_at_retry: list[bool] = []
+    real_unchanged = job_module._IngestRun._unchanged
+
+    def unchanged(self, sizes):
+        seen_at_retry.append(other.exists())
+        return real_unchanged(self, sizes)
+
+    monkeypatch.setattr(job_module._IngestRun, "_unchanged", unchanged)
 
     result = run_ingest(spark, "orders", "run-1", settings, aws, on_progress=progress.append)
 
@@ -206,6 +220,8 @@ def test_a_file_cut_short_fails_alone(spark, aws, deployed, lake, settings):
     assert "the pass failed (java.io.EOFException: Unexpected end of input stream); reading its 3 files again, in halves, to find the cause" in progress
     assert "5 reads of 3 files: 1 cannot be read to the end" in progress
     assert cut.read_bytes() == before
+    assert seen_at_retry == [True]  # kept by the retry; removed by the commit (the other attempt was refused)
+    assert not other.exists()
     assert query(aws, "SELECT order_id FROM sales.orders ORDER BY 1") == [(1,), (2,), (3,)]
     again = run_ingest(spark, "orders", "run-2", settings, aws)
     assert (again.files_skipped, again.files_failed, again.rows_read) == (3, 0, 0)

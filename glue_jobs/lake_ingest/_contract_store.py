@@ -65,7 +65,7 @@ def load_contract_files(directory: str | Path) -> list[dict[str, Any]]:
 
     Besides each contract's own checks, the files are refused when a key appears twice in a
     mapping (YAML keeps the last one silently), when a value is written so that YAML parsers
-    read it differently (see ``ambiguous_scalars``), and when two contracts write one table.
+    read it differently (see ``yaml_problems``), and when two contracts write one table.
     """
     paths = sorted(Path(directory).glob("*.yaml"))
     if not paths:
@@ -104,9 +104,10 @@ def load_contract_files(directory: str | Path) -> list[dict[str, Any]]:
 def check_targets(docs: Iterable[dict[str, Any]]) -> None:
     """Refuse contracts that write the same table (or one's table is another's quarantine table).
 
-    Each run owns the prefix ``lake_run_id=<run>`` of its tables and clears it when it starts; two
-    datasets that share a table and a run id (the state machine gives every dataset of one
-    execution the same) would delete each other's committed rows.
+    Each run owns the prefix ``lake_run_id=<run>`` of its tables: when an attempt of the run
+    commits, it removes what other attempts left below that prefix, and a run given up is removed
+    whole. Two datasets that share a table and a run id (the state machine gives every dataset of
+    one execution the same) would delete each other's committed rows.
     """
     owners: dict[tuple[str, str], str] = {}
     problems, first = [], ""

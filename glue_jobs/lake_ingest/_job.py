@@ -460,9 +460,9 @@ class _IngestRun:
         be dropped without a word. One Spark pass lists the keys of all the files. A file that
         cannot be read to the end fails alone (found as in ``_unreadable``), one removed since
         the listing is left for later; one with a line that holds a JSON array fails (see
-        ``json_line_keys``). Files in an encoding that is not
-        ASCII-compatible (UTF-16) cannot be split into lines before decoding: they keep the keys
-        the sniffer read."""
+        ``json_line_keys``). An encoding that is not ASCII-compatible
+        (UTF-16) cannot be split into lines before decoding; a JSON Lines contract that names one
+        is refused when it is validated, and such files would keep the keys the sniffer read."""
         ok = [p for p in planned if p.verdict == OK]
         encoding = self.contract.format.encoding
         if not ok or not ascii_compatible(encoding):
@@ -606,7 +606,7 @@ class _IngestRun:
         the end (a gzip stream cut short by an interrupted upload, a corrupt Parquet page), which
         fails Spark's pass without naming the file. Then the files are read again to find those
         that fail on their own (``find_failing``); they become failed files with Spark's reason,
-        what the pass wrote is removed, and the pass runs again over the others. A failure that
+        what this attempt's pass wrote is removed, and the pass runs again over the others. A failure that
         no single file causes fails the run.
 
         Returns the tables to commit and the plan with the unreadable files marked failed, or
@@ -624,7 +624,7 @@ class _IngestRun:
                 unreadable = self._unreadable(readable)
                 if not unreadable:
                     raise
-                removed = self._clean_outputs(self.run_id)
+                removed = self._clean_attempt()  # another attempt of the run id may be alive, or committed
                 still_there = self._unchanged({p.obj.key: p.obj.size for p in readable if p.obj.key in unreadable})
                 for key, reason in unreadable.items():
                     self.say(f"{key}: failed ({reason})" if key in still_there else

@@ -228,8 +228,8 @@ def read_key_columns(spark: SparkSession, groups: Sequence[ReadGroup], contract:
 
 def write_parquet(df: DataFrame, uri: str, partition_by: Sequence[str] = (), mode: str = "overwrite",
                   plain_encoded: Sequence[str] = ()) -> None:
-    """Write snappy Parquet to a location owned by one run: by default replacing what an earlier
-    attempt of the same run left there, or adding files with ``mode="append"``. The columns in
+    """Write snappy Parquet to a location owned by one attempt of a run: by default replacing what
+    an earlier pass of the same attempt left there, or adding files with ``mode="append"``. The columns in
     ``plain_encoded`` are written without dictionary encoding."""
     writer = df.write.mode(mode).option("compression", "snappy")
     for name in plain_encoded:

@@ -119,6 +119,15 @@ run "endpoints_need_vpc_dns" {
   expect_failures = [data.aws_vpc.this]
 }
 
+run "glue_subnet_needs_its_own_route_table" {
+  command = plan
+  override_data {
+    target = data.aws_route_tables.glue_subnet
+    values = { ids = [] }
+  }
+  expect_failures = [data.aws_route_tables.glue_subnet]
+}
+
 run "defaults_no_jdbc_no_endpoints" {
   command = plan
   variables {

@@ -4,8 +4,8 @@ This is the one place where the emulator is adapted to run the project's own cod
 
 - moto's Glue ``StartJobRun`` runs the ingest job on the local Spark session and records the
   outcome as the job run's state (SUCCEEDED or FAILED with its error message);
-- moto's Lambda ``Invoke`` calls the planner function's Python handler in-process (moto would
-  need Docker to run it);
+- moto's Lambda ``Invoke`` calls the Python handler of the planner and claim functions in-process
+  (moto would need Docker to run them);
 - moto 5.2's Step Functions interpreter crashes on ``glue:startJobRun.sync`` (see
   ``_glue_sync_without_callback``); the state machine definition itself is the production one.
 """
@@ -85,8 +85,8 @@ def job_default_arguments(settings: JobSettings) -> dict[str, str]:
 
 @dataclass
 class LocalPipeline:
-    """The orchestration resources in an emulated account: Glue job, planner Lambda, SNS topic,
-    state machine, each named after ``name`` (the deployment's names differ in their suffixes;
+    """The orchestration resources in an emulated account: Glue job, planner and claim Lambdas,
+    SNS topic, state machine, each named after ``name`` (the deployment's names differ in their suffixes;
     nothing depends on them)."""
 
     clients: AwsClients
