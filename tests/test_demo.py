@@ -122,6 +122,52 @@ def test_the_state_is_saved_whole_or_not_at_all(tmp_path, aws, deployed, setting
         load_state(aws, state)
 
 
+def test_a_restore_writes_every_item_and_partition_or_says_so(tmp_path, aws, deployed, settings, monkeypatch):
+    """DynamoDB may hand items of a batch back unprocessed, and the catalog may refuse partitions:
+    the restore writes what was handed back again, and stops on a refused partition."""
+    from lake_ingest.local import aws_state
+
+    monkeypatch.setattr(aws_state.time, "sleep", lambda s: None)
+    for i in range(30):
+        aws.dynamodb.put_item(TableName=settings.ledger_table, Item={
+            "dataset_id": {"S": "orders"}, "file_id": {"S": f"k{i:02d}"}, "state": {"S": "INGESTED"}})
+    aws.glue.create_database(DatabaseInput={"Name": "restored"})
+    cols = [{"Name": "v", "Type": "string"}]
+    aws.glue.create_table(DatabaseName="restored", TableInput={
+        "Name": "t", "PartitionKeys": [{"Name": "d", "Type": "string"}], "StorageDescriptor": {"Columns": cols}})
+    aws.glue.batch_create_partition(DatabaseName="restored", TableName="t", PartitionInputList=[
+        {"Values": ["x"], "StorageDescriptor": {"Columns": cols, "Location": "s3://b/t/d=x"}}])
+    state = tmp_path / "state.json"
+    save_state(aws, state, [settings.ledger_table])
+    for item in aws.dynamodb.scan(TableName=settings.ledger_table)["Items"]:
+        aws.dynamodb.delete_item(TableName=settings.ledger_table,
+                                 Key={"dataset_id": item["dataset_id"], "file_id": item["file_id"]})
+    real_write, handed_back = aws.dynamodb.batch_write_item, []
+
+    def some_unprocessed(RequestItems):
+        [(table, requests)] = RequestItems.items()
+        if not handed_back:
+            handed_back.extend(requests[:3])
+            real_write(RequestItems={table: requests[3:]})
+            return {"UnprocessedItems": {table: requests[:3]}}
+        return real_write(RequestItems=RequestItems)
+
+    monkeypatch.setattr(aws.dynamodb, "batch_write_item", some_unprocessed)
+    assert load_state(aws, state)  # the existing partition is no error
+    assert len(handed_back) == 3
+    keys = {i["file_id"]["S"] for i in aws.dynamodb.scan(TableName=settings.ledger_table)["Items"]}
+    assert keys == {f"k{i:02d}" for i in range(30)}
+
+    monkeypatch.setattr(aws.dynamodb, "batch_write_item", lambda RequestItems: {"UnprocessedItems": RequestItems})
+    with pytest.raises(aws_state.StateError, match="DynamoDB did not take 25 items of the saved state after 8 tries"):
+        load_state(aws, state)
+    monkeypatch.setattr(aws.dynamodb, "batch_write_item", real_write)
+    refused = {"Errors": [{"PartitionValues": ["x"], "ErrorDetail": {"ErrorCode": "InternalServiceException"}}]}
+    monkeypatch.setattr(aws.glue, "batch_create_partition", lambda **kwargs: refused)
+    with pytest.raises(aws_state.StateError, match=r"the catalog refused 1 partitions of restored\.t"):
+        load_state(aws, state)
+
+
 def test_a_moved_lake_keeps_a_catalog_of_its_own_files(tmp_path, aws, deployed, settings):
     """Locations under the lake are saved relative to it: after ``mv lake moved`` the catalog
     points at the moved files, not at the original's (which may still exist as a copy)."""

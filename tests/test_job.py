@@ -181,6 +181,8 @@ def test_a_file_cut_short_fails_alone(spark, aws, deployed, lake, settings, monk
     Spark's read midway. It is found by reading the files again in halves, marked failed with
     the cause, and the run goes on with the other files; none of its rows is kept. Only this
     attempt's output is removed before the pass runs again."""
+    from pyspark.sql import functions as F
+
     import lake_ingest._job as job_module
     from lake_ingest._sniff import HEAD_BYTES
 
@@ -208,8 +210,22 @@ def test_a_file_cut_short_fails_alone(spark, aws, deployed, lake, settings, monk
         return real_unchanged(self, sizes)
 
     monkeypatch.setattr(job_module._IngestRun, "_unchanged", unchanged)
+    # A good file's read alone fails once (a lost executor, say): it is read again, not failed.
+    real_read, flaky = job_module.read_files, ["orders_2026-11-03.csv.gz"]
+
+    def read_files(spark_, groups, contract):
+        paths = [path for g in groups for path in g.paths]
+        if len(paths) == 1 and paths[0].endswith(tuple(flaky)):
+            flaky.clear()
+            return spark_.range(1).select(F.raise_error(F.lit("the executor was lost")))
+        return real_read(spark_, groups, contract)
+
+    monkeypatch.setattr(job_module, "read_files", read_files)
+    spark.catalog.clearCache()
 
     result = run_ingest(spark, "orders", "run-1", settings, aws, on_progress=progress.append)
+    # the key pass met the file first: what it had cached is released, as after a run that succeeds
+    assert spark._jsparkSession.sharedState().cacheManager().isEmpty()
 
     assert result.status == "SUCCEEDED"
     assert (result.files_ingested, result.files_failed, result.rows_read, result.rows_written) == (2, 1, 3, 3)
@@ -219,6 +235,10 @@ def test_a_file_cut_short_fails_alone(spark, aws, deployed, lake, settings, monk
     assert result.failed_files == {f"erp/orders/{cut.name}": reason}
     assert "the pass failed (java.io.EOFException: Unexpected end of input stream); reading its 3 files again, in halves, to find the cause" in progress
     assert "5 reads of 3 files: 1 cannot be read to the end" in progress
+    [second_try] = [m for m in progress if "second try" in m]
+    assert second_try.startswith("erp/orders/orders_2026-11-03.csv.gz: read to the end on a second try (the first: "
+                                 "cannot be read to the end: ") and "the executor was lost" in second_try
+    assert second_try.endswith("); not failed") and not flaky
     assert cut.read_bytes() == before
     assert seen_at_retry == [True]  # kept by the retry; removed by the commit (the other attempt was refused)
     assert not other.exists()
@@ -501,6 +521,10 @@ def test_a_reader_spark_refuses_before_reading_fails_the_run_not_the_files(spark
         schema = T.StructType([T.StructField(n, T.StringType()) for n in ("v", "V")])
         return spark_.read.schema(schema).csv([g.paths[0] for g in groups])
 
+    def unreachable(spark_, groups, contract):  # a store that fails (or refuses) the listing: an I/O error
+        return spark_.read.schema("v string").csv(["nowhere://bucket/" + g.paths[0].rsplit("/", 1)[-1]
+                                                   for g in groups])
+
     real = _job.read_files
     monkeypatch.setattr(_job, "read_files", refused)
     with pytest.raises(ContractError, match=r"(?s)dataset 'orders'.*format: Spark refuses the contract's reader "
@@ -509,6 +533,11 @@ def test_a_reader_spark_refuses_before_reading_fails_the_run_not_the_files(spark
     assert ledger_states(aws, settings) == {}
     record = StateStore(aws.dynamodb, settings.ledger_table, settings.runs_table).get_run("orders", "run-1")
     assert record["status"] == "FAILED"
+    monkeypatch.setattr(_job, "read_files", unreachable)
+    with pytest.raises(Exception, match='No FileSystem for scheme "nowhere"') as info:  # as it is: not the contract's
+        run_ingest(spark, "orders", "run-io", settings, aws)
+    assert not isinstance(info.value, ContractError)
+    assert ledger_states(aws, settings) == {}
     monkeypatch.setattr(_job, "read_files", real)
     result = run_ingest(spark, "orders", "run-2", settings, aws)
     assert (result.files_ingested, result.rows_written) == (2, 2)
@@ -530,6 +559,12 @@ def test_missing_and_invalid_contracts(spark, aws, deployed, settings):
                           Item={"dataset_id": {"S": "orders"}, "document": {"S": "{not json"}})
     with pytest.raises(ContractError, match="document: not valid JSON"):
         run_ingest(spark, "orders", "run-1", settings, aws)
+    doc = {k: v for k, v in orders_doc().items() if k != "dataset_id"}
+    aws.dynamodb.put_item(TableName=settings.contracts_table,
+                          Item={"dataset_id": {"S": "orders"}, "document": {"S": json.dumps(doc)}})
+    with pytest.raises(ContractError) as info:  # named after the item, not after the document's missing id
+        run_ingest(spark, "orders", "run-1", settings, aws)
+    assert str(info.value).startswith("invalid contract for dataset 'orders':") and "dataset_id: is required" in str(info.value)
 
 
 def test_disabled_contract_does_nothing(spark, aws, deployed, lake, settings):
@@ -879,10 +914,13 @@ def test_a_file_removed_before_its_check_is_left_for_later(spark, aws, deployed,
     assert list(ledger_states(aws, settings)) == ["orders_2026-11-01.csv.gz"]
 
 
-def test_an_archived_file_is_left_pending_until_it_is_restored(spark, aws, deployed, lake, settings, monkeypatch):
-    """A raw file in S3 Glacier Flexible Retrieval or Deep Archive cannot be read until restored.
-    It is not failed (a restore keeps its ETag, so a failed entry would hold it out for good): it
-    is left pending, and the run after the restore ingests it."""
+@pytest.mark.parametrize("denied", [False, True], ids=["archived", "access-denied"])
+def test_an_archived_or_forbidden_file_is_left_pending_until_it_can_be_read(spark, aws, deployed, lake, settings,
+                                                                            monkeypatch, denied):
+    """A raw file in S3 Glacier Flexible Retrieval or Deep Archive cannot be read until restored,
+    nor one the job's role may not read (a producer's KMS key, a bucket policy). It is not failed
+    (a restore or a granted permission keeps its ETag, so a failed entry would hold it out for
+    good): it is left pending, and the run after the restore or the grant ingests it."""
     from lake_ingest._storage import ArchivedObjectError, LocalStorage
 
     write_orders(lake, "orders_2026-11-01.csv.gz", [order(1)])
@@ -891,15 +929,17 @@ def test_an_archived_file_is_left_pending_until_it_is_restored(spark, aws, deplo
 
     def archived(self, uri, start, length):
         if uri.endswith("11-02.csv.gz"):
-            raise ArchivedObjectError(uri)
+            raise PermissionError(f"{uri}: AccessDenied: Access Denied") if denied else ArchivedObjectError(uri)
         return original(self, uri, start, length)
 
     monkeypatch.setattr(LocalStorage, "read_range", archived)
     progress: list[str] = []
     first = run_ingest(spark, "orders", "run-1", settings, aws, on_progress=progress.append)
     assert (first.status, first.files_ingested, first.files_failed, first.files_pending) == ("SUCCEEDED", 1, 0, 1)
-    assert ("erp/orders/orders_2026-11-02.csv.gz: in an archive storage class; restore it and a later run "
-            "ingests it") in progress
+    key = "erp/orders/orders_2026-11-02.csv.gz"
+    assert (f"{key}: the job may not read it ({lake.as_posix()}/raw/{key}: AccessDenied: Access Denied); left for a "
+            "later run" if denied else f"{key}: in an archive storage class; restore it and a later run ingests it"
+            ) in progress
     assert list(ledger_states(aws, settings)) == ["orders_2026-11-01.csv.gz"]
 
     monkeypatch.setattr(LocalStorage, "read_range", original)  # restored
@@ -1070,6 +1110,27 @@ def test_parquet_dataset_with_unique_rule(spark, aws, deployed, lake, settings, 
     assert query(aws, "SELECT count(*) FROM plant.meter_readings") == [(result.rows_written,)]
     assert query(aws, "SELECT max(kwh) <= 500, min(reading_date) FROM plant.meter_readings") == [
         (True, dt.date(2026, 11, 1))]
+
+
+def test_a_parquet_file_of_no_rows_is_recorded_empty(spark, aws, deployed, lake, settings):
+    """A writer leaves a file with the schema and no row groups for an empty partition: its
+    footer says so, and it is recorded as empty, like a text file without data rows."""
+    import pyarrow.parquet as pq
+
+    from lake_ingest.local.sample_data import generate_extracts
+
+    generate_extracts(lake / "raw", days=1, rows_per_file=200, datasets=["meter_readings"])
+    raw = lake / "raw" / "plant" / "meter_readings"
+    [full] = sorted(raw.glob("*.parquet"))
+    table = pq.read_table(full)
+    pq.write_table(table.slice(0, 0), raw / "readings_2026-11-30.parquet")
+    pq.write_table(table.slice(0, 0).drop_columns([table.column_names[0]]), raw / "readings_2026-12-01.parquet")
+    result = run_ingest(spark, "meter_readings", "run-1", settings, aws)
+    assert (result.files_ingested, result.files_empty, result.files_failed) == (1, 1, 1)
+    ledger = ledger_states(aws, settings, "meter_readings")
+    assert ledger["readings_2026-11-30.parquet"] == ("EMPTY", "Parquet file holds no rows")
+    assert ledger["readings_2026-12-01.parquet"][0] == "FAILED"  # its columns are judged first
+    assert result.rows_read == table.num_rows
 
 
 @pytest.mark.parametrize("footers_by", ["pyarrow", "spark"])

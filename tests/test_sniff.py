@@ -14,8 +14,8 @@ from lake_ingest._sniff import (
     FAILED,
     OK,
     check_columns,
+    parquet_footer,
     parquet_footer_length,
-    parquet_footer_schema,
     sniff,
     sniff_parquet,
 )
@@ -206,12 +206,12 @@ def test_parquet_columns_from_the_footer_alone(tmp_path):
     pq.write_table(table, path)
     data = path.read_bytes()
     length = parquet_footer_length(data[-8:], len(data))
-    assert parquet_footer_schema(data[-(length + 8):]) == (
-        ("meter_id", "string"), ("kwh", "double"), ("reading", "struct<a: int64>"))
+    assert parquet_footer(data[-(length + 8):]) == (
+        (("meter_id", "string"), ("kwh", "double"), ("reading", "struct<a: int64>")), 2)
     with pytest.raises(ValueError, match="does not fit"):
         parquet_footer_length(b"\xff\xff\xff\x7fPAR1", len(data))
     with pytest.raises(OSError, match=r"[Dd]eserializ"):  # pyarrow's error for a garbled footer
-        parquet_footer_schema(b"\x00" * length + data[-8:])
+        parquet_footer(b"\x00" * length + data[-8:])
 
 
 def _csv_contract(multiline: bool = False, encoding: str = "UTF-8", **more) -> Contract:

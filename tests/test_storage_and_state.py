@@ -138,6 +138,27 @@ def test_only_the_attempt_that_took_a_lock_last_releases_it(store):
     assert store.get_run("d", LOCK_ID) is None
 
 
+def test_a_lock_that_cannot_be_released_keeps_the_runs_outcome(store, monkeypatch, caplog):
+    """A release that DynamoDB refuses (throttled, credentials gone) is logged: the run's own error
+    still propagates, a run that succeeded still succeeds, and the lease frees the dataset."""
+    from botocore.exceptions import ClientError
+
+    def throttled(**kwargs):
+        raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}}, "DeleteItem")
+
+    with pytest.raises(ValueError, match="the run's own error"), store.dataset_lock("d", "r1", 60, attempt="a"):
+        monkeypatch.setattr(store.ddb, "delete_item", throttled)
+        raise ValueError("the run's own error")
+    assert "lock of d not released (ClientError: An error occurred (ThrottlingException)" in caplog.text
+    assert store.get_run("d", LOCK_ID)["holder"] == "r1"  # left to its lease
+    with store.dataset_lock("d", "r1", 60, attempt="b"):
+        pass  # the same run id takes it again; this release fails too, and nothing is raised
+    assert caplog.text.count("not released") == 2
+    monkeypatch.undo()
+    with pytest.raises(DatasetLocked), store.dataset_lock("d", "r2", 60):
+        pass
+
+
 def test_run_records(store):
     store.start_run("d", "r1", {"contract_version": 2})
     store.update_run("d", "r1", {"rows_read": 5, "rule_violations": {"x": 1}, "ratio": 0.5})
@@ -163,6 +184,30 @@ def test_s3_storage_reports_an_archived_object_apart_from_a_missing_one(aws):
         store.read_range("s3://raw/old/o1.csv", 0, 3)
     with pytest.raises(FileNotFoundError):
         store.read_range("s3://raw/old/gone.csv", 0, 3)
+
+
+def test_s3_storage_reports_a_forbidden_object_as_a_permission_error(aws, monkeypatch):
+    """A 403 on the read (a bucket policy, an ACL, an object under a KMS key the job may not use)
+    is a PermissionError naming the object and S3's reason; other errors stay S3's."""
+    from botocore.exceptions import ClientError
+
+    s3 = aws.s3
+    s3.create_bucket(Bucket="raw", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    s3.put_object(Bucket="raw", Key="in/o1.csv", Body=b"hello")
+    store = S3Storage(s3)
+    answers = iter([(403, "AccessDenied", "User is not authorized to perform: kms:Decrypt"), (503, "SlowDown", "")])
+
+    def refused(**kwargs):
+        status, code, message = next(answers)
+        raise ClientError({"Error": {"Code": code, "Message": message},
+                           "ResponseMetadata": {"HTTPStatusCode": status}}, "GetObject")
+
+    monkeypatch.setattr(s3, "get_object", refused)
+    with pytest.raises(PermissionError, match=r"^s3://raw/in/o1\.csv: AccessDenied: User is not authorized to perform: "
+                                              r"kms:Decrypt$"):
+        store.read_range("s3://raw/in/o1.csv", 0, 3)
+    with pytest.raises(ClientError, match="SlowDown"):
+        store.read_range("s3://raw/in/o1.csv", 0, 3)
 
 
 def test_s3_delete_retries_the_keys_s3_did_not_delete_then_names_them(aws, monkeypatch):
@@ -197,6 +242,7 @@ def test_s3_content_id_is_a_full_object_checksum(aws):
     """The content id ignores how the bytes were uploaded: the same bytes under one key give the
     same id whatever their ETag. Per-part (composite) checksums are not used; a 32-bit one (the
     SDKs' default) is, with the size, when nothing stronger is there."""
+    from botocore.exceptions import ClientError
     from botocore.stub import Stubber
 
     from lake_ingest._storage import ObjectInfo
@@ -224,9 +270,14 @@ def test_s3_content_id_is_a_full_object_checksum(aws):
             stub.add_response("head_object", {"ETag": '"etag"', **head},
                               {"Bucket": "raw", "Key": "x.csv", "ChecksumMode": "ENABLED"})
             assert store.content_id(obj) == expected, head
-    with Stubber(s3) as stub:
-        stub.add_client_error("head_object", http_status_code=403)
-        assert store.content_id(obj) == ""  # no id: the key and ETag decide, as before
+    for status in (403, 404):
+        with Stubber(s3) as stub:
+            stub.add_client_error("head_object", http_status_code=status)
+            assert store.content_id(obj) == ""  # no id: the key and ETag decide, as before
+    with Stubber(s3) as stub:  # not "no id": a new ETag of the same bytes would be taken for new bytes
+        stub.add_client_error("head_object", service_error_code="SlowDown", http_status_code=503)
+        with pytest.raises(ClientError, match="SlowDown"):
+            store.content_id(obj)
 
 
 def test_local_content_id_is_the_md5_of_the_bytes(tmp_path):

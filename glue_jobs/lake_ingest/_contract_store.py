@@ -236,7 +236,13 @@ class ContractStore:
             raise ContractError(dataset_id, [f"document: not valid JSON ({exc})"]) from None
         if not isinstance(doc, dict):
             raise ContractError(dataset_id, ["document: attribute missing or not a JSON object"])
-        contract = Contract.from_dict(doc)
+        try:
+            contract = Contract.from_dict(doc)
+        except ContractError as exc:
+            if exc.dataset_id == dataset_id:
+                raise
+            # Named after the item asked for: the document's own id may be missing or another one.
+            raise ContractError(dataset_id, exc.problems) from None
         if contract.dataset_id != dataset_id:
             raise ContractError(dataset_id, [f"dataset_id: the item holds the contract of '{contract.dataset_id}'"])
         return contract

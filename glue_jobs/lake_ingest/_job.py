@@ -48,13 +48,15 @@ from ._reader import (
     spark_paths,
     write_parquet,
 )
+from ._sniff import EMPTY as EMPTY_FILE
 from ._sniff import FAILED as SNIFF_FAILED
 from ._sniff import (
     HEAD_BYTES,
     OK,
+    Sniff,
     check_columns,
+    parquet_footer,
     parquet_footer_length,
-    parquet_footer_schema,
     sniff,
     sniff_parquet,
 )
@@ -478,7 +480,7 @@ class _IngestRun:
             finally:
                 self.spark.sparkContext.setJobDescription(None)  # type: ignore[arg-type]
 
-        def fails(group: Sequence[PlannedFile]) -> str | None:
+        def read_through(group: Sequence[PlannedFile]) -> str | None:
             try:
                 keys_of(group)
                 return None
@@ -490,7 +492,8 @@ class _IngestRun:
             broken: dict[str, str] = {}
         except (Py4JJavaError, CapturedException) as exc:
             self.say(f"listing the keys failed ({_root_cause(exc)}); reading the files again, in halves")
-            broken = {p.obj.key: reason for p, reason in find_failing(ok, fails)}
+            broken = {p.obj.key: reason
+                      for p, reason in find_failing(ok, lambda group: self._blamed_twice(group, read_through))}
             if not broken:
                 raise
             rows = keys_of([p for p in ok if p.obj.key not in broken])
@@ -546,6 +549,9 @@ class _IngestRun:
         except ArchivedObjectError:  # not failed: a restore keeps the ETag, and a later run reads it
             self.say(f"{obj.key}: in an archive storage class; restore it and a later run ingests it")
             return PlannedFile(obj, GONE, "archived: restore it to ingest it")
+        except PermissionError as exc:  # not failed either: once it may read it, a later run does
+            self.say(f"{obj.key}: the job may not read it ({exc}); left for a later run", logging.WARNING)
+            return PlannedFile(obj, GONE, "not readable by the job")
 
     def _checked(self, obj: ObjectInfo) -> PlannedFile:
         contract = self.contract
@@ -568,13 +574,15 @@ class _IngestRun:
             verdict = sniff_parquet(self._read_range(obj, 0, 4), tail, obj.size)
             if verdict.status == OK:
                 try:
-                    schema = self._parquet_schema(obj, tail)
-                except FileNotFoundError:
+                    schema, rows = self._parquet_footer(obj, tail)
+                except (FileNotFoundError, PermissionError, ArchivedObjectError):
                     raise
                 except Exception as exc:
                     msg = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
                     return PlannedFile(obj, SNIFF_FAILED, f"unreadable Parquet footer: {msg}")
                 verdict = check_columns([name for name, _ in schema], contract)
+                if verdict.status == OK and rows == 0:  # a writer's file of an empty partition, say
+                    verdict = Sniff(EMPTY_FILE, "Parquet file holds no rows")
                 types = tuple(t for _, t in schema)
         else:
             head = self._read_range(obj, 0, HEAD_BYTES)
@@ -590,14 +598,15 @@ class _IngestRun:
         """Bytes of a listed object; none for an empty one, whose every range S3 refuses (416)."""
         return self.storage.read_range(obj.uri, start, length) if obj.size else b""
 
-    def _parquet_schema(self, obj: ObjectInfo, tail: bytes) -> tuple[tuple[str, str], ...]:
-        """A Parquet file's columns and types from its footer (``tail``: its last 8 bytes), read
-        with one more ranged read and parsed by pyarrow, or a small Spark read where pyarrow is
-        missing."""
+    def _parquet_footer(self, obj: ObjectInfo, tail: bytes) -> tuple[tuple[tuple[str, str], ...], int | None]:
+        """A Parquet file's columns and types, and its number of rows, from its footer (``tail``:
+        its last 8 bytes), read with one more ranged read and parsed by pyarrow; or the columns
+        from a small Spark read where pyarrow is missing, and no number of rows (a file of none
+        is then read, and counted as ingested with no rows)."""
         if not HAVE_PYARROW:
-            return parquet_schema(self.spark, obj.uri)
+            return parquet_schema(self.spark, obj.uri), None
         length = parquet_footer_length(tail, obj.size)
-        return parquet_footer_schema(self.storage.read_range(obj.uri, -(length + 8), length + 8))
+        return parquet_footer(self.storage.read_range(obj.uri, -(length + 8), length + 8))
 
     # ------------------------------------------------------- transform/write
     def _write_readable(self, planned: list[PlannedFile],
@@ -633,6 +642,20 @@ class _IngestRun:
                          f"{_count(len(unreadable), 'unreadable file')}")
                 planned = [_unreadable_verdict(p, unreadable, still_there) for p in planned]
 
+    def _blamed_twice(self, group: Sequence[PlannedFile],
+                      read_through: Callable[[Sequence[PlannedFile]], str | None]) -> str | None:
+        """Why a group of files cannot be read to the end, or None; a single file is read once
+        more before it is blamed, as a failed file stays failed until it changes and a first
+        failure may be the cluster's (a lost executor), not the file's."""
+        reason = read_through(group)
+        if reason is None or len(group) > 1:
+            return reason
+        if read_through(group) is None:
+            self.say(f"{group[0].obj.key}: read to the end on a second try (the first: {reason}); not failed",
+                     logging.WARNING)
+            return None
+        return reason
+
     def _unchanged(self, sizes: dict[str, int]) -> set[str]:
         """Which of these raw files are still listed with the same size (a file removed or
         replaced during the run is not recorded, so that a later run looks at it again)."""
@@ -643,7 +666,7 @@ class _IngestRun:
 
     def _unreadable(self, files: Sequence[PlannedFile]) -> dict[str, str]:
         """The files Spark cannot read to the end on their own: key -> reason (see
-        ``find_failing``: a few Spark reads even for hundreds of files)."""
+        ``find_failing``: a few Spark reads even for hundreds of files; ``_blamed_twice``)."""
         reads = 0
 
         def read(group: Sequence[PlannedFile]) -> str | None:
@@ -651,14 +674,21 @@ class _IngestRun:
             reads += 1
             self.spark.sparkContext.setJobDescription(
                 f"{self.dataset_id}: read {len(group)} of {len(files)} files to find unreadable ones (read {reads})")
+            return self._blamed_twice(group, read_through)
+
+        def read_through(group: Sequence[PlannedFile]) -> str | None:
             try:
                 frame = read_files(self.spark, group_files([(p.obj.uri, self._read_columns(p), p.types)
                                                             for p in group]),
                                    self.contract)
             except (Py4JJavaError, CapturedException) as exc:
                 # A text reader with a given schema reads no data before it runs: only a missing
-                # file is the files' fault; anything else is the contract's, for every file.
+                # file is the files' fault; an I/O error (the store refused or failed a listing)
+                # is no file's nor the contract's, and stops the run as it is; anything else is
+                # the contract's, for every file.
                 if self.contract.format.type != "parquet" and _error_class(exc) != "PATH_NOT_FOUND":
+                    if _caused_by_io(self.spark, exc):
+                        raise
                     raise ContractError(self.dataset_id, [
                         f"format: Spark refuses the contract's reader settings before reading any file: "
                         f"{_root_cause(exc)}"]) from exc
@@ -752,7 +782,12 @@ class _IngestRun:
             names = [self.contract.column(k).source_name for k in keys]
             raw_keys = read_key_columns(self.spark, groups, self.contract, names)
             keys_df = repeated_keys(raw_keys, self.contract, keys).cache()
-            n = keys_df.count()
+            try:
+                n = keys_df.count()  # often the first full read: where a file cut short fails
+            except BaseException:
+                for df in [keys_df, *out.values()]:  # the caller never sees them: release them here
+                    df.unpersist()
+                raise
             if n > MAX_REPEATED_KEYS:
                 for df in [keys_df, *out.values()]:
                     df.unpersist()
@@ -1226,6 +1261,23 @@ def _path_key(path: str) -> str:
     elif "://" not in path:
         path = os.path.abspath(path)
     return path.lstrip("/")
+
+
+def _caused_by_io(spark: SparkSession, exc: BaseException) -> bool:
+    """Whether a Java ``IOException`` is among the causes of a Spark error (a file system that
+    failed, refused or is missing; not a setting or a schema that Spark refuses)."""
+    java = getattr(exc, "java_exception", None) or getattr(exc, "_origin", None)
+    try:
+        io = spark.sparkContext._jvm.java.lang.Class.forName("java.io.IOException")  # type: ignore[union-attr]
+        for _ in range(20):
+            if java is None:
+                return False
+            if io.isInstance(java):
+                return True
+            java = java.getCause()
+    except Exception:  # the JVM is gone
+        return False
+    return False
 
 
 def _error_class(exc: BaseException) -> str | None:

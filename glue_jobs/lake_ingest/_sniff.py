@@ -97,9 +97,9 @@ def parquet_footer_length(tail: bytes, size: int) -> int:
     return length
 
 
-def parquet_footer_schema(footer: bytes) -> tuple[tuple[str, str], ...]:
-    """Top-level columns of a Parquet file and their Arrow types, from its footer (the metadata
-    plus the last 8 bytes).
+def parquet_footer(footer: bytes) -> tuple[tuple[tuple[str, str], ...], int]:
+    """Top-level columns of a Parquet file with their Arrow types, and its number of rows, from
+    its footer (the metadata plus the last 8 bytes).
 
     Two ranged reads and no Spark job per file. Needs pyarrow (present locally; on Glue the
     caller falls back to Spark when it is missing).
@@ -108,7 +108,7 @@ def parquet_footer_schema(footer: bytes) -> tuple[tuple[str, str], ...]:
     import pyarrow.parquet as pq
 
     metadata = pq.read_metadata(pa.BufferReader(PARQUET_MAGIC + footer))
-    return tuple((f.name, str(f.type)) for f in metadata.schema.to_arrow_schema())
+    return tuple((f.name, str(f.type)) for f in metadata.schema.to_arrow_schema()), metadata.num_rows
 
 
 def _names(names: Sequence[str], shown: int = 20) -> str:

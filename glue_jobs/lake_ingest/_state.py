@@ -249,6 +249,12 @@ class StateStore:
                 )
             except self.ddb.exceptions.ConditionalCheckFailedException:
                 logger.warning("lock of %s was taken over before release", dataset_id)
+            except Exception as exc:
+                # Raised here, a throttled or refused release would replace the run's error, or
+                # fail a run that succeeded. The lease frees the dataset; on AWS the state
+                # machine's release step deletes the lock of its run id too.
+                logger.warning("lock of %s not released (%s: %s); it frees itself when its lease ends in %d s",
+                               dataset_id, type(exc).__name__, exc, lease_seconds)
 
     def holds_lock(self, dataset_id: str, holder: str) -> bool:
         """Whether ``holder`` holds the dataset's lock now (a strongly consistent read)."""

@@ -57,7 +57,8 @@ class Storage(Protocol):
 
     def read_range(self, uri: str, start: int, length: int) -> bytes:
         """Bytes of an object (a negative ``start`` counts from its end); FileNotFoundError when
-        it is gone."""
+        it is gone, ArchivedObjectError when it must be restored first, PermissionError when the
+        job may not read it."""
         ...
 
     def content_id(self, obj: ObjectInfo) -> str:
@@ -195,6 +196,14 @@ class S3Storage:
             raise FileNotFoundError(uri) from None
         except self.s3.exceptions.InvalidObjectState:  # in S3 Glacier Flexible Retrieval or Deep Archive
             raise ArchivedObjectError(uri) from None
+        except self.s3.exceptions.ClientError as exc:
+            # 403: the bucket policy, the object's ACL or its KMS key keeps the job out (as a
+            # local file's permissions would)
+            if exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 403:
+                error = exc.response.get("Error", {})
+                raise PermissionError(f"{uri}: {error.get('Code', 'AccessDenied')}: {error.get('Message', '')}".rstrip(
+                    ": ")) from None
+            raise
         return bytes(resp["Body"].read())
 
     def put_bytes(self, uri: str, data: bytes) -> None:
@@ -220,8 +229,13 @@ class S3Storage:
         bucket, key = _split_s3(obj.uri)
         try:
             head = self.s3.head_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED")
-        except Exception:  # no checksum then: the ledger falls back to the key and ETag
-            logger.warning("could not read the checksum of %s", obj.uri, exc_info=True)
+        except self.s3.exceptions.ClientError as exc:
+            # Refused or gone: no checksum then, the ledger falls back to the key and ETag (and the
+            # file's read says what is wrong). Any other error is raised: taken for "no checksum",
+            # a throttled HEAD would let a delivery of the same bytes with a new ETag in again.
+            if exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") not in (403, 404):
+                raise
+            logger.warning("could not read the checksum of %s: %s", obj.uri, exc)
             return ""
         if obj.etag and str(head.get("ETag", "")).strip('"') != obj.etag:
             return ""  # replaced since it was listed: this checksum is another delivery's
@@ -297,8 +311,13 @@ def _gone_is_fine(func: Any, path: str, exc_info: Any) -> None:
 
 
 def _md5(path: Path) -> str:
+    """The file's MD5 (S3's ETag of a single-part upload), or "" when it may not be read: its
+    read then says why (``read_range``), for that file alone."""
     digest = hashlib.md5(usedforsecurity=False)
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(4 << 20), b""):
-            digest.update(chunk)
+    try:
+        with open(path, "rb") as fh:
+            for chunk in iter(lambda: fh.read(4 << 20), b""):
+                digest.update(chunk)
+    except PermissionError:
+        return ""
     return digest.hexdigest()

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -119,7 +120,7 @@ def load_state(clients: AwsClients, path: str | Path) -> bool:
     state = _absolute(state, _root_of(p))
     for table, items in state["dynamodb"].items():
         for i in range(0, len(items), 25):
-            ddb.batch_write_item(RequestItems={table: [{"PutRequest": {"Item": it}} for it in items[i : i + 25]]})
+            _write_all(ddb, {table: [{"PutRequest": {"Item": it}} for it in items[i : i + 25]]})
     for db in state["glue"]:
         try:
             glue.create_database(DatabaseInput={"Name": db["Name"], "Description": db["Description"]})
@@ -132,7 +133,24 @@ def load_state(clients: AwsClients, path: str | Path) -> bool:
                 glue.update_table(DatabaseName=db["Name"], TableInput=t["input"])
             parts = t["partitions"]
             for i in range(0, len(parts), 100):
-                glue.batch_create_partition(DatabaseName=db["Name"], TableName=t["input"]["Name"],
-                                            PartitionInputList=parts[i : i + 100])
+                answer = glue.batch_create_partition(DatabaseName=db["Name"], TableName=t["input"]["Name"],
+                                                     PartitionInputList=parts[i : i + 100])
+                errors = [e for e in answer.get("Errors", [])
+                          if e.get("ErrorDetail", {}).get("ErrorCode") != "AlreadyExistsException"]
+                if errors:  # a partition lost here would hide committed rows from every query
+                    raise StateError(f"{p}: the catalog refused {len(errors)} partitions of "
+                                     f"{db['Name']}.{t['input']['Name']}, first {errors[0]}")
     logger.info("restored the emulated account from %s", p)
     return True
+
+
+def _write_all(ddb: Any, requests: dict[str, list[dict[str, Any]]], attempts: int = 8) -> None:
+    """``batch_write_item`` until DynamoDB took every item (it hands back what it did not take as
+    ``UnprocessedItems``): a ledger item lost here would let its file be ingested twice."""
+    for attempt in range(attempts):
+        requests = ddb.batch_write_item(RequestItems=requests).get("UnprocessedItems") or {}
+        if not requests:
+            return
+        time.sleep(min(1.0, 0.05 * 2**attempt))
+    left = sum(len(r) for r in requests.values())
+    raise StateError(f"DynamoDB did not take {left} items of the saved state after {attempts} tries")
