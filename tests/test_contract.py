@@ -78,6 +78,12 @@ def test_repository_contracts_load(contracts_dir):
         (lambda d: d["format"]["options"].update(comment="//"), "format.options.comment: must be one character, got '//'"),
         (lambda d: d["format"]["options"].update(delimiter="||"), "format.options.delimiter: must be one character"),
         (lambda d: d["format"]["options"].update(quote="''"), "format.options.quote: must be one character"),
+        # a zone for the local times of the source: the IANA database's names only
+        (lambda d: d["format"].update(time_zone="Europe/Berlln"),
+         "format.time_zone: 'Europe/Berlln' is not a time zone of the IANA database"),
+        (lambda d: d["format"].update(time_zone="+01:00"), "format.time_zone: '+01:00' is not a time zone"),
+        (lambda d: d["format"].update(time_zone="../etc/passwd"), "format.time_zone: '../etc/passwd' is not"),
+        (lambda d: d["format"].update(time_zone=1), "format.time_zone: 1 is not a time zone"),
         # encodings Spark cannot split into lines before decoding
         (lambda d: d["format"]["options"].update(encoding="cp037"),
          "format.options.encoding: 'cp037' does not store ASCII text as ASCII bytes"),

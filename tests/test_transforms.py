@@ -7,6 +7,7 @@ import itertools
 from decimal import Decimal
 
 import pytest
+from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from lake_ingest import Contract
@@ -269,6 +270,67 @@ def test_dates_without_a_format_read_iso_text_only(spark, ctype, value, kept):
     schema = T.StructType([T.StructField(n, T.StringType()) for n in ("ID", "x", CORRUPT_COL, SOURCE_FILE_COL)])
     out = validate(spark.createDataFrame([("1", value, None, "f")], schema), contract, "r", NOW)
     assert [r["x"] for r in curated(out, contract).collect()] == ([] if kept is None else [kept])
+
+
+#: (column, text, the instant it names in Europe/Berlin, whether the text names its zone itself)
+_LOCAL_TIMES = [
+    ("local", "2026-01-05 10:00:00", dt.datetime(2026, 1, 5, 9), False),       # CET, UTC+1
+    ("local", "2026-07-05 10:00:00", dt.datetime(2026, 7, 5, 8), False),       # CEST, UTC+2
+    ("local", "2026-03-29 02:30:00", dt.datetime(2026, 3, 29, 1, 30), False),  # skipped: read as 03:30 CEST
+    ("local", "2026-10-25 02:30:00", dt.datetime(2026, 10, 25, 0, 30), False),  # repeated: the first, CEST
+    ("iso", "2026-07-05T10:00:00", dt.datetime(2026, 7, 5, 8), False),
+    ("iso", "2026-07-05 10:00", dt.datetime(2026, 7, 5, 8), False),
+    ("iso", "2026-07-05", dt.datetime(2026, 7, 4, 22), False),
+    ("iso", "2026-07-05T10:00:00Z", dt.datetime(2026, 7, 5, 10), True),
+    ("iso", "2026-07-05T10:00:00+01:00", dt.datetime(2026, 7, 5, 9), True),
+    ("iso", "2026-07-05T10:00:00.5-0100", dt.datetime(2026, 7, 5, 11, 0, 0, 500000), True),
+    ("iso", "2026-07-05 10:00:00 UTC", dt.datetime(2026, 7, 5, 10), True),
+    ("iso", "2026-07-05T10:00:00 America/New_York", dt.datetime(2026, 7, 5, 14), True),
+    ("zoned", "2026-07-05T10:00:00+01:00", dt.datetime(2026, 7, 5, 9), True),
+    ("zoned", "2026-07-05T10:00:00Z", dt.datetime(2026, 7, 5, 10), True)]
+
+
+def test_timestamps_without_an_offset_are_local_times_of_the_contracts_zone(spark):
+    """With ``format.time_zone``, a timestamp whose text names no zone or offset is the local time
+    of that zone (summer time included) and is stored as the instant in UTC; text that names one
+    keeps it, whether the pattern reads it or the ISO reading finds it after the time. Without
+    the setting, the same text is read as UTC."""
+    columns = [{"name": "id", "type": "bigint", "nullable": False, "source": "ID"},
+               {"name": "local", "type": "timestamp", "format": "yyyy-MM-dd HH:mm:ss"},
+               {"name": "iso", "type": "timestamp"},
+               {"name": "zoned", "type": "timestamp", "format": "yyyy-MM-dd'T'HH:mm:ssXXX"}]
+    schema = T.StructType([T.StructField(n, T.StringType())
+                           for n in ("ID", "local", "iso", "zoned", CORRUPT_COL, SOURCE_FILE_COL)])
+    rows = [{"ID": str(i), "local": None, "iso": None, "zoned": None, CORRUPT_COL: None, SOURCE_FILE_COL: "f",
+             column: text} for i, (column, text, _, _) in enumerate(_LOCAL_TIMES)]
+
+    def read(fmt):
+        contract = Contract.from_dict({**_doc_without_dedupe(), "format": fmt, "columns": columns})
+        out = curated(validate(spark.createDataFrame(rows, schema), contract, "r", NOW), contract)
+        got = {r["id"]: r for r in out.collect()}
+        return [got[i][column] for i, (column, *_) in enumerate(_LOCAL_TIMES)]
+
+    assert read({"type": "csv", "time_zone": "Europe/Berlin"}) == [utc for _, _, utc, _ in _LOCAL_TIMES]
+    as_utc = read({"type": "csv"})
+    assert [got == utc for got, (_, _, utc, _) in zip(as_utc, _LOCAL_TIMES, strict=True)] == [
+        names for *_, names in _LOCAL_TIMES]
+
+
+def test_typed_timestamps_without_a_zone_are_local_times_too(spark):
+    """From Parquet: a timestamp without a zone (``TIMESTAMP_NTZ``) and a date are local times of
+    the contract's zone; a timestamp adjusted to UTC is an instant already and is kept."""
+    from lake_ingest._contract import Column
+    from lake_ingest._transforms import local_to_utc
+
+    ntz = T.StructType([T.StructField("t", T.TimestampNTZType()), T.StructField("d", T.DateType()),
+                        T.StructField("u", T.TimestampType())])
+    df = spark.createDataFrame([(dt.datetime(2026, 7, 5, 10), dt.date(2026, 1, 5), dt.datetime(2026, 7, 5, 10))], ntz)
+    col = Column(name="x", type="timestamp")
+    got = df.select(local_to_utc(F.col("t").cast("timestamp"), col, T.TimestampNTZType(), "Europe/Berlin").alias("t"),
+                    local_to_utc(F.col("d").cast("timestamp"), col, T.DateType(), "Europe/Berlin").alias("d"),
+                    local_to_utc(F.col("u"), col, T.TimestampType(), "Europe/Berlin").alias("u")).first()
+    assert (got["t"], got["d"], got["u"]) == (dt.datetime(2026, 7, 5, 8), dt.datetime(2026, 1, 4, 23),
+                                              dt.datetime(2026, 7, 5, 10))
 
 
 def _variants(exact: str) -> list[str]:

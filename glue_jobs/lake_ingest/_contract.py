@@ -7,6 +7,7 @@ import decimal
 import fnmatch
 import math
 import re
+import zoneinfo
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -79,6 +80,21 @@ class ContractError(ValueError):
         super().__init__(f"invalid contract for dataset '{dataset_id}':\n{lines}")
 
 
+def is_time_zone(name: Any) -> bool:
+    """Whether ``name`` is a zone of the IANA database (``Europe/Berlin``, ``UTC``), as Python's
+    ``zoneinfo`` and Java's ``ZoneId`` both know them; not an offset such as ``+01:00``, which
+    would ignore summer time."""
+    if name == "UTC":  # the default: known without the zone database
+        return True
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+)*", name):
+        return False
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
+
+
 def normalize_type(type_name: str) -> str | None:
     """Return the canonical spelling of a column type, or None when it is not supported."""
     t = re.sub(r"\s+", "", str(type_name).strip().lower())
@@ -145,6 +161,9 @@ class FileFormat:
     compression: str = "none"
     options: Mapping[str, Any] = field(default_factory=dict)
     null_values: tuple[str, ...] = ("",)
+    #: The zone of timestamps written without an offset (local times of the source system);
+    #: they are stored as the instants they name, in UTC.
+    time_zone: str = "UTC"
 
     @property
     def encoding(self) -> str:
@@ -347,7 +366,7 @@ class _Parser:
         return Source(bucket=str(bucket), prefix=str(prefix), pattern=str(pattern))
 
     def _format(self, doc: Any) -> FileFormat:
-        f = self.section(doc, "format", {"type", "compression", "options", "null_values"}, ("type",))
+        f = self.section(doc, "format", {"type", "compression", "options", "null_values", "time_zone"}, ("type",))
         ftype = f.get("type")
         if ftype not in FORMATS:
             self.err("format.type", f"'{ftype}' is not one of {', '.join(FORMATS)}")
@@ -391,7 +410,13 @@ class _Parser:
         if not isinstance(nulls, list) or not all(isinstance(v, str) for v in nulls):
             self.err("format.null_values", "must be a list of strings")
             nulls = [""]
-        return FileFormat(type=str(ftype), compression=str(compression), options=dict(options), null_values=tuple(nulls))
+        time_zone = f.get("time_zone", "UTC")
+        if not is_time_zone(time_zone):
+            self.err("format.time_zone", f"{time_zone!r} is not a time zone of the IANA database, such as "
+                                         "'Europe/Berlin' or 'UTC'")
+            time_zone = "UTC"
+        return FileFormat(type=str(ftype), compression=str(compression), options=dict(options),
+                          null_values=tuple(nulls), time_zone=str(time_zone))
 
     def _columns(self, doc: Any) -> tuple[Column, ...]:
         if not isinstance(doc, list) or not doc:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -205,9 +206,38 @@ def _converted(col: Column, contract: Contract, source_type: T.DataType | None) 
         value = F.when(~text.contains(REPLACEMENT_CHAR), text)
     else:
         value = exact_cast(col.source_name, source_type, col.type)
+    if col.type == "timestamp" and source_type is not None and contract.format.time_zone != "UTC":
+        value = local_to_utc(value, col, source_type, contract.format.time_zone)
     if _string_partition(col, contract):
         value = F.when(partition_value_fits(col.name, value), value)
     return value
+
+
+#: A zone or offset after the time of a timestamp's text, as Spark's cast reads them ('Z',
+#: '+01:00', '+0100', ' UTC', 'Europe/Berlin'): such text names its instant itself.
+_ZONE_AFTER_TIME = r"[0-9]:[0-9]{1,2}(:[0-9]{1,2})?(\.[0-9]*)?\s*(Z|[+-][0-9]{1,2}(:?[0-9]{2}){0,2}|[A-Za-z][A-Za-z0-9_/+-]*)\s*$"
+
+
+def pattern_has_zone(pattern: str) -> bool:
+    """Whether a datetime pattern reads a zone or an offset (``X``, ``x``, ``Z``, ``O``, ``V``,
+    ``z`` outside quoted text)."""
+    return re.search(r"[XxZOVz]", re.sub(r"'[^']*'", "", pattern)) is not None
+
+
+def local_to_utc(value: SparkColumn, col: Column, source_type: T.DataType, time_zone: str) -> SparkColumn:
+    """A converted timestamp read as the local time of ``time_zone`` where its source names no
+    instant itself: text without a zone or an offset (a pattern without one, or ISO text without
+    one), and Parquet's timestamps without a zone and dates. Spark read those as UTC times, so
+    they are moved by the zone's offset at that time (``to_utc_timestamp``); a typed instant
+    (Parquet's timestamps adjusted to UTC) is kept as it is."""
+    local = F.to_utc_timestamp(value, time_zone)
+    if isinstance(source_type, (T.TimestampNTZType, T.DateType)):
+        return local
+    if not isinstance(source_type, T.StringType):
+        return value
+    if col.format:
+        return value if pattern_has_zone(col.format) else local
+    return F.when(F.col(_q(col.source_name)).rlike(_ZONE_AFTER_TIME), value).otherwise(local)
 
 
 def _string_partition(col: Column, contract: Contract) -> bool:
