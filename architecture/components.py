@@ -309,7 +309,7 @@ COMPONENTS: list[Component] = [
     Component(
         "DynamoDB Table", f"{_DB}.DynamodbTable", _BOTH,
         "The contracts table (table structures and job settings) and the Terraform lock table "
-        "`tf-state-lock-bootstrap`.",
+        "`<project>-<env>-tfstate-lock`.",
         (TerraformResource("aws_dynamodb_table"), CloudFormationResource("AWS::DynamoDB::Table")),
     ),
 ]

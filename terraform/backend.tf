@@ -1,9 +1,12 @@
 # Remote state in S3, locked in DynamoDB. This is a partial configuration: the rest is given at
 # init time. The CodeBuild project of the CloudFormation seed stack (cfn/) passes the bucket, key,
-# region, lock table and KMS key with -backend-config and runs with its own service role. From a
-# laptop, give the same values (outputs of the seed stack: StateBucketName, LockTableName,
-# KmsKeyArn; the key as the build forms it, <ProjectName>/<environment>/<directory>.tfstate), so
-# that the laptop and the build share one state, and optionally a role to assume:
+# region, lock table and KMS key with -backend-config and runs with its own service role. The lock
+# table is the seed stack's own, <ProjectName>-<Environment>-tfstate-lock (output LockTableName),
+# so each environment's stack has one: it is not named here, and an init without dynamodb_table
+# would not lock the state. From a laptop, give the same values (outputs of the seed stack:
+# StateBucketName, LockTableName, KmsKeyArn; the key as the build forms it,
+# <ProjectName>/<environment>/<directory>.tfstate), so that the laptop and the build share one
+# state and one lock, and optionally a role to assume:
 #
 #   cat > backend.hcl <<HCL
 #   bucket         = "<StateBucketName>"
@@ -19,10 +22,9 @@
 # the state bucket's policy (DenyUploadsEncryptedWithAnythingButKms) refuses every such upload.
 #
 # Terraform >= 1.10 can lock with a lock object in the state bucket instead (use_lockfile =
-# true); the DynamoDB table stays here because the seed stack creates it and older CLIs need it.
+# true); the DynamoDB table stays because the seed stack creates it and older CLIs need it.
 terraform {
   backend "s3" {
-    encrypt        = true
-    dynamodb_table = "tf-state-lock-bootstrap"
+    encrypt = true
   }
 }

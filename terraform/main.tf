@@ -100,11 +100,13 @@ locals {
   glue_databases = sort(distinct([for c in local.contracts : c.target.database]))
 
   # The state machine's execution timeout. One branch of its Map may wait for the dataset's lock
-  # (an hour at most by default), retry a refused start (about half an hour) and run the job (the
-  # Step Functions task waits five minutes longer than the Glue job may run). The Map runs
+  # (an hour at most by default), retry a refused start (about half an hour) and run the job. The
+  # Step Functions task (and the lease the claim step takes on the dataset's lock) covers the run's
+  # time in WAITING before it starts (glue_wait_allowance_minutes: Glue's Timeout does not count
+  # it), the run itself (glue_timeout_minutes) and five minutes more. The Map runs
   # map_max_concurrency branches at a time, so the enabled datasets pass in waves, and each wave
   # may take a whole branch's time. A standard execution lasts a year at most.
-  glue_task_timeout_seconds = var.glue_timeout_minutes * 60 + 300
+  glue_task_timeout_seconds = (var.glue_wait_allowance_minutes + var.glue_timeout_minutes) * 60 + 300
   ingest_branch_seconds     = local.glue_task_timeout_seconds + var.lock_wait_seconds * var.lock_max_waits + 1800
   ingest_waves              = max(1, ceil(length(local.dataset_ids) / var.map_max_concurrency))
   execution_timeout_seconds = min(31536000, max(28800, local.ingest_branch_seconds * local.ingest_waves))
@@ -286,8 +288,8 @@ module "state_machine" {
   max_concurrency      = var.map_max_concurrency
   lock_wait_seconds    = var.lock_wait_seconds
   lock_max_waits       = var.lock_max_waits
-  # The Step Functions task waits a little longer than the Glue job may run; the execution
-  # outlasts every wave of branches (local.execution_timeout_seconds).
+  # The Step Functions task (and the claim's lease) waits for the run's time in WAITING and a little
+  # longer than the Glue job may run; the execution outlasts every wave of branches.
   glue_task_timeout_seconds = local.glue_task_timeout_seconds
   execution_timeout_seconds = local.execution_timeout_seconds
   schedule_expression       = var.schedule_expression

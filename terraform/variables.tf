@@ -161,6 +161,20 @@ variable "glue_timeout_minutes" {
   }
 }
 
+# Glue's Timeout counts only the time a run consumes resources. Before that a run may wait in
+# WAITING: a FLEX run for at most 20 minutes (AWS Glue, "Job run statuses"), a run held by job run
+# queuing (job_run_queuing_enabled) until the account's quotas admit it, for no documented maximum.
+variable "glue_wait_allowance_minutes" {
+  description = "Minutes a Glue run may wait in WAITING (FLEX capacity, at most 20 per the Glue docs; job run queuing) before it starts; the Step Functions task, the dataset lock's lease and the execution timeout wait this much longer than glue_timeout_minutes."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = var.glue_wait_allowance_minutes >= 0 && var.glue_wait_allowance_minutes <= 1440
+    error_message = "glue_wait_allowance_minutes must be between 0 and 1440."
+  }
+}
+
 variable "glue_max_concurrent_runs" {
   description = "Concurrent runs of the job; raised to the number of enabled datasets when lower (each runs one at a time)."
   type        = number

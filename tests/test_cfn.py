@@ -20,7 +20,10 @@ REPO = Path(__file__).resolve().parents[1]
 CFN_DIR = REPO / "cfn"
 SEED = CFN_DIR / "seed.yaml"
 BACKEND_TF = REPO / "terraform" / "backend.tf"
-LOCK_TABLE_NAME = "tf-state-lock-bootstrap"
+#: The lock table is named like the stack's other resources, so that each environment's seed has one.
+LOCK_TABLE_NAME = {"Fn::Sub": "${ProjectName}-${Environment}-tfstate-lock"}
+#: That name for the sandbox builds' ProjectName and Environment (aws-challenge, dev).
+SANDBOX_LOCK_TABLE = "aws-challenge-dev-tfstate-lock"
 
 # Parameters of the challenge's starter seed, which the template must keep.
 STARTER_PARAMETERS = (
@@ -356,19 +359,26 @@ def test_outputs_are_exported_under_the_stack_name(template: dict[str, Any]) -> 
         assert output["Export"]["Name"] == {"Fn::Sub": f"${{AWS::StackName}}-{name}"}
 
 
-def test_lock_table_matches_the_terraform_backend(resources: dict[str, Any]) -> None:
+def test_lock_table_matches_the_terraform_backend(resources: dict[str, Any], project: dict[str, Any]) -> None:
+    """One lock table per seed stack, named from ProjectName and Environment like the state bucket
+    (a fixed name would make a second environment's stack fail, and deleting one stack would
+    remove the table the others lock with). backend.tf names no table: the build passes this one."""
     table = resources["LockTable"]
     assert table["Type"] == "AWS::DynamoDB::Table"
     props = table["Properties"]
     assert props["TableName"] == LOCK_TABLE_NAME
+    assert _references(props["TableName"], "ProjectName") and _references(props["TableName"], "Environment")
+    bucket = resources["StateBucket"]["Properties"]["BucketName"]["Fn::Sub"]
+    assert bucket.startswith("${ProjectName}-${Environment}-")  # the same scheme as the bucket's
+    assert _env_vars(project)["LOCK_TABLE"]["Value"] == {"Ref": "LockTable"}
     assert props["KeySchema"] == [{"AttributeName": "LockID", "KeyType": "HASH"}]
     assert props["AttributeDefinitions"] == [{"AttributeName": "LockID", "AttributeType": "S"}]
     assert props["BillingMode"] == "PAY_PER_REQUEST"
     assert props["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
     assert props["SSESpecification"]["SSEType"] == "KMS"
     backend = BACKEND_TF.read_text(encoding="utf-8")
-    declared = re.findall(r'^\s*dynamodb_table\s*=\s*"([^"]+)"', backend, flags=re.MULTILINE)
-    assert declared == [LOCK_TABLE_NAME]
+    declared = re.findall(r'^\s*dynamodb_table\s*=', backend, flags=re.MULTILINE)
+    assert declared == [], "backend.tf names no lock table: each seed stack's comes with -backend-config"
     assert re.search(r"^\s*encrypt\s*=\s*true", backend, flags=re.MULTILINE)
 
 
@@ -626,7 +636,8 @@ class Sandbox:
 def sandbox(tmp_path: Path, resources: dict[str, Any], project: dict[str, Any]) -> Sandbox:
     # The lock table the build is given is the one the template creates.
     lock_ref = _env_vars(project)["LOCK_TABLE"]["Value"]["Ref"]
-    return Sandbox(tmp_path, resources[lock_ref]["Properties"]["TableName"])
+    name = resources[lock_ref]["Properties"]["TableName"]["Fn::Sub"]
+    return Sandbox(tmp_path, name.replace("${ProjectName}", "aws-challenge").replace("${Environment}", "dev"))
 
 
 def _init_args(directory: str) -> list[str]:
@@ -637,7 +648,7 @@ def _init_args(directory: str) -> list[str]:
         "-backend-config=bucket=aws-challenge-dev-tfstate-123456789012-eu-central-1",
         f"-backend-config=key=aws-challenge/dev/{directory}.tfstate",
         "-backend-config=region=eu-central-1",
-        f"-backend-config=dynamodb_table={LOCK_TABLE_NAME}",
+        f"-backend-config=dynamodb_table={SANDBOX_LOCK_TABLE}",
         "-backend-config=encrypt=true",
         f"-backend-config=kms_key_id={KMS_KEY_ARN}",
     ]

@@ -394,3 +394,94 @@ def test_every_trigger_rule_has_a_failed_invocations_alarm() -> None:
                     'metric_name         = "FailedInvocations"', "dimensions          = { RuleName = each.value }",
                     "alarm_actions       = [var.sns_topic_arn]"):
         assert setting in body, setting
+
+
+# --------------------------------------------------------------------------- conditions that narrow grants
+
+SNS_TF = REPO / "terraform" / "modules" / "sns_alerts" / "main.tf"
+
+
+def _conditions(statement: dict[str, Any]) -> dict[tuple[str, str], list[str]]:
+    """A statement's conditions as {(operator, key): sorted values}."""
+    return {(_unquote(c["test"]), _unquote(c["variable"])): sorted(_unquote(v) for v in c["values"])
+            for c in statement.get("condition", [])}
+
+
+def _by_sid(path: Path, name: str) -> dict[str, dict[str, Any]]:
+    return {_unquote(st["sid"]): st for st in _policy_statements(path, name)}
+
+
+def _locals(path: Path) -> dict[str, Any]:
+    with open(path, encoding="utf-8") as fh:
+        return {k: v for block in hcl2.load(fh).get("locals", []) for k, v in block.items()}
+
+
+def test_the_job_deletes_network_interfaces_of_its_own_vpc_only() -> None:
+    """ec2:DeleteNetworkInterface has no resource narrower than every ENI of the account and region;
+    the action supports the ec2:Vpc condition key, an ARN (Service Authorization Reference, Amazon
+    EC2), which confines it to the job's VPC."""
+    statements = _by_sid(GLUE_JOB_TF, "job")
+    deleting = [sid for sid, st in statements.items()
+                if any(fnmatch.fnmatchcase("ec2:DeleteNetworkInterface", _unquote(a)) for a in st["actions"])]
+    assert deleting == ["DeleteJobEnis"]
+    delete = statements["DeleteJobEnis"]
+    assert [_unquote(a) for a in delete["actions"]] == ["ec2:DeleteNetworkInterface"]
+    assert _conditions(delete) == {("ArnEquals", "ec2:Vpc"): ["${local.vpc_arn}"]}
+    assert _locals(GLUE_JOB_TF)["vpc_arn"] == '"arn:${local.partition}:ec2:${var.region}:${local.account_id}:vpc/${var.vpc_id}"'
+
+
+def test_the_analysts_use_the_lake_key_only_through_s3_athena_and_glue() -> None:
+    """The analysts read SSE-KMS objects and results through S3 and Athena, and an encrypted Data
+    Catalog through Glue; the key's other data (tables, topic, secret, logs) stays out of reach."""
+    keyed = [st for st in _query_statements() if any(_unquote(a).startswith("kms:") for a in st["actions"])]
+    assert [_unquote(st["sid"]) for st in keyed] == ["UseTheLakeKey"]
+    assert _conditions(keyed[0]) == {("StringEquals", "kms:ViaService"): sorted(
+        f"{service}.${{var.region}}.amazonaws.com" for service in ("s3", "athena", "glue"))}
+
+
+def test_the_state_machine_uses_the_lake_key_for_its_topic_tables_and_own_data_only() -> None:
+    """Each use of the key by the state machine's role is confined: SNS and DynamoDB through
+    kms:ViaService, the state machine's own execution data by the encryption context Step Functions
+    sets (aws:states:stateMachineArn), the delivery of its execution logs by theirs."""
+    statements = _by_sid(STATE_MACHINE_TF, "state_machine")
+    keyed = {sid: st for sid, st in statements.items() if any(_unquote(a).startswith("kms:") for a in st["actions"])}
+    assert set(keyed) == {"EncryptedTopicAndTables", "OwnExecutionData", "EncryptedExecutionLogs"}
+    assert all(_conditions(st) for st in keyed.values()), "every use of the key is conditioned"
+    assert _conditions(keyed["EncryptedTopicAndTables"]) == {("StringEquals", "kms:ViaService"): [
+        "dynamodb.${local.region}.amazonaws.com", "sns.${local.region}.amazonaws.com"]}
+    assert _conditions(keyed["OwnExecutionData"]) == {
+        ("StringEquals", "kms:EncryptionContext:aws:states:stateMachineArn"): ["${local.state_machine_arn}"]}
+    assert _conditions(keyed["EncryptedExecutionLogs"]) == {
+        ("StringLike", "kms:EncryptionContext:SourceArn"): ["arn:${local.partition}:logs:${local.region}:${local.account_id}:*"]}
+    assert [_unquote(a) for a in keyed["EncryptedExecutionLogs"]["actions"]] == ["kms:GenerateDataKey"]
+    # The services named are those of the tasks that touch encrypted resources.
+    placeholders = set(re.findall(r"\$\{(\w+)\}", ASL.read_text(encoding="utf-8")))
+    definition = json.loads(render_definition(dict.fromkeys(placeholders, 1) | {"partition": "aws"}, ASL))
+    services = {r.split(":::")[1].split(":")[0] for r in _task_resources(definition)} - {"lambda", "glue"}
+    assert services == {"sns", "dynamodb"}
+    # The ARN in the condition is the state machine's own (a postcondition checks it at apply).
+    assert _locals(STATE_MACHINE_TF)["state_machine_arn"] == (
+        '"arn:${local.partition}:states:${local.region}:${local.account_id}:stateMachine:${var.name}"')
+    assert "condition     = self.arn == local.state_machine_arn" in STATE_MACHINE_TF.read_text(encoding="utf-8")
+
+
+#: The actions an SNS topic policy accepts (Amazon SNS, "API permissions: Actions and resources
+#: reference"; also those of the default topic policy). "sns:*" is not used: a topic policy that
+#: denies sns:* is reported to fail to deploy (cdklabs/cdk-nag#676).
+TOPIC_POLICY_ACTIONS = {
+    "sns:AddPermission", "sns:DeleteTopic", "sns:GetDataProtectionPolicy", "sns:GetTopicAttributes",
+    "sns:ListSubscriptionsByTopic", "sns:ListTagsForResource", "sns:Publish", "sns:RemovePermission",
+    "sns:SetTopicAttributes", "sns:Subscribe",
+}
+
+
+def test_the_topic_refuses_every_topic_action_over_plain_http() -> None:
+    statements = _by_sid(SNS_TF, "topic")
+    deny = statements["DenyInsecureTransport"]
+    assert _unquote(deny["effect"]) == "Deny"
+    assert {_unquote(a) for a in deny["actions"]} == TOPIC_POLICY_ACTIONS
+    assert _conditions(deny) == {("Bool", "aws:SecureTransport"): ["false"]}
+    [principals] = deny["principals"]
+    assert (_unquote(principals["type"]), [_unquote(i) for i in principals["identifiers"]]) == ("*", ["*"])
+    allowed = {_unquote(a) for sid, st in statements.items() if sid != "DenyInsecureTransport" for a in st["actions"]}
+    assert allowed <= TOPIC_POLICY_ACTIONS, "whatever the topic allows, it refuses over plain HTTP"

@@ -467,8 +467,11 @@ def test_root_versions_and_backend() -> None:
     assert unquote(providers["archive"]["version"]) == "~> 2.4"
     backend = labelled(parse(TF / "backend.tf")["terraform"][0]["backend"][0], "s3")
     assert backend["encrypt"] is True
-    assert unquote(backend["dynamodb_table"]) == "tf-state-lock-bootstrap"
-    assert not {"bucket", "key", "region"} & set(backend), "bucket, key and region come from -backend-config"
+    # The lock table is the seed stack's own, named per project and environment (cfn/seed.yaml), so
+    # it comes from -backend-config like the bucket: a fixed name here would tie every environment
+    # to one table.
+    assert not {"bucket", "key", "region", "dynamodb_table"} & set(backend), \
+        "bucket, key, region and the lock table come from -backend-config"
 
 
 def glue_default_arguments() -> dict[str, str]:
@@ -557,34 +560,61 @@ def test_every_enabled_dataset_may_run_at_once() -> None:
     assert labelled(job, "this")["job_run_queuing_enabled"] is True
 
 
+#: A branch with the defaults: the Glue task (30 min of WAITING, 120 of run, 5 more: 9,300 s), twelve
+#: 5-minute waits for the lock (3,600 s) and half an hour of retried starts (1,800 s).
+DEFAULT_BRANCH_SECONDS = 9300 + 3600 + 1800
+
+
 @needs_terraform
-@pytest.mark.parametrize(("datasets", "concurrency", "glue_minutes", "waits", "timeout"), [
-    (3, 4, 120, (300, 12), 28800),               # one wave of the default branch (12,900 s): the 8-hour floor
-    (9, 4, 120, (300, 12), 3 * 12900),           # three waves
-    (40, 40, 120, (300, 12), 28800),             # all at once
-    (0, 4, 120, (300, 12), 28800),               # no enabled dataset yet
-    (9, 4, 600, (300, 12), 3 * (36000 + 5700)),  # longer runs, longer branches
-    (9, 4, 120, (600, 12), 3 * 16500),           # longer waits for the lock, too
-    (200, 1, 2880, (300, 12), 31536000),         # capped at the year an execution may last
+@pytest.mark.parametrize(("datasets", "concurrency", "glue_minutes", "wait_minutes", "waits", "task", "timeout"), [
+    (3, 4, 120, 30, (300, 12), 9300, 28800),                        # one wave (14,700 s): the 8-hour floor
+    (9, 4, 120, 30, (300, 12), 9300, 3 * DEFAULT_BRANCH_SECONDS),  # three waves
+    (40, 40, 120, 30, (300, 12), 9300, 28800),                      # all at once
+    (0, 4, 120, 30, (300, 12), 9300, 28800),                        # no enabled dataset yet
+    (9, 4, 600, 30, (300, 12), 38100, 3 * (38100 + 5400)),          # longer runs, longer branches
+    (9, 4, 120, 30, (600, 12), 9300, 3 * (9300 + 9000)),            # longer waits for the lock, too
+    (9, 4, 120, 0, (300, 12), 7500, 3 * 12900),                     # no allowance for WAITING: the run alone
+    (9, 4, 120, 120, (300, 12), 14700, 3 * (14700 + 5400)),         # a long queue: every wave waits longer
+    (200, 1, 2880, 30, (300, 12), 174900, 31536000),                # capped at the year an execution may last
 ])
 def test_the_execution_outlasts_every_wave_of_the_map(tmp_path: Path, datasets: int, concurrency: int,
-                                                       glue_minutes: int, waits: tuple[int, int],
-                                                       timeout: int) -> None:
+                                                       glue_minutes: int, wait_minutes: int,
+                                                       waits: tuple[int, int], task: int, timeout: int) -> None:
     """The Map runs map_max_concurrency datasets at a time: with more datasets than that, the later
-    waves start when earlier ones end, and the execution timeout must leave each wave a whole branch."""
+    waves start when earlier ones end, and the execution timeout must leave each wave a whole branch.
+    The Glue task of a branch covers the run's WAITING time (glue_wait_allowance_minutes), which
+    Glue's own Timeout does not count, as well as the run."""
     root_locals = next(b for b in parse(TF / "main.tf")["locals"] if "execution_timeout_seconds" in b)
     names = ["glue_task_timeout_seconds", "ingest_branch_seconds", "ingest_waves", "execution_timeout_seconds"]
     exprs = {n: root_locals[n][2:-1] for n in names}  # "${...}" as python-hcl2 gives it
     call = next(body for label, body in blocks(TF, "module") if label == "state_machine")
     assert call["execution_timeout_seconds"] == "${local.execution_timeout_seconds}"
+    assert call["glue_task_timeout_seconds"] == "${local.glue_task_timeout_seconds}"
     assert (call["lock_wait_seconds"], call["lock_max_waits"]) == ("${var.lock_wait_seconds}", "${var.lock_max_waits}")
-    values = {"glue_timeout_minutes": glue_minutes, "map_max_concurrency": concurrency,
-              "lock_wait_seconds": waits[0], "lock_max_waits": waits[1]}
+    values = {"glue_timeout_minutes": glue_minutes, "glue_wait_allowance_minutes": wait_minutes,
+              "map_max_concurrency": concurrency, "lock_wait_seconds": waits[0], "lock_max_waits": waits[1]}
     (tmp_path / "main.tf").write_text(
         "".join(f'variable "{n}" {{\n  default = {v}\n}}\n' for n, v in values.items())
         + f'locals {{\n  dataset_ids = [for i in range({datasets}) : "d${{i}}"]\n'
         + "".join(f"  {n} = {e}\n" for n, e in exprs.items()) + "}\n", encoding="utf-8")
+    assert terraform_console(tmp_path, "local.glue_task_timeout_seconds") == task
     assert terraform_console(tmp_path, "local.execution_timeout_seconds") == timeout
+
+
+def test_the_glue_task_allows_for_the_runs_time_in_waiting() -> None:
+    """Glue's Timeout counts the time a run consumes resources; a FLEX run may first wait up to 20
+    minutes in WAITING (AWS Glue, "Job run statuses"), and job run queuing keeps runs WAITING too.
+    The allowance defaults to more than FLEX's 20 minutes, and the claim's lease is the task's
+    timeout, so the lock outlasts the wait as well."""
+    allowance = declared_variables(TF)["glue_wait_allowance_minutes"]
+    assert allowance["default"] >= 20
+    root_locals = next(b for b in parse(TF / "main.tf")["locals"] if "glue_task_timeout_seconds" in b)
+    assert "var.glue_wait_allowance_minutes" in root_locals["glue_task_timeout_seconds"]
+    job = next(body for label, body in blocks(MODULES / "glue_ingest_job", "resource") if label == "aws_glue_job")
+    assert labelled(job, "this")["job_run_queuing_enabled"] is True  # why WAITING is not FLEX's alone
+    functions = next(b for path in tf_files(MODULES / "state_machine") for b in parse(path).get("locals", [])
+                     if "functions" in b)["functions"]
+    assert functions["claim"]["environment"]["LEASE_SECONDS"] == "${tostring(var.glue_task_timeout_seconds)}"
 
 
 @needs_terraform
@@ -836,3 +866,15 @@ def test_zip_of_the_package_is_importable_without_local(tmp_path: Path) -> None:
     )
     proc = subprocess.run([sys.executable, "-c", code, str(archive)], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_the_readme_says_what_the_catalog_encryption_default_leaves_out() -> None:
+    """enable_catalog_encryption stays off by default, since the Data Catalog's encryption settings
+    are one per account and region; terraform/README.md must then say plainly that the catalog's
+    metadata is the store not encrypted with the lake key, and how to turn it on."""
+    variable = declared_variables(TF)["enable_catalog_encryption"]
+    assert variable["default"] is False
+    assert "one per account and region" in unquote(variable["description"])
+    readme = re.sub(r"\s+", " ", (TF / "README.md").read_text(encoding="utf-8"))
+    assert "the one store not encrypted with the lake key" in readme
+    assert "set `enable_catalog_encryption = true` in `environments/<environment>.tfvars`" in readme

@@ -59,7 +59,7 @@ EXAMPLE_VALUES: Mapping[str, Any] = {
     "claim_function_arn": "arn:aws:lambda:eu-west-1:123456789012:function:datalake-dev-ingest-claim",
     "contracts_table": "datalake-dev-contracts", "runs_table": "datalake-dev-runs",
     "glue_job_name": "datalake-dev-ingest", "sns_topic_arn": "arn:aws:sns:eu-west-1:123456789012:datalake-dev-alerts",
-    "max_concurrency": 4, "glue_retry_interval_seconds": 30, "glue_task_timeout_seconds": 7500,
+    "max_concurrency": 4, "glue_retry_interval_seconds": 30, "glue_task_timeout_seconds": 9300,
     "execution_timeout_seconds": 28800, "lock_wait_seconds": 300, "lock_max_waits": 12,
 }
 

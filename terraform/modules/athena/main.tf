@@ -102,10 +102,20 @@ data "aws_iam_policy_document" "query" {
     resources = ["${local.results_arn}/results/*"]
   }
 
+  # Only through the services that use the key on the analyst's behalf: S3 (SSE-KMS objects and
+  # query results), Athena, and Glue (the Data Catalog, when enable_catalog_encryption encrypts it
+  # with this key). All three support kms:ViaService (AWS KMS, "kms:ViaService"). The key also
+  # protects the state tables, the topic, the secret and the logs, which analysts do not read.
   statement {
     sid       = "UseTheLakeKey"
     actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
     resources = [var.kms_key_arn]
+
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["s3.${var.region}.amazonaws.com", "athena.${var.region}.amazonaws.com", "glue.${var.region}.amazonaws.com"]
+    }
   }
 }
 

@@ -14,7 +14,7 @@ variable "kms_key_arn" {
 }
 
 variable "region" {
-  description = "AWS region of the Glue Data Catalog the query policy reads."
+  description = "AWS region of the Glue Data Catalog the query policy reads, and of the services (S3, Athena, Glue) through which it may use the lake key."
   type        = string
 }
 

@@ -33,6 +33,7 @@ locals {
 
   log_group_arn = "arn:${local.partition}:logs:${var.region}:${local.account_id}:log-group:/aws-glue/*"
   eni_arn       = "arn:${local.partition}:ec2:${var.region}:${local.account_id}:network-interface/*"
+  vpc_arn       = "arn:${local.partition}:ec2:${var.region}:${local.account_id}:vpc/${var.vpc_id}"
 
   connection_names = concat(
     [aws_glue_connection.network.name],
@@ -387,7 +388,7 @@ data "aws_iam_policy_document" "job" {
   statement {
     sid       = "DescribeJobVpc"
     actions   = ["ec2:DescribeVpcAttribute"]
-    resources = ["arn:${local.partition}:ec2:${var.region}:${local.account_id}:vpc/${var.vpc_id}"]
+    resources = [local.vpc_arn]
   }
 
   statement {
@@ -400,10 +401,18 @@ data "aws_iam_policy_document" "job" {
     ]
   }
 
+  # DeleteNetworkInterface takes the network-interface resource only; the ec2:Vpc condition key
+  # (the VPC's ARN; Service Authorization Reference, Amazon EC2) confines it to the job's VPC.
   statement {
     sid       = "DeleteJobEnis"
     actions   = ["ec2:DeleteNetworkInterface"]
     resources = [local.eni_arn]
+
+    condition {
+      test     = "ArnEquals"
+      variable = "ec2:Vpc"
+      values   = [local.vpc_arn]
+    }
   }
 
   statement {

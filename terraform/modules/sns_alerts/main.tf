@@ -47,10 +47,18 @@ data "aws_iam_policy_document" "topic" {
     }
   }
 
+  # Every action a topic policy accepts (Amazon SNS, "API permissions: Actions and resources
+  # reference"), not only Publish: subscribing, reading and changing the topic over plain HTTP are
+  # refused too. Not "sns:*": the SNS documentation's own example names SNS:Publish, and a topic
+  # policy whose Deny names sns:* is reported to fail to deploy (cdklabs/cdk-nag#676).
   statement {
-    sid       = "DenyInsecureTransport"
-    effect    = "Deny"
-    actions   = ["sns:Publish"]
+    sid    = "DenyInsecureTransport"
+    effect = "Deny"
+    actions = [
+      "sns:AddPermission", "sns:DeleteTopic", "sns:GetDataProtectionPolicy", "sns:GetTopicAttributes",
+      "sns:ListSubscriptionsByTopic", "sns:ListTagsForResource", "sns:Publish", "sns:RemovePermission",
+      "sns:SetTopicAttributes", "sns:Subscribe",
+    ]
     resources = [aws_sns_topic.this.arn]
 
     principals {

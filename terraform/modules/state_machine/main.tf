@@ -11,6 +11,8 @@ locals {
   partition  = data.aws_partition.current.partition
   region     = var.region
   glue_job   = "arn:${local.partition}:glue:${local.region}:${local.account_id}:job/${var.glue_job_name}"
+  # Built, not read from the resource: the state machine depends on its role's policy.
+  state_machine_arn = "arn:${local.partition}:states:${local.region}:${local.account_id}:stateMachine:${var.name}"
   functions = {
     plan = {
       module      = "plan_ingest"
@@ -245,10 +247,49 @@ data "aws_iam_policy_document" "state_machine" {
     resources = [var.sns_topic_arn]
   }
 
+  # The lake key, for three uses, each confined to it. The topic and the tables: SNS and DynamoDB
+  # use the key on the role's behalf, and both support kms:ViaService (AWS KMS, "kms:ViaService").
   statement {
-    sid       = "EncryptedTopicTablesAndState"
+    sid       = "EncryptedTopicAndTables"
     actions   = ["kms:GenerateDataKey", "kms:Decrypt"]
     resources = [var.kms_key_arn]
+
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["sns.${local.region}.amazonaws.com", "dynamodb.${local.region}.amazonaws.com"]
+    }
+  }
+
+  # The state machine's own definition and execution data (encryption_configuration below): Step
+  # Functions uses the key under the encryption context aws:states:stateMachineArn, so the role may
+  # use it for this state machine only (the grant aws-cdk-lib's StateMachine gives its role). No
+  # kms:ViaService here: Step Functions is not in the KMS guide's list of services that set it.
+  statement {
+    sid       = "OwnExecutionData"
+    actions   = ["kms:GenerateDataKey", "kms:Decrypt"]
+    resources = [var.kms_key_arn]
+
+    condition {
+      test     = "StringEquals"
+      variable = "kms:EncryptionContext:aws:states:stateMachineArn"
+      values   = [local.state_machine_arn]
+    }
+  }
+
+  # Execution logs delivered to the encrypted log group: the role generates their data key under the
+  # encryption context SourceArn of the account's log resources (aws-cdk-lib grants the same for a
+  # state machine with a customer managed key that logs to CloudWatch Logs).
+  statement {
+    sid       = "EncryptedExecutionLogs"
+    actions   = ["kms:GenerateDataKey"]
+    resources = [var.kms_key_arn]
+
+    condition {
+      test     = "StringLike"
+      variable = "kms:EncryptionContext:SourceArn"
+      values   = ["arn:${local.partition}:logs:${local.region}:${local.account_id}:*"]
+    }
   }
 
   # Vended log delivery and X-Ray do not support resource-level permissions.
@@ -312,6 +353,12 @@ resource "aws_sfn_state_machine" "this" {
     precondition {
       condition     = var.execution_timeout_seconds >= var.glue_task_timeout_seconds + var.lock_wait_seconds * var.lock_max_waits
       error_message = "execution_timeout_seconds must be at least glue_task_timeout_seconds + lock_wait_seconds * lock_max_waits."
+    }
+
+    # The role's key statement names this ARN before the state machine exists.
+    postcondition {
+      condition     = self.arn == local.state_machine_arn
+      error_message = "The state machine's ARN is not the one its role may use the lake key for (local.state_machine_arn)."
     }
   }
 

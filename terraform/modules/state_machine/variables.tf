@@ -86,7 +86,7 @@ variable "schedule_expression" {
 }
 
 variable "glue_task_timeout_seconds" {
-  description = "Timeout of one Glue task in the state machine; keep it above the Glue job's own timeout."
+  description = "Timeout of one Glue task in the state machine, also the lease of the lock the claim step takes: above the Glue job's own timeout plus the time a run may wait in WAITING before it starts."
   type        = number
   default     = 7500
 }
