@@ -218,7 +218,7 @@ COMPONENTS: list[Component] = [
     ),
     Component(
         "CloudWatch Alarm", f"{_MGMT}.CloudwatchAlarm", (DATA_PLANE,),
-        "Alarms on failed runs, failed executions and the quarantine ratio, sent to SNS.",
+        "Alarms on failed runs, unreadable files, a lasting backlog, failed executions and the quarantine ratio, sent to SNS.",
         (TerraformResource("aws_cloudwatch_metric_alarm"),),
     ),
     Component(

@@ -209,7 +209,7 @@ def data_plane(out_dir: Path) -> Path:
 
             with Cluster("Monitoring and alerts", graph_attr=_GROUP):
                 metrics = Cloudwatch("CloudWatch\nmetrics + logs\nDataLake/Ingest")
-                alarms = CloudwatchAlarm("alarms: failed runs,\nquarantine ratio")
+                alarms = CloudwatchAlarm("alarms: failed runs\nand files, backlog,\nquarantine ratio")
                 job_failed = CloudwatchRule("rule: Glue job\nFAILED / TIMEOUT /\nERROR")
                 alerts = SNS("SNS alerts topic")
 

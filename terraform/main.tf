@@ -334,6 +334,7 @@ module "monitoring" {
   dataset_ids                = local.dataset_ids
   metrics_namespace          = local.metrics_namespace
   quarantine_ratio_threshold = var.quarantine_ratio_threshold
+  files_pending_alarm_days   = var.files_pending_alarm_days
   tags                       = local.tags
 }
 

@@ -256,6 +256,17 @@ variable "quarantine_ratio_threshold" {
   }
 }
 
+variable "files_pending_alarm_days" {
+  description = "Alarm when every run of a dataset leaves files for later (archived, not readable by the job, beyond max_files_per_run) for this many days in a row (1 to 7)."
+  type        = number
+  default     = 2
+
+  validation {
+    condition     = var.files_pending_alarm_days >= 1 && var.files_pending_alarm_days <= 7 && floor(var.files_pending_alarm_days) == var.files_pending_alarm_days
+    error_message = "files_pending_alarm_days must be a whole number of days from 1 to 7."
+  }
+}
+
 variable "athena_bytes_scanned_cutoff" {
   description = "Bytes one Athena query may scan before it is cancelled (default 10 GiB; at least 10 MB)."
   type        = number

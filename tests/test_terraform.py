@@ -550,6 +550,25 @@ def test_alarms_use_metrics_the_job_publishes() -> None:
     assert ours - {"ExecutionsFailed", "ExecutionsTimedOut", "FailedInvocations"} <= published  # AWS's own
 
 
+def test_a_failed_file_and_a_lasting_backlog_alarm_per_dataset() -> None:
+    """A file recorded FAILED leaves its run SUCCEEDED, and a file the job may not read is left
+    pending on every run: neither shows in RunFailed. FilesFailed alarms on any failed file;
+    FilesPending on a daily minimum above 0 (every run of the day left files) for some days."""
+    alarms = [body for kind, body in blocks(MODULES / "monitoring", "resource") if kind == "aws_cloudwatch_metric_alarm"]
+    failed = next(labelled(b, "files_failed") for b in alarms if any(unquote(k) == "files_failed" for k in b))
+    pending = next(labelled(b, "files_pending") for b in alarms if any(unquote(k) == "files_pending" for k in b))
+    def values(body, *keys):
+        return tuple(unquote(body[k]) if isinstance(body[k], str) else body[k] for k in keys)
+
+    assert values(failed, "metric_name", "statistic", "threshold", "comparison_operator", "for_each") == (
+        "FilesFailed", "Sum", 1, "GreaterThanOrEqualToThreshold", "${local.datasets}")
+    assert values(pending, "metric_name", "statistic", "period", "threshold", "comparison_operator",
+                  "evaluation_periods", "treat_missing_data") == (
+        "FilesPending", "Minimum", 86400, 0, "GreaterThanThreshold", "${var.files_pending_alarm_days}", "notBreaching")
+    call = next(body for label, body in blocks(TF, "module") if label == "monitoring")
+    assert values(call, "files_pending_alarm_days") == ("${var.files_pending_alarm_days}",)
+
+
 def test_every_enabled_dataset_may_run_at_once() -> None:
     """Each dataset runs one at a time (its lock), so the job admits one run per enabled dataset at
     least: a start beyond its limit fails, with its execution and an alert. Runs that the
@@ -646,7 +665,7 @@ def test_the_plan_warns_when_waiting_branches_could_fill_the_history(tmp_path: P
 @pytest.mark.parametrize(("alarms", "widgets"), [(2, 1), (100, 1), (101, 2), (205, 3)])
 def test_the_dashboard_shows_at_most_100_alarms_per_widget(tmp_path: Path, alarms: int, widgets: int) -> None:
     """A dashboard whose alarm widget lists more than 100 alarms is refused, which would fail the
-    deployment that adds the 50th dataset (two alarms each, plus the state machine's two)."""
+    deployment that adds the 25th dataset (four alarms each, plus the state machine's two)."""
     text = (MODULES / "monitoring" / "main.tf").read_text(encoding="utf-8")
     expression = expression_after(text, r"\balarm_widgets\s*=\s*")
     (tmp_path / "main.tf").write_text(f'locals {{\n  runs_y = 10\n  alarm_arns = [for i in range({alarms}) : '

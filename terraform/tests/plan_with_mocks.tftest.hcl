@@ -81,8 +81,8 @@ run "apply_with_mocks" {
     error_message = "Bucket names use dashes (athena-results)."
   }
   assert {
-    condition     = length(module.monitoring.alarm_arns) == 4 + 2 * length(module.dynamodb_state.dataset_ids)
-    error_message = "Two state machine alarms, one per trigger rule (two), plus two per dataset."
+    condition     = length(module.monitoring.alarm_arns) == 4 + 4 * length(module.dynamodb_state.dataset_ids)
+    error_message = "Two state machine alarms, one per trigger rule (two), plus four per dataset (run failed, files failed, files pending, quarantine ratio)."
   }
   assert {
     condition     = length(module.glue_catalog.database_names) > 0 && length(module.glue_catalog.database_names) <= length(module.dynamodb_state.dataset_ids)
@@ -117,6 +117,14 @@ run "endpoints_need_vpc_dns" {
     values = { id = "vpc-123", cidr_block = "10.0.0.0/16", enable_dns_support = true, enable_dns_hostnames = false }
   }
   expect_failures = [data.aws_vpc.this]
+}
+
+run "files_pending_alarm_within_a_week" {
+  command = plan
+  variables {
+    files_pending_alarm_days = 8
+  }
+  expect_failures = [var.files_pending_alarm_days]
 }
 
 run "glue_subnet_needs_its_own_route_table" {

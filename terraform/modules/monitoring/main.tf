@@ -76,6 +76,50 @@ resource "aws_cloudwatch_metric_alarm" "run_failed" {
   tags                = var.tags
 }
 
+# A raw file that cannot be read (garbage, a wrong delimiter, a gzip stream cut short) is recorded
+# FAILED in the ledger with the reason and stays out until it is replaced, while its run succeeds:
+# FilesFailed is the only sign of it outside the run record.
+resource "aws_cloudwatch_metric_alarm" "files_failed" {
+  for_each = local.datasets
+
+  alarm_name          = "${var.name}-${each.value}-files-failed"
+  alarm_description   = "A raw file of dataset ${each.value} could not be read; the ledger and the run record say why, and the file stays out until it is replaced."
+  namespace           = var.metrics_namespace
+  metric_name         = "FilesFailed"
+  dimensions          = { DatasetId = each.value }
+  statistic           = "Sum"
+  period              = var.alarm_period_seconds
+  evaluation_periods  = 1
+  threshold           = 1
+  comparison_operator = "GreaterThanOrEqualToThreshold"
+  treat_missing_data  = "notBreaching"
+  actions_enabled     = true
+  alarm_actions       = [var.sns_topic_arn]
+  tags                = var.tags
+}
+
+# FilesPending counts the files a run left for a later one: beyond max_files_per_run, in an archive
+# storage class, or not readable by the job's role. A backlog that even the day's emptiest run left
+# (the day's minimum above 0), files_pending_alarm_days days in a row, will not clear on its own.
+resource "aws_cloudwatch_metric_alarm" "files_pending" {
+  for_each = local.datasets
+
+  alarm_name          = "${var.name}-${each.value}-files-pending"
+  alarm_description   = "Every run of dataset ${each.value} for ${var.files_pending_alarm_days} days left files for later: archived, not readable by the job, or more than a run takes."
+  namespace           = var.metrics_namespace
+  metric_name         = "FilesPending"
+  dimensions          = { DatasetId = each.value }
+  statistic           = "Minimum"
+  period              = 86400
+  evaluation_periods  = var.files_pending_alarm_days
+  threshold           = 0
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  actions_enabled     = true
+  alarm_actions       = [var.sns_topic_arn]
+  tags                = var.tags
+}
+
 resource "aws_cloudwatch_metric_alarm" "quarantine_ratio" {
   for_each = local.datasets
 
@@ -244,11 +288,13 @@ locals {
 
   # Every alarm of the module. An alarm widget shows at most 100 alarms (a dashboard with more
   # is refused), so they fill as many widgets as they need: the state machine's and one per
-  # trigger first, then two per dataset.
+  # trigger first, then four per dataset.
   alarm_arns = concat(
     [for a in aws_cloudwatch_metric_alarm.state_machine : a.arn],
     [for a in aws_cloudwatch_metric_alarm.trigger_failed : a.arn],
     [for a in aws_cloudwatch_metric_alarm.run_failed : a.arn],
+    [for a in aws_cloudwatch_metric_alarm.files_failed : a.arn],
+    [for a in aws_cloudwatch_metric_alarm.files_pending : a.arn],
     [for a in aws_cloudwatch_metric_alarm.quarantine_ratio : a.arn],
   )
   alarm_widgets = [for i, arns in chunklist(local.alarm_arns, 100) : {

@@ -30,7 +30,7 @@ variable "glue_job_name" {
 }
 
 variable "dataset_ids" {
-  description = "Datasets to alarm on and chart: one RunFailed and one quarantine-ratio alarm each."
+  description = "Datasets to alarm on and chart: a run-failed, a files-failed, a files-pending and a quarantine-ratio alarm each."
   type        = list(string)
 }
 
@@ -48,6 +48,18 @@ variable "quarantine_ratio_threshold" {
   validation {
     condition     = var.quarantine_ratio_threshold > 0 && var.quarantine_ratio_threshold < 1
     error_message = "quarantine_ratio_threshold must be between 0 and 1 (exclusive)."
+  }
+}
+
+variable "files_pending_alarm_days" {
+  description = "Alarm when every run of a dataset leaves files for later (FilesPending above 0) for this many days in a row (1 to 7)."
+  type        = number
+  default     = 2
+
+  validation {
+    # CloudWatch: a daily period may be evaluated over 7 days at most.
+    condition     = var.files_pending_alarm_days >= 1 && var.files_pending_alarm_days <= 7 && floor(var.files_pending_alarm_days) == var.files_pending_alarm_days
+    error_message = "files_pending_alarm_days must be a whole number of days from 1 to 7."
   }
 }
 
