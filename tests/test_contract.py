@@ -84,6 +84,11 @@ def test_repository_contracts_load(contracts_dir):
         (lambda d: d["format"].update(time_zone="+01:00"), "format.time_zone: '+01:00' is not a time zone"),
         (lambda d: d["format"].update(time_zone="../etc/passwd"), "format.time_zone: '../etc/passwd' is not"),
         (lambda d: d["format"].update(time_zone=1), "format.time_zone: 1 is not a time zone"),
+        (lambda d: d["format"].update(time_zone="posix/Europe/Berlin"), "format.time_zone: 'posix/Europe/Berlin' is not"),
+        (lambda d: d["format"].update(time_zone="localtime"), "format.time_zone: 'localtime' is not"),
+        (lambda d: (d["format"].update(time_zone="Europe/Berlin"),
+                    d["columns"][2].update(format="yyyy-MM-dd HH:mm:ss[XXX]")),
+         "columns[2] (order_ts).format: an optional zone ('yyyy-MM-dd HH:mm:ss[XXX]') with time_zone Europe/Berlin"),
         # encodings Spark cannot split into lines before decoding
         (lambda d: d["format"]["options"].update(encoding="cp037"),
          "format.options.encoding: 'cp037' does not store ASCII text as ASCII bytes"),

@@ -470,8 +470,8 @@ def test_the_state_machine_uses_the_lake_key_for_its_topic_tables_and_own_data_o
 #: denies sns:* is reported to fail to deploy (cdklabs/cdk-nag#676).
 TOPIC_POLICY_ACTIONS = {
     "sns:AddPermission", "sns:DeleteTopic", "sns:GetDataProtectionPolicy", "sns:GetTopicAttributes",
-    "sns:ListSubscriptionsByTopic", "sns:ListTagsForResource", "sns:Publish", "sns:RemovePermission",
-    "sns:SetTopicAttributes", "sns:Subscribe",
+    "sns:ListSubscriptionsByTopic", "sns:ListTagsForResource", "sns:Publish", "sns:PutDataProtectionPolicy",
+    "sns:RemovePermission", "sns:SetTopicAttributes", "sns:Subscribe",
 }
 
 

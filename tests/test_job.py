@@ -234,7 +234,8 @@ def test_a_file_cut_short_fails_alone(spark, aws, deployed, lake, settings, monk
     assert "cannot be read to the end" in reason and "Unexpected end of input stream" in reason
     assert result.failed_files == {f"erp/orders/{cut.name}": reason}
     assert "the pass failed (java.io.EOFException: Unexpected end of input stream); reading its 3 files again, in halves, to find the cause" in progress
-    assert "5 reads of 3 files: 1 cannot be read to the end" in progress
+    # all three, 11-01 alone, 11-02 and 11-03, then each of those alone twice (11-03 failed once)
+    assert "7 reads of 3 files: 1 cannot be read to the end" in progress
     [second_try] = [m for m in progress if "second try" in m]
     assert second_try.startswith("erp/orders/orders_2026-11-03.csv.gz: read to the end on a second try (the first: "
                                  "cannot be read to the end: ") and "the executor was lost" in second_try
@@ -933,6 +934,20 @@ def test_an_archived_or_forbidden_file_is_left_pending_until_it_can_be_read(spar
         return original(self, uri, start, length)
 
     monkeypatch.setattr(LocalStorage, "read_range", archived)
+    if denied:  # not one new file may be read: the job's role or key, more likely than each file's
+        def refused(self, uri, start, length):
+            raise PermissionError(f"{uri}: AccessDenied: Access Denied")
+
+        monkeypatch.setattr(LocalStorage, "read_range", refused)
+        with pytest.raises(PermissionError, match=r"the job may read none of the 2 new files \(.*orders_2026-11-01"
+                                                  r"\.csv\.gz: AccessDenied: Access Denied\): its role, the bucket "
+                                                  "policy or a KMS key refuses it"):
+            run_ingest(spark, "orders", "run-0", settings, aws)
+        assert ledger_states(aws, settings) == {}
+        assert metric_sum(aws, settings, "RunFailed") == 1
+        names = {m["MetricName"] for m in aws.cloudwatch.list_metrics(Namespace=settings.metrics_namespace)["Metrics"]}
+        assert "RowsRead" in names and not any(n.startswith("Files") for n in names)  # a failed run records no file
+        monkeypatch.setattr(LocalStorage, "read_range", archived)
     progress: list[str] = []
     first = run_ingest(spark, "orders", "run-1", settings, aws, on_progress=progress.append)
     assert (first.status, first.files_ingested, first.files_failed, first.files_pending) == ("SUCCEEDED", 1, 0, 1)

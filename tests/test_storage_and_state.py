@@ -187,15 +187,20 @@ def test_s3_storage_reports_an_archived_object_apart_from_a_missing_one(aws):
 
 
 def test_s3_storage_reports_a_forbidden_object_as_a_permission_error(aws, monkeypatch):
-    """A 403 on the read (a bucket policy, an ACL, an object under a KMS key the job may not use)
-    is a PermissionError naming the object and S3's reason; other errors stay S3's."""
+    """An access denial on the read (a bucket policy, an ACL, an object under a KMS key the job may
+    not use) is a PermissionError naming the object and S3's reason; other errors, other 403s
+    among them (a clock that is off), stay S3's."""
     from botocore.exceptions import ClientError
 
     s3 = aws.s3
     s3.create_bucket(Bucket="raw", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
     s3.put_object(Bucket="raw", Key="in/o1.csv", Body=b"hello")
     store = S3Storage(s3)
-    answers = iter([(403, "AccessDenied", "User is not authorized to perform: kms:Decrypt"), (503, "SlowDown", "")])
+    answers = iter([(403, "AccessDenied", "User is not authorized to perform: kms:Decrypt"),
+                    (403, "KMS.DisabledException", "The key is disabled"),
+                    (403, "RequestTimeTooSkewed", "The difference between the request time and the current time is "
+                                                  "too large"),
+                    (503, "SlowDown", "")])
 
     def refused(**kwargs):
         status, code, message = next(answers)
@@ -206,8 +211,11 @@ def test_s3_storage_reports_a_forbidden_object_as_a_permission_error(aws, monkey
     with pytest.raises(PermissionError, match=r"^s3://raw/in/o1\.csv: AccessDenied: User is not authorized to perform: "
                                               r"kms:Decrypt$"):
         store.read_range("s3://raw/in/o1.csv", 0, 3)
-    with pytest.raises(ClientError, match="SlowDown"):
+    with pytest.raises(PermissionError, match=r"^s3://raw/in/o1\.csv: KMS\.DisabledException: The key is disabled$"):
         store.read_range("s3://raw/in/o1.csv", 0, 3)
+    for code in ("RequestTimeTooSkewed", "SlowDown"):
+        with pytest.raises(ClientError, match=code):
+            store.read_range("s3://raw/in/o1.csv", 0, 3)
 
 
 def test_s3_delete_retries_the_keys_s3_did_not_delete_then_names_them(aws, monkeypatch):

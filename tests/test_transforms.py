@@ -286,6 +286,10 @@ _LOCAL_TIMES = [
     ("iso", "2026-07-05T10:00:00.5-0100", dt.datetime(2026, 7, 5, 11, 0, 0, 500000), True),
     ("iso", "2026-07-05 10:00:00 UTC", dt.datetime(2026, 7, 5, 10), True),
     ("iso", "2026-07-05T10:00:00 America/New_York", dt.datetime(2026, 7, 5, 14), True),
+    ("iso", "2026-07-05T10:00:00 GMT+01:00", dt.datetime(2026, 7, 5, 9), True),
+    ("iso", "2026-07-05T10:00:00UTC-2", dt.datetime(2026, 7, 5, 12), True),
+    ("utc", "2026-07-05T10:00:00Z", dt.datetime(2026, 7, 5, 10), True),  # a quoted 'Z': written in UTC
+    ("digits", "20260705100000", dt.datetime(2026, 7, 5, 8), False),
     ("zoned", "2026-07-05T10:00:00+01:00", dt.datetime(2026, 7, 5, 9), True),
     ("zoned", "2026-07-05T10:00:00Z", dt.datetime(2026, 7, 5, 10), True)]
 
@@ -298,11 +302,13 @@ def test_timestamps_without_an_offset_are_local_times_of_the_contracts_zone(spar
     columns = [{"name": "id", "type": "bigint", "nullable": False, "source": "ID"},
                {"name": "local", "type": "timestamp", "format": "yyyy-MM-dd HH:mm:ss"},
                {"name": "iso", "type": "timestamp"},
-               {"name": "zoned", "type": "timestamp", "format": "yyyy-MM-dd'T'HH:mm:ssXXX"}]
-    schema = T.StructType([T.StructField(n, T.StringType())
-                           for n in ("ID", "local", "iso", "zoned", CORRUPT_COL, SOURCE_FILE_COL)])
-    rows = [{"ID": str(i), "local": None, "iso": None, "zoned": None, CORRUPT_COL: None, SOURCE_FILE_COL: "f",
-             column: text} for i, (column, text, _, _) in enumerate(_LOCAL_TIMES)]
+               {"name": "zoned", "type": "timestamp", "format": "yyyy-MM-dd'T'HH:mm:ssXXX"},
+               {"name": "utc", "type": "timestamp", "format": "yyyy-MM-dd'T'HH:mm:ss'Z'"},
+               {"name": "digits", "type": "timestamp", "format": "yyyyMMddHHmmss"}]
+    names = ("ID", "local", "iso", "zoned", "utc", "digits", CORRUPT_COL, SOURCE_FILE_COL)
+    schema = T.StructType([T.StructField(n, T.LongType() if n == "digits" else T.StringType()) for n in names])
+    rows = [{**dict.fromkeys(names), "ID": str(i), SOURCE_FILE_COL: "f", column: int(text) if column == "digits" else text}
+            for i, (column, text, _, _) in enumerate(_LOCAL_TIMES)]
 
     def read(fmt):
         contract = Contract.from_dict({**_doc_without_dedupe(), "format": fmt, "columns": columns})
@@ -314,6 +320,39 @@ def test_timestamps_without_an_offset_are_local_times_of_the_contracts_zone(spar
     as_utc = read({"type": "csv"})
     assert [got == utc for got, (_, _, utc, _) in zip(as_utc, _LOCAL_TIMES, strict=True)] == [
         names for *_, names in _LOCAL_TIMES]
+
+
+def test_allowed_timestamps_are_read_in_the_contracts_zone_too(spark):
+    """An allowed value of a timestamp column (ISO text without a zone) is a local time of the
+    contract's zone, as the data's are."""
+    columns = [{"name": "id", "type": "bigint", "nullable": False, "source": "ID"},
+               {"name": "ts", "type": "timestamp", "format": "yyyy-MM-dd HH:mm:ss"}]
+    rule = {"name": "known_times", "type": "allowed_values", "column": "ts", "action": "reject",
+            "values": ["2026-07-05 10:00:00", "2026-07-05 14:00:00"]}
+    contract = Contract.from_dict({**_doc_without_dedupe(), "format": {"type": "csv", "time_zone": "Europe/Berlin"},
+                                   "columns": columns, "quality": [rule]})
+    schema = T.StructType([T.StructField(n, T.StringType()) for n in ("ID", "ts", CORRUPT_COL, SOURCE_FILE_COL)])
+    rows = [(str(i), t, None, "f") for i, t in enumerate(["2026-07-05 10:00:00", "2026-07-05 14:00:00",
+                                                          "2026-07-05 12:00:00"])]
+    out = validate(spark.createDataFrame(rows, schema), contract, "r", NOW)
+    assert sorted((r["id"], r["ts"]) for r in curated(out, contract).collect()) == [
+        (0, dt.datetime(2026, 7, 5, 8)), (1, dt.datetime(2026, 7, 5, 12))]  # CEST, UTC+2
+    assert [(r["id"], [v["rule"] for v in r["lake_violations"]]) for r in quarantine(out, contract).collect()] == [
+        ("2", ["known_times"])]  # the quarantine keeps the text
+
+
+def test_a_zone_java_does_not_know_stops_the_run_before_it_reads(spark):
+    """Python's zone database and Java's differ in places; Spark converts with Java's."""
+    from dataclasses import replace
+
+    from lake_ingest._contract import ContractError
+    from lake_ingest._job import _check_patterns
+
+    contract = Contract.from_dict({**_doc_without_dedupe(), "format": {"type": "csv", "time_zone": "Europe/Berlin"}})
+    _check_patterns(spark, contract)
+    unknown = replace(contract, format=replace(contract.format, time_zone="Mars/Olympus_Mons"))
+    with pytest.raises(ContractError, match=r"format\.time_zone: 'Mars/Olympus_Mons' is not a zone Java knows"):
+        _check_patterns(spark, unknown)
 
 
 def test_typed_timestamps_without_a_zone_are_local_times_too(spark):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import fnmatch
+import functools
 import math
 import re
 import zoneinfo
@@ -80,6 +81,35 @@ class ContractError(ValueError):
         super().__init__(f"invalid contract for dataset '{dataset_id}':\n{lines}")
 
 
+#: A zone or offset after the time of a timestamp's text, as Spark's cast reads them ('Z',
+#: '+01:00', '+0100', ' UTC', 'GMT+01:00', 'Europe/Berlin'): such text names its instant itself.
+ZONE_AFTER_TIME = (r"[0-9]:[0-9]{1,2}(:[0-9]{1,2})?(\.[0-9]*)?\s*"
+                   r"(Z|[+-][0-9]{1,2}(:?[0-9]{2}){0,2}|[A-Za-z][A-Za-z0-9_/+:-]*)\s*$")
+
+#: The letters of a Spark datetime pattern that read a zone or an offset.
+_ZONE_LETTERS = re.compile(r"[XxZOVz]")
+
+
+def _unquoted(pattern: str) -> str:
+    """A datetime pattern without its quoted literal text."""
+    return re.sub(r"'[^']*'", "", pattern)
+
+
+def pattern_has_zone(pattern: str) -> bool:
+    """Whether a datetime pattern fixes the zone of what it reads: a zone or offset letter
+    (``X``, ``x``, ``Z``, ``O``, ``V``, ``z``) outside quoted text, or a quoted ``'Z'``, ``'UTC'``
+    or ``'GMT'`` (ISO text written in UTC, ``yyyy-MM-dd'T'HH:mm:ss'Z'``)."""
+    if any(q.strip().upper() in ("Z", "UTC", "GMT", "UT") for q in re.findall(r"'([^']*)'", pattern)):
+        return True
+    return _ZONE_LETTERS.search(_unquoted(pattern)) is not None
+
+
+def optional_zone(pattern: str) -> bool:
+    """Whether a zone or offset letter is inside an optional section (``[XXX]``): then some
+    values name their zone and others do not, which one reading of the pattern cannot tell."""
+    return any(_ZONE_LETTERS.search(part) for part in re.findall(r"\[([^\]]*)\]", _unquoted(pattern)))
+
+
 def is_time_zone(name: Any) -> bool:
     """Whether ``name`` is a zone of the IANA database (``Europe/Berlin``, ``UTC``), as Python's
     ``zoneinfo`` and Java's ``ZoneId`` both know them; not an offset such as ``+01:00``, which
@@ -88,11 +118,21 @@ def is_time_zone(name: Any) -> bool:
         return True
     if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+)*", name):
         return False
+    if name.startswith(("posix/", "right/")) or name in ("localtime", "posixrules", "Factory"):
+        return False  # files of the zone database that are no zones of Java's (Spark's)
     try:
         zoneinfo.ZoneInfo(name)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+    except zoneinfo.ZoneInfoNotFoundError:
+        return not _have_zone_database()  # without one (a slim image), Java's check at run time decides
+    except ValueError:
         return False
     return True
+
+
+@functools.cache
+def _have_zone_database() -> bool:
+    """Whether Python finds a zone database (the system's, or the ``tzdata`` package)."""
+    return bool(zoneinfo.available_timezones())
 
 
 def normalize_type(type_name: str) -> str | None:
@@ -330,6 +370,13 @@ class _Parser:
                 self.err("partition_by", f"'{name}' must be declared nullable: false")
         if partitions and len(partitions) == len(columns):
             self.err("partition_by", "at least one column must stay outside the partitioning")
+        if fmt.time_zone != "UTC":
+            for i, col in enumerate(columns):
+                if col.type == "timestamp" and col.format and optional_zone(col.format):
+                    self.err(f"columns[{i}] ({col.name}).format",
+                             f"an optional zone ('{col.format}') with time_zone {fmt.time_zone}: a value with the "
+                             "zone and one without cannot both be read right by one pattern; give two columns "
+                             "or drop the brackets")
         dedupe, order_by = self._dedupe(d.get("deduplicate"), pk, by_name)
         target = self.section(d.get("target", {}), "target", {"database", "table"}, ("database", "table"))
         for key in ("database", "table"):

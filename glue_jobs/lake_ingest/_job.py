@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import importlib.util
@@ -123,6 +124,8 @@ HAVE_PYARROW = importlib.util.find_spec("pyarrow") is not None
 SETTLE_IN_ONE_TASK = 200_000
 #: Verdict of a file removed or replaced while the run read it: not recorded, looked at again later.
 GONE = "gone"
+#: The reason of a file left for later because the job may not read it.
+NOT_READABLE = "not readable by the job"
 REDELIVERED = "redelivered"  # the same bytes under the same key were ingested before
 
 
@@ -447,6 +450,14 @@ class _IngestRun:
                 break
             planned.append(self._check_new(obj, ingested))
             taken += planned[-1].verdict != GONE
+        denied = [p for p in planned if p.verdict == GONE and p.reason.startswith(NOT_READABLE)]
+        if denied and len(denied) == len(planned):
+            # Not one new file may be read: the job's role or key policy, more likely than each
+            # producer's. Left pending, the dataset would look healthy for days; failed, it alarms.
+            raise PermissionError(f"the job may read none of the {_count(len(denied), 'new file')} "
+                                  f"({denied[0].reason.removeprefix(NOT_READABLE + ': ')}): its role, the bucket "
+                                  "policy or a KMS key refuses it; nothing was recorded, and a run after the fix "
+                                  "ingests them")
         if contract.format.type == "jsonl":
             planned = self._with_every_key(planned)
         for p in planned:
@@ -551,7 +562,7 @@ class _IngestRun:
             return PlannedFile(obj, GONE, "archived: restore it to ingest it")
         except PermissionError as exc:  # not failed either: once it may read it, a later run does
             self.say(f"{obj.key}: the job may not read it ({exc}); left for a later run", logging.WARNING)
-            return PlannedFile(obj, GONE, "not readable by the job")
+            return PlannedFile(obj, GONE, f"{NOT_READABLE}: {exc}")
 
     def _checked(self, obj: ObjectInfo) -> PlannedFile:
         contract = self.contract
@@ -646,7 +657,8 @@ class _IngestRun:
                       read_through: Callable[[Sequence[PlannedFile]], str | None]) -> str | None:
         """Why a group of files cannot be read to the end, or None; a single file is read once
         more before it is blamed, as a failed file stays failed until it changes and a first
-        failure may be the cluster's (a lost executor), not the file's."""
+        failure may be the cluster's (a lost executor), not the file's (so each failing file costs
+        one read more than ``find_failing`` counts)."""
         reason = read_through(group)
         if reason is None or len(group) > 1:
             return reason
@@ -670,13 +682,13 @@ class _IngestRun:
         reads = 0
 
         def read(group: Sequence[PlannedFile]) -> str | None:
+            return self._blamed_twice(group, read_through)
+
+        def read_through(group: Sequence[PlannedFile]) -> str | None:
             nonlocal reads
             reads += 1
             self.spark.sparkContext.setJobDescription(
                 f"{self.dataset_id}: read {len(group)} of {len(files)} files to find unreadable ones (read {reads})")
-            return self._blamed_twice(group, read_through)
-
-        def read_through(group: Sequence[PlannedFile]) -> str | None:
             try:
                 frame = read_files(self.spark, group_files([(p.obj.uri, self._read_columns(p), p.types)
                                                             for p in group]),
@@ -777,30 +789,30 @@ class _IngestRun:
         more than once in the batch (cached, to be broadcast). None when there are so many that
         shuffling every row is the better plan."""
         out: dict[tuple[str, ...], DataFrame] = {}
-        for keys in window_key_sets(self.contract):
-            self.spark.sparkContext.setJobDescription(f"{self.dataset_id}: find repeated {', '.join(keys)}")
-            names = [self.contract.column(k).source_name for k in keys]
-            raw_keys = read_key_columns(self.spark, groups, self.contract, names)
-            keys_df = repeated_keys(raw_keys, self.contract, keys).cache()
-            try:
+        cached: list[DataFrame] = []  # released here when this fails: the caller never sees them
+        try:
+            for keys in window_key_sets(self.contract):
+                self.spark.sparkContext.setJobDescription(f"{self.dataset_id}: find repeated {', '.join(keys)}")
+                names = [self.contract.column(k).source_name for k in keys]
+                raw_keys = read_key_columns(self.spark, groups, self.contract, names)
+                keys_df = repeated_keys(raw_keys, self.contract, keys).cache()
+                cached.append(keys_df)
                 n = keys_df.count()  # often the first full read: where a file cut short fails
-            except BaseException:
-                for df in [keys_df, *out.values()]:  # the caller never sees them: release them here
-                    df.unpersist()
-                raise
-            if n > MAX_REPEATED_KEYS:
-                for df in [keys_df, *out.values()]:
-                    df.unpersist()
-                self.say(f"{n:,} values of ({', '.join(keys)}) occur more than once; comparing all rows by key")
-                return None
-            if n:
-                header = (" (may include the header's text, read as a key)"
-                          if self.contract.format.header and counts_header_lines(self.contract) else "")
-                self.say(f"{n:,} values of ({', '.join(keys)}) occur more than once{header}; their rows are "
-                         "settled after the main pass")
-                out[keys] = keys_df
-            else:
-                keys_df.unpersist()
+                if n > MAX_REPEATED_KEYS:
+                    _release(cached)
+                    self.say(f"{n:,} values of ({', '.join(keys)}) occur more than once; comparing all rows by key")
+                    return None
+                if n:
+                    header = (" (may include the header's text, read as a key)"
+                              if self.contract.format.header and counts_header_lines(self.contract) else "")
+                    self.say(f"{n:,} values of ({', '.join(keys)}) occur more than once{header}; their rows are "
+                             "settled after the main pass")
+                    out[keys] = keys_df
+                else:
+                    _release([keys_df])
+        except BaseException:
+            _release(cached)
+            raise
         return out
 
     def _resolve_pending(self, run_root: str, schema: T.StructType, extra: Sequence[str],
@@ -1133,6 +1145,13 @@ class _IngestRun:
                         succeeded=succeeded)
 
 
+def _release(frames: Sequence[DataFrame]) -> None:
+    """Unpersist cached frames; a failure to (the JVM gone) hides no other error."""
+    for frame in frames:
+        with contextlib.suppress(Exception):
+            frame.unpersist()
+
+
 def _check_patterns(spark: SparkSession, contract: Contract) -> None:
     """Compile the contract's regex rules with Java's engine, which Spark matches with, and look
     up its text encoding among Java's, which Spark reads with; the contract check without a JVM
@@ -1149,6 +1168,12 @@ def _check_patterns(spark: SparkSession, contract: Contract) -> None:
             problems.append(f"format.options.encoding: '{encoding}' is not an encoding Java knows, and Spark "
                             "reads text with Java's")
     problems += _datetime_format_problems(spark, contract)
+    if contract.format.time_zone != "UTC":
+        try:
+            jvm.java.time.ZoneId.of(contract.format.time_zone)  # type: ignore[union-attr]
+        except (Py4JJavaError, CapturedException) as exc:
+            problems.append(f"format.time_zone: '{contract.format.time_zone}' is not a zone Java knows, and Spark "
+                            f"converts with Java's: {_root_cause(exc)}")
     for i, rule in enumerate(contract.rules):
         if rule.type == "regex":
             try:

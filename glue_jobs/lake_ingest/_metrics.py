@@ -24,10 +24,14 @@ METRICS = {
 
 
 def publish(cloudwatch: Any, namespace: str, dataset_id: str, values: dict[str, float], succeeded: bool) -> None:
-    """Send the run's counts; a failure to publish is logged, never fatal to the run."""
+    """Send the run's counts; a failure to publish is logged, never fatal to the run.
+
+    A failed run sends no file counts: it recorded no file, and its counts of the planning it got
+    through would mislead the alarms (a FilesPending of 0 from a run that stopped early would
+    hide a backlog; its failed files are counted by the run that records them)."""
     dims = [{"Name": "DatasetId", "Value": dataset_id}]
     data = [{"MetricName": name, "Dimensions": dims, "Value": float(values.get(attr, 0) or 0), "Unit": unit}
-            for name, (attr, unit) in METRICS.items()]
+            for name, (attr, unit) in METRICS.items() if succeeded or not name.startswith("Files")]
     data.append({"MetricName": "RunSucceeded" if succeeded else "RunFailed", "Dimensions": dims,
                  "Value": 1.0, "Unit": "Count"})
     try:

@@ -253,7 +253,8 @@ class StateStore:
                 # Raised here, a throttled or refused release would replace the run's error, or
                 # fail a run that succeeded. The lease frees the dataset; on AWS the state
                 # machine's release step deletes the lock of its run id too.
-                logger.warning("lock of %s not released (%s: %s); it frees itself when its lease ends in %d s",
+                logger.warning("lock of %s not released (%s: %s); it frees itself when its lease ends, at most %d s "
+                               "after it was taken",
                                dataset_id, type(exc).__name__, exc, lease_seconds)
 
     def holds_lock(self, dataset_id: str, holder: str) -> bool:

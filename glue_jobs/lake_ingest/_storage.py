@@ -137,7 +137,7 @@ class LocalStorage:
     def content_id(self, obj: ObjectInfo) -> str:
         """The MD5 of the file's bytes (the listing's, or computed now)."""
         digest = self._digests.get(obj.uri) or _md5(Path(_local_path(obj.uri)))
-        return f"md5:{digest}"
+        return f"md5:{digest}" if digest else ""  # unreadable: no id, as S3 gives none
 
     def put_bytes(self, uri: str, data: bytes) -> None:
         path = Path(_local_path(uri))
@@ -197,12 +197,13 @@ class S3Storage:
         except self.s3.exceptions.InvalidObjectState:  # in S3 Glacier Flexible Retrieval or Deep Archive
             raise ArchivedObjectError(uri) from None
         except self.s3.exceptions.ClientError as exc:
-            # 403: the bucket policy, the object's ACL or its KMS key keeps the job out (as a
-            # local file's permissions would)
-            if exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 403:
-                error = exc.response.get("Error", {})
-                raise PermissionError(f"{uri}: {error.get('Code', 'AccessDenied')}: {error.get('Message', '')}".rstrip(
-                    ": ")) from None
+            # Access denied to this object (the bucket policy, its ACL, or a KMS key the job may
+            # not use), as a local file's permissions would. Other 403s (a request signed with a
+            # clock that is off, credentials gone) are the job's, not the object's: raised.
+            error = exc.response.get("Error", {})
+            code = str(error.get("Code", ""))
+            if code == "AccessDenied" or code.startswith("KMS."):
+                raise PermissionError(f"{uri}: {code}: {error.get('Message', '')}".rstrip(": ")) from None
             raise
         return bytes(resp["Body"].read())
 
@@ -320,4 +321,4 @@ def _md5(path: Path) -> str:
                 digest.update(chunk)
     except PermissionError:
         return ""
-    return digest.hexdigest()
+    return digest.hexdigest()  # (never empty: "" above means no digest)

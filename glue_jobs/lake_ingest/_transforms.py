@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import re
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -28,7 +27,16 @@ from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from ._contract import INGESTED_AT_COL, RUN_ID_COL, SOURCE_FILE_COL, Column, Contract, Rule
+from ._contract import (
+    INGESTED_AT_COL,
+    RUN_ID_COL,
+    SOURCE_FILE_COL,
+    ZONE_AFTER_TIME,
+    Column,
+    Contract,
+    Rule,
+    pattern_has_zone,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -213,31 +221,23 @@ def _converted(col: Column, contract: Contract, source_type: T.DataType | None) 
     return value
 
 
-#: A zone or offset after the time of a timestamp's text, as Spark's cast reads them ('Z',
-#: '+01:00', '+0100', ' UTC', 'Europe/Berlin'): such text names its instant itself.
-_ZONE_AFTER_TIME = r"[0-9]:[0-9]{1,2}(:[0-9]{1,2})?(\.[0-9]*)?\s*(Z|[+-][0-9]{1,2}(:?[0-9]{2}){0,2}|[A-Za-z][A-Za-z0-9_/+-]*)\s*$"
-
-
-def pattern_has_zone(pattern: str) -> bool:
-    """Whether a datetime pattern reads a zone or an offset (``X``, ``x``, ``Z``, ``O``, ``V``,
-    ``z`` outside quoted text)."""
-    return re.search(r"[XxZOVz]", re.sub(r"'[^']*'", "", pattern)) is not None
-
-
 def local_to_utc(value: SparkColumn, col: Column, source_type: T.DataType, time_zone: str) -> SparkColumn:
     """A converted timestamp read as the local time of ``time_zone`` where its source names no
-    instant itself: text without a zone or an offset (a pattern without one, or ISO text without
-    one), and Parquet's timestamps without a zone and dates. Spark read those as UTC times, so
-    they are moved by the zone's offset at that time (``to_utc_timestamp``); a typed instant
-    (Parquet's timestamps adjusted to UTC) is kept as it is."""
+    instant itself: text or a number read with a pattern that has no zone (``pattern_has_zone``),
+    ISO text without a zone after its time (``ZONE_AFTER_TIME``), and Parquet's timestamps
+    without a zone and dates. Spark read those as UTC times, so they are moved by the zone's
+    offset at that time (``to_utc_timestamp``); a typed instant (Parquet's timestamps adjusted to
+    UTC) is kept as it is."""
     local = F.to_utc_timestamp(value, time_zone)
     if isinstance(source_type, (T.TimestampNTZType, T.DateType)):
         return local
-    if not isinstance(source_type, T.StringType):
+    if isinstance(source_type, T.TimestampType):
         return value
-    if col.format:
+    if col.format:  # text, or a number such as 20260705103000 (see _converted)
         return value if pattern_has_zone(col.format) else local
-    return F.when(F.col(_q(col.source_name)).rlike(_ZONE_AFTER_TIME), value).otherwise(local)
+    if isinstance(source_type, T.StringType):
+        return F.when(F.col(_q(col.source_name)).rlike(ZONE_AFTER_TIME), value).otherwise(local)
+    return value  # a number without a pattern: no timestamp (see exact_cast)
 
 
 def _string_partition(col: Column, contract: Contract) -> bool:
@@ -461,6 +461,8 @@ def _rule_check(rule: Rule, contract: Contract) -> Check:
     if rule.type == "allowed_values":
         # from text, as Spark casts it: a Python int beyond 64 bits is no literal Spark takes
         allowed = [F.lit(str(v)).cast(col.type) for v in rule.values]
+        if col.type == "timestamp" and contract.format.time_zone != "UTC":  # local times, as the data's
+            allowed = [F.to_utc_timestamp(a, contract.format.time_zone) for a in allowed]
         return Check(rule.name, rule.action,
                      _message(_text(f"{col.name}="), _shown(typed_col), _text(" is not an allowed value")),
                      value.isNotNull() & ~value.isin(allowed))

@@ -64,7 +64,7 @@ variable "files_pending_alarm_days" {
 }
 
 variable "alarm_period_seconds" {
-  description = "Period over which the alarms sum their metrics, in seconds."
+  description = "Period over which the alarms sum their metrics, in seconds (not the files-pending alarm's: a day)."
   type        = number
   default     = 300
 

@@ -56,8 +56,8 @@ data "aws_iam_policy_document" "topic" {
     effect = "Deny"
     actions = [
       "sns:AddPermission", "sns:DeleteTopic", "sns:GetDataProtectionPolicy", "sns:GetTopicAttributes",
-      "sns:ListSubscriptionsByTopic", "sns:ListTagsForResource", "sns:Publish", "sns:RemovePermission",
-      "sns:SetTopicAttributes", "sns:Subscribe",
+      "sns:ListSubscriptionsByTopic", "sns:ListTagsForResource", "sns:Publish", "sns:PutDataProtectionPolicy",
+      "sns:RemovePermission", "sns:SetTopicAttributes", "sns:Subscribe",
     ]
     resources = [aws_sns_topic.this.arn]
 

@@ -88,7 +88,7 @@ variable "schedule_expression" {
 variable "glue_task_timeout_seconds" {
   description = "Timeout of one Glue task in the state machine, also the lease of the lock the claim step takes: above the Glue job's own timeout plus the time a run may wait in WAITING before it starts."
   type        = number
-  default     = 7500
+  default     = 9300 # 30 minutes of WAITING, a 120-minute run and 5 minutes more (the root's defaults)
 }
 
 variable "glue_retry_interval_seconds" {
