@@ -698,7 +698,7 @@ def test_an_attempt_whose_record_another_attempt_took_over_cannot_commit(spark, 
     def start_run(self, dataset_id, run_id, attrs):
         if "a" in attempts:  # B's start: from now on its writes pause it
             attempts["b"] = attrs["attempt"]
-        real_start(self, dataset_id, run_id, attrs)
+        return real_start(self, dataset_id, run_id, attrs)
 
     monkeypatch.setattr(job_module._IngestRun, "_write_manifest", b_starts_before_a_commits)
     monkeypatch.setattr(job_module, "write_parquet", b_pauses_after_its_main_write)
@@ -753,3 +753,57 @@ def test_run_id_pattern_allows_only_one_safe_path_segment():
     assert job_module.RUN_ID_PATTERN.match("sfn-exec-2026-11-26T10-00-00.123Z")
     for bad in ("a/b", "..", "", "x" * 200, "a b", "t:1"):
         assert not job_module.RUN_ID_PATTERN.match(bad)
+
+
+def test_what_an_attempt_writes_after_its_run_was_cleaned_is_swept_once_the_lease_is_over(spark, aws, deployed, lake,
+                                                                                          settings):
+    """An attempt whose files were removed (another attempt of its run id committed, or a
+    recovery gave its run up) may live on, write again and be killed before it removes that.
+    The cleanup marks the record; the first run after the lock's lease (when every attempt of
+    that run has ended) removes the leftovers and clears the mark. A run that met no other
+    attempt leaves no mark."""
+    store = StateStore(aws.dynamodb, settings.ledger_table, settings.runs_table)
+    generate_extracts(lake / "raw", days=1, rows_per_file=200, datasets=["orders"])
+    curated = lake / "curated" / "sales" / "orders"
+    dead = curated / "lake_run_id=run-1" / "lake_attempt=dead" / "lake_valid=true"
+    dead.mkdir(parents=True)
+    (dead / "part-0.parquet").write_bytes(b"a dead attempt's")
+    # a run given up by a recovery: its record still says RUNNING, and it wrote files
+    store.start_run("orders", "given-up", {"attempt": "old"})
+    gone = curated / "lake_run_id=given-up" / "lake_attempt=old" / "part-0.parquet"
+    gone.parent.mkdir(parents=True)
+    gone.write_bytes(b"a given-up run's")
+
+    before = time.time()
+    result = run_ingest(spark, "orders", "run-1", settings, aws)
+    assert result.status == "SUCCEEDED" and not dead.exists() and not gone.exists()
+    records = runs(aws, settings)
+    assert records["given-up"]["status"] == "ABANDONED" and records["given-up"]["cleaned"]
+    for rid in ("run-1", "given-up"):
+        assert int(before) + settings.lock_lease_seconds <= records[rid]["sweep_after"] <= time.time() + settings.lock_lease_seconds
+
+    # both lived on, wrote again, and were killed
+    late = [dead / "part-1.parquet", gone.parent / "part-1.parquet"]
+    for path in late:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"written after the cleanup")
+    assert run_ingest(spark, "orders", "run-2", settings, aws).message.startswith("nothing new to ingest")
+    assert all(p.exists() for p in late)  # within the lease: they may still be writing
+    assert "sweep_after" not in runs(aws, settings)["run-2"]  # it met no other attempt
+
+    for rid in ("run-1", "given-up"):
+        store.update_run("orders", rid, {"sweep_after": int(time.time()) - 1})  # the lease is over
+    run_ingest(spark, "orders", "run-3", settings, aws)
+    assert not any(p.exists() for p in late)
+    records = runs(aws, settings)
+    assert not any("sweep_after" in records[rid] for rid in ("run-1", "given-up"))
+    attempt = records["run-1"]["attempt"]
+    assert sorted(p.name for p in (curated / "lake_run_id=run-1").iterdir()) == [f"lake_attempt={attempt}"]
+    assert visible(aws.glue, "SELECT count(*) FROM sales.orders")[0][0] == result.rows_written
+
+    # a retry that takes over the record of another attempt marks its run, though that left nothing
+    store.start_run("orders", "run-4", {"attempt": "first"})
+    store.update_run("orders", "run-4", {"status": "FAILED", "cleaned": True})
+    generate_extracts(lake / "raw", days=2, rows_per_file=200, datasets=["orders"])
+    assert run_ingest(spark, "orders", "run-4", settings, aws).files_ingested == 1
+    assert "sweep_after" in runs(aws, settings)["run-4"]

@@ -290,6 +290,7 @@ class _IngestRun:
         # An attempt of the run id (a Glue run; a start can be retried while the first is alive):
         # it writes below its own prefix, and commits only while the run record is still its own.
         self.attempt = uuid.uuid4().hex[:12]
+        self.others_seen = False  # another attempt of the run id was seen (see _sweep)
         self.settings = settings
         self.clients = clients
         self.state = StateStore(clients.dynamodb, settings.ledger_table, settings.runs_table)
@@ -331,8 +332,10 @@ class _IngestRun:
             self.say("this run id already succeeded; nothing to do")
             return RunResult.from_record(previous)
         try:
-            self.state.start_run(self.dataset_id, self.run_id,
-                                 {"contract_version": self.contract.version, "attempt": self.attempt})
+            replaced = self.state.start_run(self.dataset_id, self.run_id,
+                                            {"contract_version": self.contract.version, "attempt": self.attempt})
+            # another attempt of the run id started before: it may live on, and write after it is removed
+            self.others_seen = replaced.get("attempt") not in (None, self.attempt)
         except self.clients.dynamodb.exceptions.ConditionalCheckFailedException:
             # another attempt of the run id passed its commit point since the recovery above read
             # the record: complete that commit (as the recovery would), and report the run
@@ -409,12 +412,13 @@ class _IngestRun:
                                    else "") + " (another attempt took the run over, or another run's recovery gave "
                                 "it up): nothing of this attempt becomes visible")
         result.partitions_added = self._finish_commit(self.run_id, commit, roots)
-        self._clean_other_attempts(self.run_id, self.attempt)
+        others = self._clean_other_attempts(self.run_id, self.attempt) or self.others_seen
         result.seconds = round(time.monotonic() - self.started, 3)
         result.status = SUCCEEDED
         # Whichever of this run and a recovery moves the record from COMMITTING to SUCCEEDED
         # publishes the counts, the other does not: they are counted once.
-        done = {**_record(result), "status": SUCCEEDED, "ended_at": iso(utcnow()), "metrics_published": True}
+        done = {**_record(result), "status": SUCCEEDED, "ended_at": iso(utcnow()), "metrics_published": True,
+                **self._sweep_later(bool(others))}
         ours = self.state.try_update_run(self.dataset_id, self.run_id, done, COMMITTING, unpublished=True) is not None
         if not ours:  # refused: a recovery's write, or this write itself, applied but its answer lost and retried
             now = self.state.get_run(self.dataset_id, self.run_id) or {}
@@ -979,15 +983,44 @@ class _IngestRun:
 
     # -------------------------------------------------------------- recovery
     def _recover(self) -> None:
-        """Finish commits that a dead run left half done; remove what dead runs wrote.
+        """Finish commits that a dead run left half done; remove what dead runs wrote, and what
+        runs marked for a later look left since (``_sweep``).
 
         A run in these records may still be alive: its lock was released under it (the state
         machine's task timed out, or the lease ended). Each step is therefore a write on the
         condition of the status it read. Either that run's commit point comes first, and its
         commit is completed (by it or here, counted once), or the ABANDONED write comes first,
         and its commit point is refused; never a commit of files removed here."""
-        for run in self.state.runs(self.dataset_id, (COMMITTING, RUNNING, FAILED, ABANDONED)):
-            self._recover_run(run)
+        now = time.time()
+        for run in self.state.runs(self.dataset_id):
+            if run.get("status") in (COMMITTING, RUNNING, FAILED, ABANDONED):
+                self._recover_run(run)
+            if run.get("sweep_after") is not None and int(run["sweep_after"]) <= now and run["run_id"] != self.run_id:
+                self._sweep(run)
+
+    def _sweep_later(self, needed: bool) -> dict[str, Any]:
+        """The mark of a run record whose prefix a later run looks at again (see ``_sweep``)."""
+        return {"sweep_after": int(time.time()) + self.settings.lock_lease_seconds} if needed else {}
+
+    def _sweep(self, run: dict[str, Any]) -> None:
+        """Remove what an attempt of a finished run wrote after that run's cleanup.
+
+        An attempt that lives on after its files were removed (another attempt of the run id
+        committed; or a recovery gave its run up) and is killed before it can remove what it
+        wrote since would leave files that no partition lists. Such cleanups mark the record with
+        ``sweep_after``, the end of the lock's lease, after which every attempt of the run has
+        ended (the lease covers a Glue run's timeout and its time waiting to start); the first
+        run after that removes the leftovers once more and clears the mark."""
+        rid, status = run["run_id"], run.get("status")
+        if status == SUCCEEDED and run.get("attempt"):
+            removed = self._clean_other_attempts(rid, run["attempt"])
+        elif status in (FAILED, ABANDONED) and run.get("cleaned"):
+            removed = self._clean_outputs(rid)
+            if removed:
+                self.say(f"removed {removed} files that run {rid} ({status}) wrote after it was cleaned")
+        else:
+            return
+        self.state.try_update_run(self.dataset_id, rid, {"sweep_after": None}, str(status))
 
     def _recover_run(self, run: dict[str, Any]) -> None:
         rid, status = run["run_id"], run.get("status")
@@ -1004,7 +1037,9 @@ class _IngestRun:
         # ABANDONED or FAILED first, then clean: a death in between leaves a record the next recovery cleans.
         # 'cleaned' only on that status: not on an attempt of the run id that took the record over since.
         removed = self._clean_outputs(rid)
-        self.state.try_update_run(self.dataset_id, rid, {"cleaned": True}, ABANDONED if status == RUNNING else status)
+        # a run given up may live on and write again: a later run looks once more (see _sweep)
+        self.state.try_update_run(self.dataset_id, rid, {"cleaned": True, **self._sweep_later(status == RUNNING)},
+                                  ABANDONED if status == RUNNING else status)
         self.say(f"run {rid} ({status}) never committed; removed {removed} files it left")
 
     def _complete_commit(self, run: dict[str, Any]) -> None:
@@ -1013,16 +1048,18 @@ class _IngestRun:
         commit, roots = self._read_manifest(run)
         added = self._ensure_tables(commit["tables"], roots)  # a commit of a build that ensured them later
         self._finish_commit(rid, commit, roots)
+        others = 0
         if run.get("attempt"):  # (a run of an earlier build wrote no attempt prefix: nothing to tell apart)
-            self._clean_other_attempts(rid, run["attempt"], [roots.get(zone, root) for zone, root
-                                                             in zip(ZONES, self._roots(), strict=True)])
+            others = self._clean_other_attempts(rid, run["attempt"], [roots.get(zone, root) for zone, root
+                                                                      in zip(ZONES, self._roots(), strict=True)])
         # every partition of a run is its own (the run id is a partition key), whichever
         # attempt registered it
         partitions = sum(len(t["partitions"]) for t in commit["tables"] if self._zone(t) == CURATED)
         done: dict[str, Any] = {
             "status": SUCCEEDED, "ended_at": iso(utcnow()), "recovered_by": self.run_id,
             "partitions_added": partitions, "metrics_published": True,
-            "added_columns": list(dict.fromkeys([*(run.get("added_columns") or []), *added]))}
+            "added_columns": list(dict.fromkeys([*(run.get("added_columns") or []), *added])),
+            **self._sweep_later(others > 0)}
         before = self.state.try_update_run(self.dataset_id, rid, done, COMMITTING)
         if before is None:
             return  # the run itself, still alive, finished first and counted itself

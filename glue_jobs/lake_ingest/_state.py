@@ -149,9 +149,10 @@ class StateStore:
         items = [i for i in self._query(self.runs_table, dataset_id) if i["run_id"] != LOCK_ID]
         return [i for i in items if statuses is None or i.get("status") in statuses]
 
-    def start_run(self, dataset_id: str, run_id: str, attrs: dict[str, Any]) -> None:
-        """Create the run record; a retry of a run that never committed may take it over."""
-        self.ddb.put_item(
+    def start_run(self, dataset_id: str, run_id: str, attrs: dict[str, Any]) -> dict[str, Any]:
+        """Create the run record; a retry of a run that never committed may take it over. Returns
+        the record it replaced (empty when there was none)."""
+        answer = self.ddb.put_item(
             TableName=self.runs_table,
             Item=to_item({"dataset_id": dataset_id, "run_id": run_id, "status": RUNNING,
                           "started_at": iso(utcnow()), **attrs}),
@@ -160,7 +161,9 @@ class StateStore:
                                 "OR #s IN (:running, :failed, :abandoned)",
             ExpressionAttributeNames={"#s": "status"},
             ExpressionAttributeValues=to_item({":running": RUNNING, ":failed": FAILED, ":abandoned": ABANDONED}),
+            ReturnValues="ALL_OLD",
         )
+        return from_item(answer.get("Attributes", {}))
 
     def update_run(self, dataset_id: str, run_id: str, values: dict[str, Any],
                    expect_status: str | None = None, *, unpublished: bool = False,
