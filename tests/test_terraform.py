@@ -545,7 +545,8 @@ def test_dynamodb_keys_match_the_job() -> None:
 def test_alarms_use_metrics_the_job_publishes() -> None:
     text = (MODULES / "monitoring" / "main.tf").read_text(encoding="utf-8")
     published = set(METRICS) | {"RunSucceeded", "RunFailed"}
-    ours = set(re.findall(r'metric_name\s*=\s*"(\w+)"', text)) | set(re.findall(r'local\.ns,\s*"(\w+)"', text))
+    ours = (set(re.findall(r'metric_name\s*=\s*"(\w+)"', text)) | set(re.findall(r'local\.ns,\s*"(\w+)"', text))
+            | set(re.findall(r'\bmetric\s*=\s*"(\w+)"', text)))
     assert {"RunFailed", "RowsQuarantined", "RowsRead"} <= ours
     assert ours - {"ExecutionsFailed", "ExecutionsTimedOut", "FailedInvocations"} <= published  # AWS's own
 
@@ -555,13 +556,17 @@ def test_a_failed_file_and_a_lasting_backlog_alarm_per_dataset() -> None:
     pending on every run: neither shows in RunFailed. FilesFailed alarms on any failed file;
     FilesPending on a daily minimum above 0 (every run of the day left files) for some days."""
     alarms = [body for kind, body in blocks(MODULES / "monitoring", "resource") if kind == "aws_cloudwatch_metric_alarm"]
-    failed = next(labelled(b, "files_failed") for b in alarms if any(unquote(k) == "files_failed" for k in b))
+    failed = next(labelled(b, "dataset_failure") for b in alarms if any(unquote(k) == "dataset_failure" for k in b))
     pending = next(labelled(b, "files_pending") for b in alarms if any(unquote(k) == "files_pending" for k in b))
+    text = (MODULES / "monitoring" / "main.tf").read_text(encoding="utf-8")
+    kinds = dict(re.findall(r'"([\w-]+)" = \{\s*metric\s*=\s*"(\w+)"', text))
+    assert kinds == {"run-failed": "RunFailed", "files-failed": "FilesFailed"}
     def values(body, *keys):
         return tuple(unquote(body[k]) if isinstance(body[k], str) else body[k] for k in keys)
 
     assert values(failed, "metric_name", "statistic", "threshold", "comparison_operator", "for_each") == (
-        "FilesFailed", "Sum", 1, "GreaterThanOrEqualToThreshold", "${local.datasets}")
+        "${local.failure_alarms[each.value.kind].metric}", "Sum", 1, "GreaterThanOrEqualToThreshold",
+        "${local.dataset_failures}")
     assert values(pending, "metric_name", "statistic", "period", "threshold", "comparison_operator",
                   "evaluation_periods", "treat_missing_data") == (
         "FilesPending", "Minimum", 86400, 0, "GreaterThanThreshold", "${var.files_pending_alarm_days}", "notBreaching")

@@ -8,6 +8,21 @@ locals {
     failed    = "ExecutionsFailed"
     timed_out = "ExecutionsTimedOut"
   }
+
+  failure_alarms = {
+    "run-failed" = {
+      metric      = "RunFailed"
+      description = "An ingest run of dataset %s failed; its run record in DynamoDB says why."
+    }
+    "files-failed" = {
+      metric      = "FilesFailed"
+      description = "A raw file of dataset %s could not be read; the ledger and the run record say why, and the file stays out until it is replaced."
+    }
+  }
+  dataset_failures = {
+    for pair in setproduct(sort(var.dataset_ids), keys(local.failure_alarms)) :
+    "${pair[0]}-${pair[1]}" => { dataset = pair[0], kind = pair[1] }
+  }
 }
 
 # --------------------------------------------------------------------------- Step Functions
@@ -56,37 +71,18 @@ resource "aws_cloudwatch_metric_alarm" "trigger_failed" {
 
 # --------------------------------------------------------------------------- per dataset
 
-# The job publishes RunFailed = 1 when a run of the dataset fails (lake_ingest._metrics).
-resource "aws_cloudwatch_metric_alarm" "run_failed" {
-  for_each = local.datasets
+# Any datapoint of these counts, which the job publishes per dataset (lake_ingest._metrics), is an
+# alarm. RunFailed: a run failed. FilesFailed: a raw file that cannot be read (garbage, a wrong
+# delimiter, a gzip stream cut short) is recorded FAILED in the ledger with the reason and stays out
+# until it is replaced, while its run succeeds; this is the only sign of it outside the run record.
+resource "aws_cloudwatch_metric_alarm" "dataset_failure" {
+  for_each = local.dataset_failures
 
-  alarm_name          = "${var.name}-${each.value}-run-failed"
-  alarm_description   = "An ingest run of dataset ${each.value} failed; its run record in DynamoDB says why."
+  alarm_name          = "${var.name}-${each.value.dataset}-${each.value.kind}"
+  alarm_description   = format(local.failure_alarms[each.value.kind].description, each.value.dataset)
   namespace           = var.metrics_namespace
-  metric_name         = "RunFailed"
-  dimensions          = { DatasetId = each.value }
-  statistic           = "Sum"
-  period              = var.alarm_period_seconds
-  evaluation_periods  = 1
-  threshold           = 1
-  comparison_operator = "GreaterThanOrEqualToThreshold"
-  treat_missing_data  = "notBreaching"
-  actions_enabled     = true
-  alarm_actions       = [var.sns_topic_arn]
-  tags                = var.tags
-}
-
-# A raw file that cannot be read (garbage, a wrong delimiter, a gzip stream cut short) is recorded
-# FAILED in the ledger with the reason and stays out until it is replaced, while its run succeeds:
-# FilesFailed is the only sign of it outside the run record.
-resource "aws_cloudwatch_metric_alarm" "files_failed" {
-  for_each = local.datasets
-
-  alarm_name          = "${var.name}-${each.value}-files-failed"
-  alarm_description   = "A raw file of dataset ${each.value} could not be read; the ledger and the run record say why, and the file stays out until it is replaced."
-  namespace           = var.metrics_namespace
-  metric_name         = "FilesFailed"
-  dimensions          = { DatasetId = each.value }
+  metric_name         = local.failure_alarms[each.value.kind].metric
+  dimensions          = { DatasetId = each.value.dataset }
   statistic           = "Sum"
   period              = var.alarm_period_seconds
   evaluation_periods  = 1
@@ -292,8 +288,7 @@ locals {
   alarm_arns = concat(
     [for a in aws_cloudwatch_metric_alarm.state_machine : a.arn],
     [for a in aws_cloudwatch_metric_alarm.trigger_failed : a.arn],
-    [for a in aws_cloudwatch_metric_alarm.run_failed : a.arn],
-    [for a in aws_cloudwatch_metric_alarm.files_failed : a.arn],
+    [for a in aws_cloudwatch_metric_alarm.dataset_failure : a.arn],
     [for a in aws_cloudwatch_metric_alarm.files_pending : a.arn],
     [for a in aws_cloudwatch_metric_alarm.quarantine_ratio : a.arn],
   )
