@@ -12,7 +12,7 @@ import os
 import re
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, TypeVar
 from urllib.parse import unquote
@@ -685,9 +685,6 @@ class _IngestRun:
         ``find_failing``: a few Spark reads even for hundreds of files; ``_blamed_twice``)."""
         reads = 0
 
-        def read(group: Sequence[PlannedFile]) -> str | None:
-            return self._blamed_twice(group, read_through)
-
         def read_through(group: Sequence[PlannedFile]) -> str | None:
             nonlocal reads
             reads += 1
@@ -716,7 +713,7 @@ class _IngestRun:
                 return f"cannot be read to the end: {_root_cause(exc)}"
 
         try:
-            failing = find_failing(list(files), read)
+            failing = find_failing(list(files), lambda group: self._blamed_twice(group, read_through))
         finally:
             self.spark.sparkContext.setJobDescription(None)  # type: ignore[arg-type]
         self.say(f"{_count(reads, 'read')} of {_count(len(files), 'file')}: {len(failing)} cannot be read to the end")
@@ -1281,23 +1278,30 @@ def _unreadable_verdict(p: PlannedFile, unreadable: dict[str, str], still_there:
     return replace(p, verdict=GONE)
 
 
+def _java_causes(exc: BaseException) -> Iterator[Any]:
+    """The Java exception behind a Spark error, then its causes (at most 20). A JVM that is gone
+    raises from here: callers catch it."""
+    cause = getattr(exc, "java_exception", None) or getattr(exc, "_origin", None)
+    for _ in range(20):
+        if cause is None:  # Throwable.getCause() is null at the end of the chain
+            return
+        yield cause
+        cause = cause.getCause()
+
+
 def _root_cause(exc: BaseException) -> str:
     """The innermost Java exception behind a Spark error, on one line (Spark's own message names
     the failed stage and task, not what went wrong)."""
-    java = getattr(exc, "java_exception", None) or getattr(exc, "_origin", None)
     text = str(exc)
-    if java is not None:
-        try:
-            cause = java
-            for _ in range(20):  # Throwable.getCause() is null at the end of the chain
-                if "TextParsingException" in cause.getClass().getName():
-                    return _parser_error(str(cause.getMessage()))
-                if cause.getCause() is None:
-                    break
-                cause = cause.getCause()
-            text = cause.toString()
-        except Exception:  # the JVM is gone: keep the Python text
-            pass
+    try:
+        causes = list(_java_causes(exc))
+        for cause in causes:
+            if "TextParsingException" in cause.getClass().getName():
+                return _parser_error(str(cause.getMessage()))
+        if causes:
+            text = causes[-1].toString()
+    except Exception:  # the JVM is gone: keep the Python text
+        pass
     line = next((ln.strip() for ln in text.splitlines() if ln.strip()), type(exc).__name__)
     return line[:300]
 
@@ -1328,18 +1332,11 @@ def _path_key(path: str) -> str:
 def _caused_by_io(spark: SparkSession, exc: BaseException) -> bool:
     """Whether a Java ``IOException`` is among the causes of a Spark error (a file system that
     failed, refused or is missing; not a setting or a schema that Spark refuses)."""
-    java = getattr(exc, "java_exception", None) or getattr(exc, "_origin", None)
     try:
         io = spark.sparkContext._jvm.java.lang.Class.forName("java.io.IOException")  # type: ignore[union-attr]
-        for _ in range(20):
-            if java is None:
-                return False
-            if io.isInstance(java):
-                return True
-            java = java.getCause()
+        return any(io.isInstance(cause) for cause in _java_causes(exc))
     except Exception:  # the JVM is gone
         return False
-    return False
 
 
 def _error_class(exc: BaseException) -> str | None:
