@@ -349,6 +349,10 @@ def test_allowed_values_spark_would_not_cast_alike(orders_doc, value, column, pr
                            "action": "warn"})
     with pytest.raises(ContractError, match=re.escape(f"{value!r}: {problem}")):
         Contract.from_dict(doc)
+
+
+def test_allowed_values_of_a_wide_decimal_are_kept_as_text(orders_doc):
+    """An allowed value of a decimal(38,10) column is beyond a float: it stays exact text."""
     big = {"name": "big", "type": "decimal(38,10)"}
     doc = copy.deepcopy(orders_doc)
     doc["columns"].append(big)

@@ -113,11 +113,26 @@ def test_a_failed_execution_reports_every_planned_dataset_and_fails(tmp_path, mo
     assert "execution FAILED: orders failed" in capsys.readouterr().out
 
 
-def test_the_state_is_saved_whole_or_not_at_all(tmp_path, aws, deployed, settings):
+def test_the_state_is_saved_whole_or_not_at_all(tmp_path, aws, deployed, settings, monkeypatch):
     state = tmp_path / "state.json"
     save_state(aws, state, [settings.contracts_table])
+    saved = state.read_text()
     assert load_state(aws, state) and not list(tmp_path.glob("*.partial"))
-    state.write_text(state.read_text()[:40])  # as a run stopped while writing it would have left it
+    aws.dynamodb.put_item(TableName=settings.contracts_table, Item={
+        "dataset_id": {"S": "later"}, "enabled": {"BOOL": False}, "version": {"N": "1"}, "document": {"S": "{}"}})
+    real_write = Path.write_text
+
+    def stopped_halfway(self, data, *args, **kwargs):  # a full disk, or Ctrl-C, in the middle of the write
+        real_write(self, data[: len(data) // 2], *args, **kwargs)
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(Path, "write_text", stopped_halfway)
+    with pytest.raises(OSError, match="No space left"):
+        save_state(aws, state, [settings.contracts_table])
+    monkeypatch.undo()
+    assert state.read_text() == saved  # the state saved before is whole
+    assert load_state(aws, state)
+    state.write_text(state.read_text()[:40])  # a file cut short some other way is refused, not half restored
     with pytest.raises(ValueError, match=r"state\.json is not a saved state .*; start over with --fresh"):
         load_state(aws, state)
 

@@ -23,7 +23,7 @@ def job_argv(settings, run_id="r1", dataset="orders"):
             "--lock_lease_seconds", "600"]
 
 
-def test_parse_ignores_glue_extras(settings):
+def test_parse_ignores_glue_extras(settings, capsys):
     args = parse_job_args([*job_argv(settings), "--JOB_NAME", "ingest", "--job-bookmark-option",
                            "job-bookmark-disable", "--TempDir", "s3://tmp/", "--JOB_ID", "j_1", "--JOB_RUN_ID", "jr_1",
                            "--conf", "spark.sql.shuffle.partitions=8", "--enable-metrics", "true",
@@ -31,8 +31,9 @@ def test_parse_ignores_glue_extras(settings):
                            "--encryption-type", "sse-s3", "--enable-glue-datacatalog", "true"])
     assert (args.dataset_id, args.run_id) == ("orders", "r1")
     assert args.settings.curated_uri == settings.curated_uri and args.settings.max_files_per_run == 500
-    with pytest.raises(SystemExit):
+    with pytest.raises(SystemExit) as stop:
         parse_job_args(["--run_id", "r1"])
+    assert stop.value.code == 2 and "--dataset_id" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(("extra", "message"), [

@@ -6,6 +6,7 @@ import datetime as dt
 import gzip
 import json
 import random
+from collections import Counter
 from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
@@ -142,8 +143,10 @@ def test_unreadable_files_fail_alone_and_stay_untouched(spark, aws, deployed, la
     states = ledger_states(aws, settings)
     assert states[good.name] == ("INGESTED", "")
     assert states["orders_2026-11-02.csv.gz"] == ("FAILED", "the contract says gzip but the file is not gzip-compressed")
-    assert states["orders_2026-11-03.csv.gz"][0] == "FAILED" and "wrong delimiter" in states["orders_2026-11-03.csv.gz"][1]
-    assert states["orders_2026-11-04.csv.gz"][0] == "FAILED" and "missing header" in states["orders_2026-11-04.csv.gz"][1]
+    not_found = ("none of the contract's columns found (the file starts with: {}); missing header, wrong "
+                 "delimiter or wrong format?")
+    assert states["orders_2026-11-03.csv.gz"] == ("FAILED", not_found.format(repr(";".join(HEADER))))
+    assert states["orders_2026-11-04.csv.gz"] == ("FAILED", not_found.format(", ".join(map(repr, order(4)[:5]))))
     assert states["orders_2026-11-05.csv.gz"][0] == "FAILED" and "not valid UTF-8" in states["orders_2026-11-05.csv.gz"][1]
     assert states["orders_2026-11-06.csv.gz"] == ("EMPTY", "file has 0 bytes")
     assert states["orders_2026-11-07.csv.gz"] == ("EMPTY", "file holds a header and no data rows")
@@ -1117,8 +1120,27 @@ def test_parquet_dataset_with_unique_rule(spark, aws, deployed, lake, settings, 
     (lake / "raw/plant/meter_readings/readings_2026-11-09.parquet").write_bytes(b"PAR1 not really PAR1")
     result = run_ingest(spark, "meter_readings", "run-1", settings, aws)
     assert result.files_ingested == 2 and result.files_failed == 1
-    assert result.rows_read == result.rows_written + result.rows_quarantined
-    assert result.rule_violations["one_reading_per_slot"] > 0 and result.rule_violations["kwh_plausible"] > 0
+    # what the contract's rules find in the two good files, worked out here with pyarrow
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    raw = pa.concat_tables([pq.read_table(p) for p in sorted((lake / "raw/plant/meter_readings").glob("*.parquet"))
+                            if p.name != "readings_2026-11-09.parquet"]).to_pylist()
+    found: list[tuple[str, str]] = []  # (meter_id, rule) of every violation that rejects its row
+    for r in raw:
+        found += [(r["meter_id"], "kwh_plausible")] * (not 0 <= r["kwh"] <= 500)
+        found += [(r["meter_id"], "status_known")] * (r["status"] not in ("OK", "ESTIMATED", "ERROR"))
+    valid = [r for r in raw if 0 <= r["kwh"] <= 500 and r["status"] in ("OK", "ESTIMATED", "ERROR")]
+    slots = Counter((r["meter_id"], r["reading_ts"]) for r in valid)
+    found += [(r["meter_id"], "one_reading_per_slot") for r in valid if slots[(r["meter_id"], r["reading_ts"])] > 1]
+    warned = sum(r["voltage"] is not None and not 207 <= r["voltage"] <= 253 for r in raw)
+    expected = Counter(rule for _, rule in found)
+    assert len(expected) == 3 and min(expected.values()) >= 2 and warned > 0  # the data has each defect
+    assert result.rule_violations == {**expected, "voltage_nominal": warned}
+    repeated = sum(n for n in slots.values() if n > 1)
+    assert (result.rows_read, result.rows_quarantined) == (len(raw), len(raw) - len(valid) + repeated)
+    bad = query(aws, "SELECT meter_id, v.rule FROM plant.meter_readings_quarantine, UNNEST(lake_violations) AS t(v)")
+    assert Counter(bad) == Counter(found)
     dupes = query(aws, "SELECT count(*) FROM (SELECT meter_id, reading_ts FROM plant.meter_readings "
                        "GROUP BY 1, 2 HAVING count(*) > 1)")
     assert dupes == [(0,)]

@@ -224,10 +224,28 @@ def test_many_partitions_are_paginated(glue: Any, tmp_path: Path) -> None:
             PartitionInput={"Values": [str(dt.date(2026, 1, 1) + dt.timedelta(days=i)), "r"],
                             "StorageDescriptor": {"Location": str(part), **PARQUET_SD}},
         )
+    # moto answers GetPartitions in one page whatever MaxResults says: cut its answer into pages
+    # of 7 linked by NextToken, as Glue pages, so a reader that stops after one page loses rows
+    pages: list[int] = []
+
+    def keep_token(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        context["offset"] = int(params.get("NextToken") or 0)
+
+    def one_page(parsed: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        start = context["offset"]
+        pages.append(start)
+        parsed["Partitions"] = parsed["Partitions"][start:start + 7]
+        parsed.pop("NextToken", None)
+        if start + 7 < 30:
+            parsed["NextToken"] = str(start + 7)
+
+    glue.meta.events.register("before-parameter-build.glue.GetPartitions", keep_token)
+    glue.meta.events.register("after-call.glue.GetPartitions", one_page)
     athena = LocalAthena(glue, ["plant"])
     assert athena.query("SELECT count(*), sum(n), max(reading_date) FROM plant.readings") == [
         (30, sum(range(30)), dt.date(2026, 1, 30))
     ]
+    assert pages[:5] == [0, 7, 14, 21, 28]
 
 
 def test_type_mapping_and_locations() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
+import re
 import subprocess
 import time
 from pathlib import Path
@@ -333,10 +334,13 @@ def test_asl_validator_accepts_the_definition_and_rejects_a_broken_one(tmp_path)
 
 
 def test_definition_is_the_one_terraform_deploys():
+    """Terraform fills exactly the placeholders that the definition has (and these tests fill)."""
     main_tf = (DEFINITION_FILE.parent / "main.tf").read_text()
-    assert 'templatefile("${path.module}/ingest.asl.json"' in main_tf
-    for name in VALUES:
-        assert f"{name} " in main_tf or f"{name}=" in main_tf.replace(" ", ""), name
+    start = main_tf.index('templatefile("${path.module}/ingest.asl.json", {')
+    body = main_tf[start:main_tf.index("\n  })", start)]
+    passed = re.findall(r"^\s+([a-z_]+)\s+=", body, re.M)
+    assert sorted(passed) == sorted(VALUES)
+    assert set(re.findall(r"\$\{([a-z_]+)\}", DEFINITION_FILE.read_text())) == set(VALUES)
 
 
 # ------------------------------------------------------------------------------ the planner Lambda
@@ -386,6 +390,12 @@ def test_planner_refuses_inputs_it_cannot_act_on(aws, deployed, settings, monkey
     with pytest.raises(planner.BadTrigger) as info:
         planner.handler(event)
     assert message in str(info.value)
+
+
+def test_planner_plans_the_datasets_asked_for_or_every_enabled_one(aws, deployed, settings, monkeypatch):
+    planner = _planner()
+    monkeypatch.setenv("CONTRACTS_TABLE", settings.contracts_table)
+    monkeypatch.setenv("RAW_BUCKET", "lake-raw")
     assert planner.handler({"dataset_ids": ["orders"]})["datasets"] == ["orders"]
     assert planner.handler(None)["datasets"] == planner.handler({})["datasets"] == [
         "customers", "meter_readings", "orders"]

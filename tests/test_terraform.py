@@ -423,8 +423,7 @@ def test_module_calls_pass_declared_inputs(directory: Path) -> None:
         if not source.startswith(("./", "../")):
             continue
         target = (directory / source).resolve()
-        if not (target / "variables.tf").is_file():
-            continue  # not written yet; checked once it is
+        assert (target / "variables.tf").is_file(), f"module {label}: no variables.tf in {source}"
         declared = declared_variables(target)
         passed = set(body) - META_ARGUMENTS
         assert passed <= set(declared), f"module {label} gets undeclared inputs {sorted(passed - set(declared))}"
@@ -823,6 +822,25 @@ def test_contracts_sharing_a_table_stop_the_plan() -> None:
         assert not plan_passes([other, twin])
         with pytest.raises(ContractError, match="every dataset needs a table of its own"):
             check_targets([other, twin])
+
+
+@needs_terraform
+@pytest.mark.parametrize("table", [None, "orders", "orders_quarantine"])
+def test_contracts_sharing_a_table_evaluated_by_terraform(tmp_path: Path, table: str | None) -> None:
+    """The module's own expression and condition, evaluated by Terraform on the contracts, alone
+    and with a twin that writes the orders table or its quarantine table."""
+    text = (MODULES / "dynamodb_state" / "main.tf").read_text(encoding="utf-8")
+    tables = expression_after(text, r"\bcontract_tables\s*=\s*flatten")
+    docs = {p.stem: yaml.safe_load(p.read_text(encoding="utf-8")) for p in contract_paths()}
+    if table:
+        docs["twin"] = {**docs["orders"], "dataset_id": "twin", "target": {"database": "sales", "table": table}}
+    (tmp_path / "main.tf").write_text(
+        "locals {\n"
+        f"  contracts = jsondecode({json.dumps(json.dumps(docs))})\n"
+        f"  contract_tables = flatten{tables}\n"
+        "  fits = length(distinct(local.contract_tables)) == length(local.contract_tables)\n"
+        "}\n", encoding="utf-8")
+    assert terraform_console(tmp_path, "local.fits") is (table is None)
 
 
 def test_contracts_reading_another_bucket_stop_the_plan() -> None:

@@ -223,16 +223,29 @@ def test_allowed_values_beyond_64_bits_and_float_range_bounds(spark):
     assert (good, bad) == ([1, 2], [("3", ["x_ok"]), ("4", ["x_ok"])])
 
 
+def _converted(spark, column, value):
+    """The curated values of one row's ``x`` under ``column``, and the quarantine's (id, rules)."""
+    contract = Contract.from_dict({**_doc_without_dedupe(), "columns": [
+        {"name": "id", "type": "bigint", "nullable": False, "source": "ID"}, column]})
+    schema = T.StructType([T.StructField(n, T.StringType()) for n in ("ID", "x", CORRUPT_COL, SOURCE_FILE_COL)])
+    out = validate(spark.createDataFrame([("1", value, None, "f")], schema), contract, "r", NOW)
+    kept = [r["x"] for r in curated(out, contract).collect()]
+    rejected = [(r["id"], r["x"], [v["rule"] for v in r["lake_violations"]]) for r in quarantine(out, contract).collect()]
+    return kept, rejected
+
+
+def _kept_or_rejected(kept, rejected, value, expected):
+    """A value kept as ``expected``, or (None) rejected by its type check with its text kept."""
+    if expected is None:
+        assert (kept, rejected) == ([], [("1", value, ["type:x"])])
+    else:
+        assert (kept, rejected) == ([expected], [])
+
+
 @pytest.mark.parametrize(("value", "ok"), [("true", True), ("no", False), ("maybe", None)])
 def test_boolean_cast(spark, value, ok):
-    contract = Contract.from_dict({**_doc_without_dedupe(),
-                                   "columns": [{"name": "id", "type": "bigint", "nullable": False, "source": "ID"},
-                                               {"name": "flag", "type": "boolean"}]})
-    schema = T.StructType([T.StructField(n, T.StringType()) for n in ("ID", "flag", CORRUPT_COL, SOURCE_FILE_COL)])
-    out = validate(spark.createDataFrame([("1", value, None, "f")], schema), contract, "r", NOW)
-    rows = curated(out, contract).collect()
-    assert (rows[0]["flag"] if rows else None) == ok
-    assert len(rows) == (0 if ok is None else 1)
+    kept, rejected = _converted(spark, {"name": "x", "type": "boolean"}, value)
+    _kept_or_rejected(kept, rejected, value, ok)
 
 
 @pytest.mark.parametrize(("ctype", "value", "kept"), [
@@ -242,13 +255,8 @@ def test_boolean_cast(spark, value, ok):
 def test_text_that_overflows_a_float_is_rejected_not_infinite(spark, ctype, value, kept):
     """'1e400' reads as Infinity: that is lost information, rejected like any failed conversion;
     text that says infinity is kept."""
-    contract = Contract.from_dict({**_doc_without_dedupe(),
-                                   "columns": [{"name": "id", "type": "bigint", "nullable": False, "source": "ID"},
-                                               {"name": "x", "type": ctype}]})
-    schema = T.StructType([T.StructField(n, T.StringType()) for n in ("ID", "x", CORRUPT_COL, SOURCE_FILE_COL)])
-    out = validate(spark.createDataFrame([("1", value, None, "f")], schema), contract, "r", NOW)
-    rows = [r["x"] for r in curated(out, contract).collect()]
-    assert rows == ([] if kept is None else [pytest.approx(kept, rel=1e-7)])
+    got, rejected = _converted(spark, {"name": "x", "type": ctype}, value)
+    _kept_or_rejected(got, rejected, value, None if kept is None else pytest.approx(kept, rel=1e-7))
 
 
 @pytest.mark.parametrize(("ctype", "value", "kept"), [
@@ -264,12 +272,8 @@ def test_dates_without_a_format_read_iso_text_only(spark, ctype, value, kept):
     """Without a format, a date column reads an ISO date and a timestamp column an ISO date with
     an optional time; Spark's cast alone also reads '2026', '2026-7' and a date from any text
     that starts with one."""
-    contract = Contract.from_dict({**_doc_without_dedupe(),
-                                   "columns": [{"name": "id", "type": "bigint", "nullable": False, "source": "ID"},
-                                               {"name": "x", "type": ctype}]})
-    schema = T.StructType([T.StructField(n, T.StringType()) for n in ("ID", "x", CORRUPT_COL, SOURCE_FILE_COL)])
-    out = validate(spark.createDataFrame([("1", value, None, "f")], schema), contract, "r", NOW)
-    assert [r["x"] for r in curated(out, contract).collect()] == ([] if kept is None else [kept])
+    got, rejected = _converted(spark, {"name": "x", "type": ctype}, value)
+    _kept_or_rejected(got, rejected, value, kept)
 
 
 #: (column, text, the instant it names in Europe/Berlin, whether the text names its zone itself)
@@ -317,9 +321,11 @@ def test_timestamps_without_an_offset_are_local_times_of_the_contracts_zone(spar
         return [got[i][column] for i, (column, *_) in enumerate(_LOCAL_TIMES)]
 
     assert read({"type": "csv", "time_zone": "Europe/Berlin"}) == [utc for _, _, utc, _ in _LOCAL_TIMES]
-    as_utc = read({"type": "csv"})
-    assert [got == utc for got, (_, _, utc, _) in zip(as_utc, _LOCAL_TIMES, strict=True)] == [
-        names for *_, names in _LOCAL_TIMES]
+    naive = {"local": "%Y-%m-%d %H:%M:%S", "digits": "%Y%m%d%H%M%S"}  # "iso": datetime.fromisoformat
+    as_utc = [utc if names else (dt.datetime.strptime(text, naive[column]) if column in naive
+                                 else dt.datetime.fromisoformat(text))
+              for column, text, utc, names in _LOCAL_TIMES]
+    assert read({"type": "csv"}) == as_utc
 
 
 def test_allowed_timestamps_are_read_in_the_contracts_zone_too(spark):
