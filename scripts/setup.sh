@@ -7,12 +7,35 @@ PYTHON="${PYTHON:-python3.11}"
 VENV="${VENV:-.venv}"
 EXTRAS="${EXTRAS:-local,dev}"
 
-as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+as_root() {
+  if [ "$(id -u)" = 0 ]; then "$@"; return; fi
+  if ! command -v sudo >/dev/null 2>&1; then
+    echo "setup: '$*' needs root and sudo is missing; run it as root, then run setup again" >&2
+    exit 1
+  fi
+  sudo "$@"
+}
+
+# apt-get install, waiting up to 5 minutes for another apt (say an
+# unattended upgrade) to let go of its lock instead of failing at once.
+apt_install() {
+  if ! command -v apt-get >/dev/null 2>&1; then
+    echo "setup: this machine has no apt-get; install $* yourself, then run setup again" >&2
+    exit 1
+  fi
+  as_root apt-get -o DPkg::Lock::Timeout=300 update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -qq "$@" >/dev/null
+}
 
 java_major() { "${1:-java}" -version 2>&1 | awk -F'"' '/version/ {split($2, v, "."); print v[1]; exit}'; }
 
-# The home of a Java 17 runtime: the default java's when it is 17, else an installed one.
+# The home of a Java 17 runtime: $JAVA_HOME's when it is 17, else the default java's, else an
+# installed one.
 java17_home() {
+  if [ -n "${JAVA_HOME:-}" ] && [ -x "$JAVA_HOME/bin/java" ] && [ "$(java_major "$JAVA_HOME/bin/java")" = 17 ]; then
+    echo "$JAVA_HOME"
+    return
+  fi
   if command -v java >/dev/null 2>&1 && [ "$(java_major)" = 17 ]; then
     dirname "$(dirname "$(readlink -f "$(command -v java)")")"
     return
@@ -24,8 +47,7 @@ java17_home() {
 
 if [ -z "$(java17_home)" ]; then
   echo "setup: installing a Java 17 runtime (Spark 3.5 / Glue 5.1 run on Java 17)"
-  as_root apt-get update -qq
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless >/dev/null
+  apt_install openjdk-17-jre-headless
 fi
 JAVA17_HOME="$(java17_home)"
 if [ -z "$JAVA17_HOME" ]; then
@@ -36,15 +58,13 @@ fi
 # Graphviz's dot renders the architecture diagrams (architecture/render.py, make diagrams).
 if ! command -v dot >/dev/null 2>&1; then
   echo "setup: installing Graphviz (dot renders the architecture diagrams)"
-  as_root apt-get update -qq
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq graphviz >/dev/null
+  apt_install graphviz
 fi
 
 # ShellCheck lints the shell of the seed's build (tests/test_cfn.py).
 if ! command -v shellcheck >/dev/null 2>&1; then
   echo "setup: installing ShellCheck (the tests lint the CodeBuild scripts with it)"
-  as_root apt-get update -qq
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq shellcheck >/dev/null
+  apt_install shellcheck
 fi
 
 if ! command -v "$PYTHON" >/dev/null 2>&1; then
@@ -54,10 +74,14 @@ fi
 # Debian and Ubuntu ship the venv module's ensurepip in a package of its own.
 if ! "$PYTHON" -c "import ensurepip, venv" >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
   echo "setup: installing $(basename "$PYTHON")-venv"
-  as_root apt-get update -qq
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$(basename "$PYTHON")-venv" >/dev/null
+  apt_install "$(basename "$PYTHON")-venv"
 fi
-if [ ! -x "$VENV/bin/python" ]; then
+# A venv left by another Python (or whose Python was removed since) is made again.
+if [ -e "$VENV" ] && ! "$VENV/bin/python" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' 2>/dev/null; then
+  echo "setup: $VENV is not a working Python 3.11 venv; making it again"
+  "$PYTHON" -m venv --clear "$VENV"
+  rm -f "$VENV"/.installed-*
+elif [ ! -x "$VENV/bin/python" ]; then
   echo "setup: creating $VENV"
   "$PYTHON" -m venv "$VENV"
 fi
@@ -85,11 +109,13 @@ fi
 if [ ! -x node_modules/.bin/asl-validator ]; then
   if ! command -v npm >/dev/null 2>&1; then
     echo "setup: installing Node.js and npm"
-    as_root apt-get update -qq
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null
+    apt_install nodejs npm
   fi
-  echo "setup: installing asl-validator (npm)"
-  npm install --silent --no-audit --no-fund >/dev/null
+  echo "setup: installing asl-validator (npm ci, the versions of package-lock.json)"
+  if ! npm ci --no-audit --no-fund --loglevel=error >/dev/null; then
+    echo "setup: npm could not install asl-validator (its error is above; Node $(node --version 2>/dev/null))" >&2
+    exit 1
+  fi
 fi
 
 echo "setup: ready ($("$VENV/bin/python" --version), java $(java_major "$JAVA17_HOME/bin/java") in $JAVA17_HOME)"

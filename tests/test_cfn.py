@@ -860,6 +860,31 @@ def test_pre_build_refuses_a_non_ssh_url(sandbox: Sandbox, buildspec: dict[str, 
     assert not (sandbox.home / ".ssh" / "id_git").exists()
 
 
+TIP = "0123456789abcdef0123456789abcdef01234567"  # what the git stub's rev-parse says
+
+
+@pytest.mark.parametrize("commit", [TIP, "fedcba9876543210fedcba9876543210fedcba98"])
+def test_pre_build_checks_out_the_commit_a_reviewed_plan_ran(
+    sandbox: Sandbox, buildspec: dict[str, Any], commit: str
+) -> None:
+    """An apply started with GIT_COMMIT runs that commit, not what was merged after the plan."""
+    run = sandbox.run(_phase_script(buildspec, "pre_build"), GIT_COMMIT=commit)
+    assert run.returncode == 0, run.stderr
+    moves = [c[2:] for c in sandbox.calls("git") if c[:2] == ["-C", "repo"] and c[2] != "rev-parse"]
+    assert moves == ([] if commit == TIP else [["fetch", "--depth", "1", "origin", commit],
+                                               ["checkout", "--quiet", "--detach", commit]])
+
+
+@pytest.mark.parametrize("commit", ["0123456", "main", TIP.upper(), TIP + "0", "'; rm -rf / #"])
+def test_pre_build_refuses_a_commit_that_is_not_a_full_id(
+    sandbox: Sandbox, buildspec: dict[str, Any], commit: str
+) -> None:
+    run = sandbox.run(_phase_script(buildspec, "pre_build"), GIT_COMMIT=commit)
+    assert run.returncode != 0
+    assert "is not a full commit id (40 lower-case hex digits)" in run.stderr
+    assert [c[0] for c in sandbox.calls("git")] == ["clone"]
+
+
 def test_post_build_removes_the_key_and_reports(
     sandbox: Sandbox, buildspec: dict[str, Any]
 ) -> None:

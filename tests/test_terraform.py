@@ -462,7 +462,7 @@ def test_root_versions_and_backend() -> None:
     assert unquote(terraform_block["required_version"]) == ">= 1.7"
     providers = {k: v for p in terraform_block["required_providers"] for k, v in p.items()}
     assert unquote(providers["aws"]["source"]) == "hashicorp/aws"
-    assert unquote(providers["aws"]["version"]) == ">= 5.100, < 7.0"
+    assert unquote(providers["aws"]["version"]) == "~> 5.100"  # the release the stack is validated with
     assert unquote(providers["archive"]["version"]) == "~> 2.4"
     backend = labelled(parse(TF / "backend.tf")["terraform"][0]["backend"][0], "s3")
     assert backend["encrypt"] is True
