@@ -87,26 +87,29 @@ elif [ ! -x "$VENV/bin/python" ]; then
 fi
 # The make targets run Spark with this Java, also where the default java is another version.
 echo "$JAVA17_HOME" > "$VENV/java-home"
-stamp="$VENV/.installed-$(sha1sum < pyproject.toml | cut -c1-12)-${EXTRAS//,/_}"
+# Direct pins in pyproject.toml, every other package held by constraints.txt; a change of either
+# installs again.
+stamp="$VENV/.installed-$(cat pyproject.toml constraints.txt | sha1sum | cut -c1-12)-${EXTRAS//,/_}"
 if [ ! -f "$stamp" ]; then
   echo "setup: installing the pinned packages ($EXTRAS)"
   "$VENV/bin/python" -m pip install -q --upgrade pip
-  "$VENV/bin/python" -m pip install -q -e ".[${EXTRAS}]"
+  "$VENV/bin/python" -m pip install -q -c constraints.txt -e ".[${EXTRAS}]"
   rm -f "$VENV"/.installed-*
   touch "$stamp"
 fi
 # checkov pins its own boto3 and ships a module named hcl2 that clashes with python-hcl2, so it
 # lives in a venv of its own; the tests find it there.
 CHECKOV_VENV="$VENV/tools-checkov"
-if [ ! -x "$CHECKOV_VENV/bin/checkov" ]; then
-  echo "setup: installing checkov into $CHECKOV_VENV"
+if [ "$("$CHECKOV_VENV/bin/checkov" --version 2>/dev/null)" != 3.3.30 ]; then
+  echo "setup: installing checkov 3.3.30 into $CHECKOV_VENV"
   "$PYTHON" -m venv "$CHECKOV_VENV"
   "$CHECKOV_VENV/bin/python" -m pip install -q --upgrade pip
   "$CHECKOV_VENV/bin/python" -m pip install -q "checkov==3.3.30"
 fi
 
-# The Amazon States Language validator is an npm package (pinned in package.json).
-if [ ! -x node_modules/.bin/asl-validator ]; then
+# The Amazon States Language validator is an npm package (pinned in package.json, every
+# dependency held by package-lock.json; a changed lock installs again).
+if [ ! -x node_modules/.bin/asl-validator ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   if ! command -v npm >/dev/null 2>&1; then
     echo "setup: installing Node.js and npm"
     apt_install nodejs npm

@@ -56,3 +56,20 @@ def test_java_home_is_taken_when_it_is_17_and_passed_over_when_it_is_not(tmp_pat
 def test_setup_passes_shellcheck():
     run = subprocess.run(["shellcheck", "-S", "warning", str(SETUP)], capture_output=True, text=True, timeout=60)
     assert run.returncode == 0, run.stdout
+
+
+def test_constraints_agree_with_the_pins():
+    """pip refuses a pin of pyproject.toml that constraints.txt holds at another version; every
+    pinned package is in constraints.txt, at its pin."""
+    import tomllib
+
+    root = SETUP.parents[1]
+    project = tomllib.loads((root / "pyproject.toml").read_text())["project"]
+    pins = {}
+    for spec in [d for extra in project["optional-dependencies"].values() for d in extra]:
+        name, _, version = spec.partition("==")
+        pins[re.sub(r"\[.*\]", "", name).lower().replace("_", "-")] = version
+    held = dict(line.lower().split("==") for line in (root / "constraints.txt").read_text().splitlines()
+                if line and not line.startswith("#"))
+    assert {n: held.get(n.replace("_", "-")) for n in pins} == pins
+    assert "pyspark" in held and "lake-ingest" not in held  # the project itself is installed editable
