@@ -118,6 +118,11 @@ def _state(label: str = "") -> Edge:
     return Edge(label=label, color="#545B64", style="dashed")
 
 
+def _unused(label: str = "") -> Edge:
+    """A permission that is in place but that the ingest job does not use: light and dashed."""
+    return Edge(label=label, color="#AAB7B8", fontcolor="#7D8998", style="dashed")
+
+
 def _alert(label: str = "") -> Edge:
     """Metrics and alerts."""
     return Edge(label=label, color="#D13212", style="dashed")
@@ -186,7 +191,7 @@ def data_plane(out_dir: Path) -> Path:
             with Cluster("VPC", graph_attr=_VPC):
                 vpn = SiteToSiteVpn("Site-to-Site\nVPN / Direct\nConnect\n(existing)")
                 with Cluster("private subnets (existing)", graph_attr=_SUBNET):
-                    job_enis = VPCElasticNetworkInterface("Glue connection\nENIs + security\ngroup (JDBC)")
+                    job_enis = VPCElasticNetworkInterface("ENIs of the Glue\nNETWORK connection\n+ security group")
                     interface_eps = Endpoint(
                         "interface endpoints\nglue, logs, metrics,\nkms, sts (secrets\nwith JDBC)"
                     )
@@ -216,7 +221,7 @@ def data_plane(out_dir: Path) -> Path:
             with Cluster("Security and settings", graph_attr=_GROUP):
                 db_secret = SecretsManager("Secrets Manager\non-prem DB\ncredentials")
                 settings = SystemsManagerParameterStore("Parameter Store\nenvironment\nsettings")
-                lake_key = KMS("KMS key\n(encrypts\nevery store)")
+                lake_key = KMS("lake KMS key\n(every store but the\naccess-log bucket:\nSSE-S3)")
 
         # How the data crosses into AWS; the on-premise site stays one column at the left.
         exports >> Edge(style="invis", minlen="0", weight="100") >> customer_gw
@@ -244,7 +249,8 @@ def data_plane(out_dir: Path) -> Path:
         ingest_job >> _data_flow("Parquet") >> curated
         ingest_job >> _data_flow("bad rows") >> quarantine
 
-        # State, catalog and secrets.
+        # State, catalog and secrets. The JDBC connection names the secret for code that reads the
+        # database; the ingest job is attached to the NETWORK connection only and never reads it.
         planner >> _state("scan contracts") >> contracts
         planner >> _state("claim: file in ledger?\ntake the lock") >> runs
         fan_out >> _state("get contract") >> contracts
@@ -253,7 +259,7 @@ def data_plane(out_dir: Path) -> Path:
         ingest_job >> _state("ledger") >> ledger
         ingest_job >> _state("run record") >> runs
         ingest_job >> _state("add partitions") >> catalog
-        job_enis >> _state("DB credentials") >> db_secret
+        job_enis >> _unused("DB credentials of the\nJDBC connection: not\nread by the ingest job") >> db_secret
         db_secret >> _hidden() >> lake_key >> _hidden() >> settings
 
         # Query.
@@ -315,7 +321,7 @@ def deployment_plane(out_dir: Path) -> Path:
                 build_logs = CloudwatchLogs("build log group\n(365 days)")
                 seed_key = KMS("seed KMS key")
                 state_bucket = S3("Terraform\nstate bucket")
-                lock_table = DynamodbTable("tf-state-lock-\nbootstrap\n(lock table)")
+                lock_table = DynamodbTable("<project>-<env>-\ntfstate-lock\n(lock table)")
 
             with Cluster(lake_label, graph_attr=_GROUP):
                 lake_buckets = S3("S3 zones")
