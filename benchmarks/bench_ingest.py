@@ -576,21 +576,22 @@ def run_job(spark: SparkSession, data: Dataset, out_dir: Path, *, run_id: str = 
     return timing, result
 
 
-def plain_read(spark: SparkSession, data: Dataset) -> DataFrame:
+def plain_read(spark: SparkSession, data: Dataset, doc: dict[str, Any] = BENCH_CONTRACT) -> DataFrame:
     """Plain Spark's read of the benchmark files: the CSV (or JSON) reader with the typed schema."""
-    reader = spark.read.schema(spark_schema()).option("timestampFormat", TIMESTAMP_FORMAT)
+    reader = spark.read.schema(spark_schema(doc)).option("timestampFormat", TIMESTAMP_FORMAT)
     paths = [str(p) for p in data.files]
     return reader.json(paths) if data.fmt == "jsonl" else reader.option("header", True).csv(paths)
 
 
-def run_plain_spark(spark: SparkSession, data: Dataset, out_dir: Path, *, tuned: bool = False) -> Timing:
+def run_plain_spark(spark: SparkSession, data: Dataset, out_dir: Path, *, tuned: bool = False,
+                    doc: dict[str, Any] = BENCH_CONTRACT) -> Timing:
     """CSV to snappy Parquet with an explicit schema, partitioned like the job's output. With
     ``tuned``, the columns the contract marks ``dictionary: false`` are written the job's way."""
     configure_spark(spark)  # the same session settings as the job (UTC, micros timestamps)
     _fresh(out_dir)
-    plain_encoded = Contract.from_dict(BENCH_CONTRACT).plain_encoded if tuned else ()
+    plain_encoded = Contract.from_dict(doc).plain_encoded if tuned else ()
     with measured(spark) as timing:
-        writer = plain_read(spark, data).write.mode("overwrite").option("compression", "snappy").partitionBy(PARTITION_COL)
+        writer = plain_read(spark, data, doc).write.mode("overwrite").option("compression", "snappy").partitionBy(PARTITION_COL)
         for name in plain_encoded:
             writer = writer.option(f"parquet.enable.dictionary#{name}", "false")
         writer.parquet(str(out_dir))
@@ -764,6 +765,76 @@ def profile_jsonl(spark: SparkSession, data: Dataset, out_dir: Path, threads: in
     return phases
 
 
+#: The contenders of ``profile_wide``.
+WIDE_JOB, WIDE_JOB_LIMITED, WIDE_PLAIN = "wide: full job", "wide: full job, 8,000-byte method limit", "wide: plain Spark"
+
+
+def wide_contract(copies: int) -> dict[str, Any]:
+    """The benchmark contract with ``copies`` more columns: copies of its columns other than the
+    key and the partition column (``<name>_1``, then ``<name>_2``...), typed and marked alike."""
+    doc = copy.deepcopy(BENCH_CONTRACT)
+    sources = [c for c in doc["columns"] if c["name"] not in ("id", PARTITION_COL)]
+    doc["columns"] += [{**sources[k % len(sources)], "name": f"{sources[k % len(sources)]['name']}_{k // len(sources) + 1}"}
+                       for k in range(copies)]
+    return doc
+
+
+def generate_wide(data: Dataset, copies: int, threads: int = 2) -> Dataset:
+    """The rows of ``data`` with the columns of ``wide_contract(copies)``, the copies repeating
+    the text of their columns, under ``<work-dir>/<size>-wide<copies>/raw/bench/wide/`` (reused
+    when the manifest names the same source files)."""
+    root = data.root.parent / f"{data.size}-wide{copies}"
+    target, manifest_path = root / "raw" / SOURCE_PREFIX, root / "manifest.json"
+    source = [{"path": p.name, "bytes": p.stat().st_size} for p in data.files]
+    paths = [target / p.name for p in data.files]
+    if (manifest_path.exists() and json.loads(manifest_path.read_text()) == {"source": source, "copies": copies}
+            and all(p.exists() for p in paths)):
+        return Dataset(data.size, root, tuple(paths), sum(p.stat().st_size for p in paths), 0.0, True)
+    started = time.perf_counter()
+    _fresh(target).mkdir()
+    manifest_path.unlink(missing_ok=True)
+    extra = [c["name"] for c in wide_contract(copies)["columns"][len(BENCH_CONTRACT["columns"]):]]
+    with duckdb.connect() as con:
+        con.execute(f"SET threads = {threads}")
+        con.execute("SET preserve_insertion_order = true")
+        for src, dst in zip(data.files, paths, strict=True):
+            copies_sql = ", ".join(f'"{name.rsplit("_", 1)[0]}" AS "{name}"' for name in extra)
+            con.execute(f"COPY (SELECT *, {copies_sql} FROM read_csv('{src}', all_varchar = true, header = true)) "
+                        f"TO '{dst}' (HEADER, DELIMITER ',')")
+    manifest_path.write_text(json.dumps({"source": source, "copies": copies}))
+    seconds = time.perf_counter() - started
+    logger.info("wide: wrote %d files of %d columns in %.1f s", len(paths), len(BENCH_CONTRACT["columns"]) + copies,
+                seconds)
+    return Dataset(data.size, root, tuple(paths), sum(p.stat().st_size for p in paths), seconds, False)
+
+
+def profile_wide(spark: SparkSession, data: Dataset, copies: int, out_dir: Path, threads: int = 2,
+                 repeat: int = 2) -> list[PhaseResult]:
+    """Optional: a contract of ``copies`` more columns, whose first main-pass stage outgrows the
+    8,000 bytes of bytecode that HotSpot compiles by default. The full job (whole-stage code of
+    any size: the local JVM compiles huge methods), the job held to the 8,000-byte limit as on
+    Glue (Spark then runs that stage operator by operator), and plain Spark, in alternating
+    order, best of ``repeat`` runs."""
+    wide = generate_wide(data, copies, threads)
+    doc = wide_contract(copies)
+    names = (WIDE_JOB, WIDE_JOB_LIMITED, WIDE_PLAIN)
+    timings: dict[str, list[Timing]] = {name: [] for name in names}
+    written = dict.fromkeys(names, 0)
+    for rep in range(repeat):
+        for name in names if rep % 2 == 0 else names[::-1]:
+            if name == WIDE_PLAIN:
+                timing = run_plain_spark(spark, wide, out_dir / "plain", doc=doc)
+                written[name] = count_parquet_rows(out_dir / "plain")
+            else:
+                with mock.patch("lake_ingest._job.huge_methods_compiled", return_value=name == WIDE_JOB):
+                    timing, result = run_job(spark, wide, out_dir / "job", run_id=f"bench-wide-{rep}", doc=doc)
+                written[name] = result.rows_written
+            timings[name].append(timing)
+            logger.info("profile: %s: %.2f s", name, timing.seconds)
+    shutil.rmtree(out_dir, ignore_errors=True)
+    return [_phase(name, data.size, written[name], timings[name]) for name in names]
+
+
 def run_order(rep: int) -> tuple[str, ...]:
     """The contenders in the order of repeat ``rep`` (from 1): as listed on odd repeats, reversed
     on even ones, so that with two repeats each contender runs once early and once late."""
@@ -771,7 +842,7 @@ def run_order(rep: int) -> tuple[str, ...]:
 
 
 def bench_size(spark: SparkSession, data: Dataset, *, repeat: int = DEFAULT_REPEAT, keep: bool = False,
-               profile: bool = False, threads: int = 2) -> dict[str, Any]:
+               profile: bool = False, threads: int = 2, wide: int = 0) -> dict[str, Any]:
     """Time the job, plain Spark and DuckDB on the same files, each in a fresh output dir.
 
     The contenders run in turn, in the order of ``run_order``, and the best run of each is
@@ -806,6 +877,7 @@ def bench_size(spark: SparkSession, data: Dataset, *, repeat: int = DEFAULT_REPE
     profiled = [*profile_job(spark, data, out / "profile"), *profile_reads(spark, data),
                 *profile_jsonl(spark, data, out / "profile_jsonl", threads)] if profile else []
     jsonl = {p.name: p.to_dict() for p in profiled if p.name in (JSONL_JOB, JSONL_PLAIN)}
+    wide_phases = [p.to_dict() for p in profile_wide(spark, data, wide, out / "wide", threads)] if wide else []
     if not keep:
         shutil.rmtree(out, ignore_errors=True)
     job, plain, tuned, duck = phases
@@ -824,6 +896,7 @@ def bench_size(spark: SparkSession, data: Dataset, *, repeat: int = DEFAULT_REPE
         "job_parts": job_parts(job.to_dict(), plain.seconds),
         "jsonl_parts": (job_parts(jsonl[JSONL_JOB], jsonl[JSONL_PLAIN]["seconds"]) if jsonl else []),
         "profile": [p.to_dict() for p in profiled],
+        "wide": {"columns": len(BENCH_CONTRACT["columns"]) + wide, "phases": wide_phases} if wide else None,
         "outputs": str(out) if keep else None,
     }
 
@@ -932,6 +1005,14 @@ def format_size(res: dict[str, Any]) -> str:
                          f"job / plain Spark = {job_j / plain_j:.2f} x; the job by part:")
             for part in res.get("jsonl_parts", []):
                 lines.append(f"    {part['part']:<45}{part['seconds']:>8.2f} s{part['x_plain_spark']:>8.2f} x")
+    if res.get("wide"):
+        wide = {p["name"]: p for p in res["wide"]["phases"]}
+        plain_w = wide[WIDE_PLAIN]["seconds"]
+        lines.append(f"  --wide: a contract of {res['wide']['columns']} columns, best of two in alternating order:")
+        for name in (WIDE_JOB, WIDE_JOB_LIMITED, WIDE_PLAIN):
+            w = wide[name]
+            lines.append(f"    {name.removeprefix('wide: '):<45}{w['seconds']:>8.2f} s{w['seconds'] / plain_w:>8.2f} x"
+                         f"   runs: {', '.join(f'{t:.2f}' for t in w['all_seconds'])}")
     return "\n".join(lines)
 
 
@@ -1008,6 +1089,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--driver-memory", default="8g", help="Spark driver memory (8g)")
     p.add_argument("--shuffle-partitions", type=int, default=8, help="spark.sql.shuffle.partitions")
     p.add_argument("--threads", type=int, default=2, help="cores for Spark and DuckDB (2)")
+    p.add_argument("--wide", type=int, default=0, metavar="COPIES",
+                   help="also time, at the first size, a contract of COPIES more columns (copies of the "
+                        "benchmark's): the full job, the job held to Glue's 8,000-byte method limit, and "
+                        "plain Spark, best of two in alternating order (20 makes 42 columns)")
     p.add_argument("--profile", action="store_true",
                    help="also show where the time goes: the Spark stages and the full job by part "
                         "against plain Spark, single runs of job variants (no dedupe; no dedupe and no "
@@ -1017,6 +1102,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.repeat < 1 or any(s < args.files for s in args.sizes):
         p.error("--repeat must be >= 1 and every size at least --files")
+    if args.wide < 0:
+        p.error("--wide must be a number of columns to add, 0 or more")
     return args
 
 
@@ -1037,9 +1124,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     results = []
     try:
         warm_up(spark, work_dir, args.files, args.threads)
-        for data in datasets:
+        for i, data in enumerate(datasets):
             results.append(bench_size(spark, data, repeat=args.repeat, keep=args.keep,
-                                      profile=args.profile, threads=args.threads))
+                                      profile=args.profile, threads=args.threads,
+                                      wide=args.wide if i == 0 else 0))
     finally:
         spark.stop()
 
@@ -1059,7 +1147,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                     "duckdb": duckdb.__version__},
         "settings": {"sizes": args.sizes, "files": args.files, "repeat": args.repeat,
                      "driver_memory": args.driver_memory, "threads": args.threads,
-                     "shuffle_partitions": args.shuffle_partitions, "profile": args.profile},
+                     "shuffle_partitions": args.shuffle_partitions, "profile": args.profile,
+                     "wide": args.wide},
         "target": verdict,
         "results": results,
     }

@@ -338,3 +338,42 @@ def test_profile_report_shows_reads_against_the_typed_read(bench_result):
     assert "the full job by part, against plain Spark's" in text and "read, validate, write" in text
     res["phases"][0]["stages"] = []  # no stage information: no breakdown that charges it all to the driver
     assert "the full job by part" not in bench.format_size(res)
+
+
+def test_wide_contract_copies_columns_with_their_types_and_marks():
+    doc = bench.wide_contract(25)  # more copies than columns to copy: the names go on with _2
+    names = [c["name"] for c in doc["columns"]]
+    assert len(names) == len(set(names)) == len(bench.BENCH_CONTRACT["columns"]) + 25
+    by_name = {c["name"]: c for c in doc["columns"]}
+    assert {k: v for k, v in by_name["amount_1"].items() if k != "name"} == {
+        k: v for k, v in by_name["amount"].items() if k != "name"}
+    assert "customer_id_2" in by_name and "id_1" not in by_name and f"{bench.PARTITION_COL}_1" not in by_name
+    Contract.from_dict(doc)  # a valid contract
+
+
+@pytest.mark.slow
+def test_wide_profile_curates_the_narrow_rows_with_the_copies_alike(spark, bench_result, tmp_path):
+    """The wide files hold the benchmark rows with copied columns; every contender of the wide
+    profile writes every valid row, and the job's copies hold their columns' values."""
+    data, res = bench_result
+    wide = bench.generate_wide(data, 20)
+    assert not wide.reused and bench.generate_wide(data, 20).reused
+    with duckdb.connect() as con:
+        header = con.execute(f"SELECT * FROM read_csv('{wide.files[0]}', all_varchar = true) LIMIT 0").description
+    assert len(header) == 42
+    phases = {p.name: p for p in bench.profile_wide(spark, data, 20, tmp_path / "wide", repeat=1)}
+    assert set(phases) == {bench.WIDE_JOB, bench.WIDE_JOB_LIMITED, bench.WIDE_PLAIN}
+    written = res["job_result"]["rows_written"]
+    assert phases[bench.WIDE_JOB].rows_out == phases[bench.WIDE_JOB_LIMITED].rows_out == written
+    assert phases[bench.WIDE_PLAIN].rows_out == ROWS
+    _, result = bench.run_job(spark, wide, tmp_path / "job", run_id="wide", doc=bench.wide_contract(20))
+    curated, _ = bench.job_outputs(tmp_path / "job")
+    with duckdb.connect() as con:
+        unequal = con.execute(
+            f"SELECT count(*) FROM read_parquet('{curated}/**/*.parquet', hive_partitioning = true) "
+            "WHERE amount_1 IS DISTINCT FROM amount OR updated_at_1 IS DISTINCT FROM updated_at "
+            "OR category_1 IS DISTINCT FROM category").fetchone()
+    assert result.rows_written == written and unequal == (0,)
+    report = copy.deepcopy(res)
+    report["wide"] = {"columns": 42, "phases": [p.to_dict() for p in phases.values()]}
+    assert "--wide: a contract of 42 columns" in bench.format_size(report)

@@ -223,3 +223,22 @@ def test_local_cli_prints_the_result_of_a_run_that_a_contract_error_failed(spark
 def test_region_names_of_every_partition_are_accepted(settings):
     for region in ("eu-west-1", "us-gov-west-1", "cn-north-1", "us-isob-east-1", "eusc-de-east-1"):
         assert parse_job_args([*job_argv(settings), "--aws_region", region]).aws_region == region
+
+
+def test_whole_stage_code_of_any_size_only_where_the_jvm_compiles_it(spark):
+    """A local session starts its JVM with HotSpot's huge-method compiling on, so the job lets
+    Spark generate whole-stage code of any size; a cluster session (Glue, whose executors' JVM
+    options are Glue's own) keeps the 8,000-byte limit, above which Spark runs operator by
+    operator instead of leaving one huge method to the interpreter."""
+    from lake_ingest import configure_spark
+    from lake_ingest._spark import huge_methods_compiled
+
+    assert huge_methods_compiled(spark)
+    assert spark.conf.get("spark.sql.codegen.hugeMethodLimit") == "65535"
+    glue_conf: dict[str, str] = {}
+    glue = types.SimpleNamespace(sparkContext=types.SimpleNamespace(master="yarn", _jvm=spark.sparkContext._jvm),
+                                 conf=types.SimpleNamespace(set=glue_conf.__setitem__))
+    assert not huge_methods_compiled(glue)
+    configure_spark(glue)
+    assert glue_conf["spark.sql.codegen.hugeMethodLimit"] == "8000"
+    assert glue_conf["spark.sql.session.timeZone"] == "UTC"

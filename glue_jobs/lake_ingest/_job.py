@@ -61,6 +61,7 @@ from ._sniff import (
     sniff,
     sniff_parquet,
 )
+from ._spark import huge_methods_compiled
 from ._state import (
     ABANDONED,
     COMMITTING,
@@ -232,10 +233,12 @@ def configure_spark(spark: SparkSession) -> None:
         "spark.sql.sources.partitionOverwriteMode": "static",
         # The transforms write some expressions as SQL text with backslash escapes in strings.
         "spark.sql.parser.escapedStringLiterals": "false",
-        # A wide contract makes a whole-stage method larger than the JIT compiles (8000 bytes of
-        # bytecode); such a stage then runs interpreted, several times slower. With this limit
-        # Spark falls back to per-operator code for those stages only (measured: -15% at 1 M rows).
-        "spark.sql.codegen.hugeMethodLimit": "8000",
+        # A wide contract makes a whole-stage method larger than HotSpot compiles by default (8000
+        # bytes of bytecode); such a stage would run interpreted, several times slower. With this
+        # limit Spark falls back to per-operator code for those stages only (measured: -15% at
+        # 1 M rows). A JVM told to compile huge methods (a local session) keeps whole-stage code
+        # at any size, which is faster still (benchmarks/README.md, "Wide contracts").
+        "spark.sql.codegen.hugeMethodLimit": "65535" if huge_methods_compiled(spark) else "8000",
     }.items():
         spark.conf.set(key, value)
 
