@@ -85,10 +85,42 @@ def test_cells_that_reach_aws_are_tagged() -> None:
                 assert "aws" in cell.metadata.get("tags", []), f"{path.name}: an awswrangler cell without the aws tag"
 
 
+#: What each notebook must show once run: the results its text walks the reader through.
+EXPECTED_OUTPUT = {
+    "01_overview.ipynb": ["configure_spark, contract_item", "04_ingest_locally.ipynb"],
+    "02_storage_and_security.ipynb": ["com.amazonaws.<region>.s3", "<var.name>-glue"],
+    "03_contracts_in_dynamodb.ipynb": [
+        "invalid contract for dataset 'orders':", "unknown type 'integr'",
+        "job reads back the same contract: True", "enabled datasets: ['customers', 'meter_readings']"],
+    "04_ingest_locally.ipynb": ["[orders] done: 2 files, 1200 rows read, 1182 written, 18 quarantined",
+                                "status='SUCCEEDED'"],
+    "05_orchestration.ipynb": ["same states as the template: True", "execution: SUCCEEDED", "execution: FAILED",
+                               "error: DatasetsFailed"],
+    "06_querying_with_athena.ipynb": ["tables: ['plant.meter_readings'", "WHERE order_date = DATE '2026-11-02'"],
+    "07_cost_model.ipynb": ["reaches the 1-minute minimum at", "raw zone: STANDARD -> STANDARD_IA after 30 d"],
+    "08_deployment.ipynb": ["cfn-lint cfn/seed.yaml: exit code 0", "E2015 Default should be a value within",
+                            "-backend-config dynamodb_table"],
+}
+
+
+def output_text(nb: nbformat.NotebookNode) -> str:
+    """The text a reader sees under the code cells: streams and the plain text of results."""
+    parts = []
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            parts.append(out.get("text", "") if out.output_type == "stream" else out.get("data", {}).get("text/plain", ""))
+    return "\n".join(parts)
+
+
+def test_every_notebook_has_its_expected_output() -> None:
+    assert sorted(EXPECTED_OUTPUT) == [p.name for p in NOTEBOOKS]
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=ids)
 def test_notebook_runs_top_to_bottom(path: Path) -> None:
-    """Run the notebook in a fresh kernel of this interpreter; any failing cell fails the test.
+    """Run the notebook in a fresh kernel of this interpreter; any failing cell fails the test,
+    and so does a result the notebook's text promises that its outputs do not show.
 
     With NOTEBOOKS_OUT set, the executed copy is written there (``make notebooks``); the
     notebook in git stays without outputs.
@@ -108,3 +140,5 @@ def test_notebook_runs_top_to_bottom(path: Path) -> None:
             Path(out).mkdir(parents=True, exist_ok=True)
             nbformat.write(nb, Path(out) / path.name)
     print(f"{path.name}: {time.monotonic() - started:.1f} s")
+    shown = output_text(nb)
+    assert [text for text in EXPECTED_OUTPUT[path.name] if text not in shown] == [], path.name
