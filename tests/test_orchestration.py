@@ -320,7 +320,7 @@ def test_every_task_has_a_timeout_and_glue_gets_the_job_arguments():
     assert set(tasks["ReadContract"]["Parameters"]["Key"]) == {a for a, _ in TABLE_KEYS["contracts_table"]}
 
 
-@pytest.mark.skipif(not ASL_VALIDATOR.exists(), reason="asl-validator is installed by scripts/setup.sh (npm)")
+@pytest.mark.skipif(not ASL_VALIDATOR.exists(), reason="asl-validator is installed by scripts/setup.sh (npm, with Node 20.16 or later)")
 def test_asl_validator_accepts_the_definition_and_rejects_a_broken_one(tmp_path):
     good = tmp_path / "ingest.json"
     good.write_text(render_definition(VALUES))

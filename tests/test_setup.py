@@ -73,3 +73,13 @@ def test_constraints_agree_with_the_pins():
                 if line and not line.startswith("#"))
     assert {n: held.get(n.replace("_", "-")) for n in pins} == pins
     assert "pyspark" in held and "lake-ingest" not in held  # the project itself is installed editable
+
+
+@pytest.mark.parametrize(("version", "recent"), [
+    ("v18.19.0", False), ("v20.15.1", False), ("v20.16.0", True), ("v20.20.2", True), ("v22.1.0", True),
+    ("v0", False)])  # v0: no node at all
+def test_asl_validator_needs_node_20_16(version, recent):
+    """package-lock.json holds a dependency that needs Node 20.16; an older Node (Debian 12 ships
+    18) gets no validator, and its test is skipped and listed, instead of failing at run time."""
+    run = subprocess.run(["bash", "-c", functions("node_is_recent") + f"node_is_recent {version}"], timeout=30)
+    assert (run.returncode == 0) is recent
