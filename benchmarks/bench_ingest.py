@@ -811,9 +811,9 @@ def generate_wide(data: Dataset, copies: int, threads: int = 2) -> Dataset:
 def profile_wide(spark: SparkSession, data: Dataset, copies: int, out_dir: Path, threads: int = 2,
                  repeat: int = 2) -> list[PhaseResult]:
     """Optional: a contract of ``copies`` more columns, whose first main-pass stage outgrows the
-    8,000 bytes of bytecode that HotSpot compiles by default. The full job (whole-stage code of
-    any size: the local JVM compiles huge methods), the job held to the 8,000-byte limit as on
-    Glue (Spark then runs that stage operator by operator), and plain Spark, in alternating
+    8,000 bytes of bytecode that HotSpot compiles by default. The full job (whole-stage methods
+    up to 16,000 bytes: the local JVM compiles huge methods), the job held to the 8,000-byte limit
+    as on Glue (Spark then runs that stage operator by operator), and plain Spark, in alternating
     order, best of ``repeat`` runs."""
     wide = generate_wide(data, copies, threads)
     doc = wide_contract(copies)

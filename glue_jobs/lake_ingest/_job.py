@@ -218,6 +218,10 @@ class PlannedFile:
     checksum: str = ""  # the content id (Storage.content_id)
 
 
+#: Spark's whole-stage method limit where the JVM compiles methods above HotSpot's 8000 bytes.
+HUGE_METHOD_LIMIT = "16000"
+
+
 def configure_spark(spark: SparkSession) -> None:
     """Session settings the job relies on, applied the same way on Glue and locally."""
     for key, value in {
@@ -237,8 +241,9 @@ def configure_spark(spark: SparkSession) -> None:
         # bytes of bytecode); such a stage would run interpreted, several times slower. With this
         # limit Spark falls back to per-operator code for those stages only (measured: -15% at
         # 1 M rows). A JVM told to compile huge methods (a local session) keeps whole-stage code
-        # at any size, which is faster still (benchmarks/README.md, "Wide contracts").
-        "spark.sql.codegen.hugeMethodLimit": "65535" if huge_methods_compiled(spark) else "8000",
+        # up to 16000 bytes (about 45 columns), which is faster still; larger methods took the
+        # JIT longer than they saved (benchmarks/README.md, "Wide contracts").
+        "spark.sql.codegen.hugeMethodLimit": HUGE_METHOD_LIMIT if huge_methods_compiled(spark) else "8000",
     }.items():
         spark.conf.set(key, value)
 
