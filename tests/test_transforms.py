@@ -186,12 +186,17 @@ def _doc_without_dedupe():
     }
 
 
-def _rule_outcome(spark, columns, rules, rows):
-    """Curated ids and (id, violated rules) of rows of (id, x) text under a one-column contract."""
+def _validated_x(spark, columns, rules, rows):
+    """``validate`` over rows of (id, x) text under a contract of ``id`` and ``columns``."""
     contract = Contract.from_dict({**_doc_without_dedupe(), "columns": [
         {"name": "id", "type": "bigint", "nullable": False, "source": "ID"}, *columns], "quality": rules})
     schema = T.StructType([T.StructField(n, T.StringType()) for n in ("ID", "x", CORRUPT_COL, SOURCE_FILE_COL)])
-    out = validate(spark.createDataFrame([(i, x, None, "f") for i, x in rows], schema), contract, "r", NOW)
+    return validate(spark.createDataFrame([(i, x, None, "f") for i, x in rows], schema), contract, "r", NOW), contract
+
+
+def _rule_outcome(spark, columns, rules, rows):
+    """Curated ids and (id, violated rules) of rows of (id, x) text under a one-column contract."""
+    out, contract = _validated_x(spark, columns, rules, rows)
     good = sorted(r["id"] for r in curated(out, contract).collect())
     bad = sorted((r["id"], sorted(v["rule"] for v in r["lake_violations"]))
                  for r in quarantine(out, contract).collect())
@@ -225,10 +230,7 @@ def test_allowed_values_beyond_64_bits_and_float_range_bounds(spark):
 
 def _converted(spark, column, value):
     """The curated values of one row's ``x`` under ``column``, and the quarantine's (id, rules)."""
-    contract = Contract.from_dict({**_doc_without_dedupe(), "columns": [
-        {"name": "id", "type": "bigint", "nullable": False, "source": "ID"}, column]})
-    schema = T.StructType([T.StructField(n, T.StringType()) for n in ("ID", "x", CORRUPT_COL, SOURCE_FILE_COL)])
-    out = validate(spark.createDataFrame([("1", value, None, "f")], schema), contract, "r", NOW)
+    out, contract = _validated_x(spark, [column], [], [("1", value)])
     kept = [r["x"] for r in curated(out, contract).collect()]
     rejected = [(r["id"], r["x"], [v["rule"] for v in r["lake_violations"]]) for r in quarantine(out, contract).collect()]
     return kept, rejected

@@ -241,8 +241,8 @@ def configure_spark(spark: SparkSession) -> None:
         # bytes of bytecode); such a stage would run interpreted, several times slower. With this
         # limit Spark falls back to per-operator code for those stages only (measured: -15% at
         # 1 M rows). A JVM told to compile huge methods (a local session) keeps whole-stage code
-        # up to 16000 bytes (about 45 columns), which is faster still; larger methods took the
-        # JIT longer than they saved (benchmarks/README.md, "Wide contracts").
+        # up to 16000 bytes, which was faster still at 42 columns; at 62 and 82 columns it was no
+        # faster than per-operator code (benchmarks/README.md, "Wide contracts").
         "spark.sql.codegen.hugeMethodLimit": HUGE_METHOD_LIMIT if huge_methods_compiled(spark) else "8000",
     }.items():
         spark.conf.set(key, value)
