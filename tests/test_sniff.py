@@ -305,9 +305,31 @@ def test_a_reason_names_at_most_twenty_columns(orders):
     ('id,n\n1,"open\n2,x\n', '"', None, (2, True)),
 ])
 def test_quotes_are_followed_as_spark_reads_them(text, escape, comment, expected):
-    from lake_ingest._sniff import quoted_spans
+    from lake_ingest._sniff import _quoted_spans_stepwise, quoted_spans
 
     assert quoted_spans(text, '"', escape, ",", comment) == expected
+    assert _quoted_spans_stepwise(text, '"', escape, ",", comment) == expected
+
+
+@pytest.mark.parametrize("delimiter", [",", ";", "\t", "|"])
+@pytest.mark.parametrize("escape", ['"', "\\"])
+def test_following_only_the_quotes_agrees_with_following_every_character(delimiter, escape):
+    """Without comment lines the sniffer visits only the quotes; on every text of quotes, escape
+    characters, delimiters, CR, LF and letters it must find what following every character finds."""
+    import random
+
+    from lake_ingest._sniff import _quoted_spans_stepwise, quoted_spans
+
+    rng = random.Random(f"{delimiter}{escape}")
+    pieces = ['"', '""', "\\", delimiter, "a", " ", "\n", "\r", "\r\n"]
+    opened = closed_open = 0
+    for _ in range(5000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 30)))
+        found = quoted_spans(text, '"', escape, delimiter, None)
+        assert found == _quoted_spans_stepwise(text, '"', escape, delimiter, None), repr(text)
+        opened += found[0] is not None
+        closed_open += found[1]
+    assert opened > 500 and closed_open > 500  # the texts reach both findings often
 
 
 def test_a_multiline_file_with_a_quote_in_an_unquoted_field_is_fine():

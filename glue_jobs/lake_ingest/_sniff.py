@@ -219,7 +219,45 @@ def quoted_spans(text: str, quote: str, escape: str, delimiter: str, comment: st
     quote (when the escape is the quote) or the escape character before a quote stands for a
     quote (and two escape characters for one), and the next quote closes the field. Elsewhere
     quotes and the escape character are text. A line that starts a record with the comment
-    character is skipped. CR, LF and CR LF each end a line."""
+    character is skipped. CR, LF and CR LF each end a line.
+
+    Without comment lines and with a one-character delimiter, only the quotes are visited: a
+    quote outside a quoted field opens one when the character before it ends a field or a line
+    (a delimiter or line end seen outside quotes always does). This is the common case, and a
+    run sniffs hundreds of files; otherwise every delimiter and line end is followed."""
+    if comment or len(delimiter) != 1 or {quote, escape} & {delimiter, "\r", "\n"}:
+        return _quoted_spans_stepwise(text, quote, escape, delimiter, comment)
+    inner = re.compile("|".join(re.escape(c) for c in sorted({quote, escape})))
+    pos, first = 0, None
+    while True:
+        at = text.find(quote, pos)
+        if at < 0:
+            return first, False
+        if at and text[at - 1] not in (delimiter, "\n", "\r"):
+            pos = at + 1  # a quote inside an unquoted field is text
+            continue
+        end, p = -1, at + 1
+        while (m := inner.search(text, p)) is not None:
+            c, k = m.group(), m.start()
+            if _escaped(text, c, k, quote, escape):
+                p = k + 2
+            elif c == quote:
+                end = k
+                break
+            else:
+                p = k + 1
+        stop = len(text) if end < 0 else end
+        if first is None and (text.find("\n", at, stop) >= 0 or text.find("\r", at, stop) >= 0):
+            first = 1 + sum(1 for _ in _LINE_END.finditer(text, 0, at))
+        if end < 0:
+            return first, True
+        pos = end + 1
+
+
+def _quoted_spans_stepwise(text: str, quote: str, escape: str, delimiter: str,
+                           comment: str | None) -> tuple[int | None, bool]:
+    """``quoted_spans`` for any delimiter and comment lines: every delimiter and line end is
+    followed, to know where fields and records start."""
     special = re.compile("|".join(re.escape(c) for c in sorted({quote, escape, delimiter, "\r", "\n"})))
     line, pos, field_at, inside, opened, first = 1, 0, 0, False, 0, None
     record_start = True
@@ -244,10 +282,8 @@ def quoted_spans(text: str, quote: str, escape: str, delimiter: str, comment: st
             continue
         record_start = False
         if inside:
-            if c == quote and escape == quote and text.startswith(quote, at + 1):
-                pos = at + 2  # a doubled quote
-            elif c == escape and escape != quote and text.startswith((quote, escape), at + 1):
-                pos = at + 2  # an escaped quote, or an escaped escape character (Spark's default)
+            if _escaped(text, c, at, quote, escape):
+                pos = at + 2
             elif c == quote:
                 inside, pos = False, at + 1
             else:
@@ -261,6 +297,15 @@ def quoted_spans(text: str, quote: str, escape: str, delimiter: str, comment: st
 
 
 _LINE_END = re.compile(r"\r\n|\r|\n")
+
+
+def _escaped(text: str, c: str, at: int, quote: str, escape: str) -> bool:
+    """Inside a quoted field: whether ``c`` at ``at`` and the character after it stand for one
+    character: a doubled quote (when the escape is the quote), or the escape character before a
+    quote or before another escape character (Spark's default escape is the backslash)."""
+    if escape == quote:
+        return c == quote and text.startswith(quote, at + 1)
+    return c == escape and text.startswith((quote, escape), at + 1)
 
 
 def _sniff_jsonl(text: str, contract: Contract) -> Sniff:
