@@ -94,6 +94,10 @@ resource "aws_s3_bucket_logging" "zone" {
   bucket        = each.value.id
   target_bucket = aws_s3_bucket.access_logs.id
   target_prefix = "${each.value.id}/"
+
+  # Logging is switched on once the access-log bucket grants the logging service its writes
+  # (the order AWS documents; an emulator that checks the grant refuses it otherwise).
+  depends_on = [aws_s3_bucket_policy.access_logs]
 }
 
 resource "aws_s3_bucket_lifecycle_configuration" "zone" {
