@@ -71,6 +71,24 @@ def test_casts_and_lineage(spark):
                         "lake_ingested_at": NOW, "lake_run_id": "r1"}}
 
 
+def test_another_ingest_time_compiles_no_new_code(spark):
+    """Every row carries the run's ingest time, and a second run with another time runs the code
+    the first one compiled (Spark caches generated classes by their source, and a
+    timestamp literal would be written into it)."""
+    rows = [(str(i), "05/11/2026", "1", "a", None, None, None, f"f{i % 3}") for i in range(60)]
+    compiled = spark.sparkContext._jvm.org.apache.spark.metrics.source.CodegenMetrics.METRIC_COMPILATION_TIME()
+    seen = []
+    for at in (NOW, NOW + dt.timedelta(hours=1, microseconds=7)):
+        before = compiled.getCount()
+        out = curated(validate(frame(spark, rows).repartition(3), CONTRACT, "r1", at), CONTRACT)
+        times = out.groupBy("lake_ingested_at").count().collect()
+        seen.append((compiled.getCount() - before, {(r["lake_ingested_at"], r["count"]) for r in times}))
+    (first_compiled, first), (second_compiled, second) = seen
+    assert first == {(NOW, 60)}
+    assert second == {(NOW + dt.timedelta(hours=1, microseconds=7), 60)}
+    assert first_compiled > 0 and second_compiled == 0
+
+
 def test_text_with_replaced_bytes_cannot_be_read_as_a_string(spark):
     """Spark's CSV reader puts U+FFFD where bytes were not valid text; such a string value fails
     its conversion like a number that is not one, and the rules do not report it again."""

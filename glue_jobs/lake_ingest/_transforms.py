@@ -554,7 +554,21 @@ def raw_columns(contract: Contract, extra: Sequence[str] = ()) -> list[str]:
 
 def add_lineage(df: DataFrame, run_id: str, ingested_at: dt.datetime) -> DataFrame:
     """Stamp every row with the run and the ingest time (the source file is set in ``validate``)."""
-    return df.withColumns({RUN_ID_COL: F.lit(run_id), INGESTED_AT_COL: F.lit(ingested_at).cast("timestamp")})
+    return df.withColumns({RUN_ID_COL: F.lit(run_id), INGESTED_AT_COL: run_constant(F.lit(ingested_at).cast("timestamp"))})
+
+
+def run_constant(value: SparkColumn) -> SparkColumn:
+    """A constant that changes from run to run, kept out of Spark's generated code.
+
+    Spark writes a timestamp (or number) literal into the Java source of a stage, and caches
+    compiled classes by their source: every run would compile the main stage again (two large
+    classes, 0.3 to 0.8 s each, and the JIT starts on them cold). A string or array literal is
+    passed to the code as a reference instead. So the value goes into a one-element array, which
+    constant folding keeps as such a literal, and is taken out again with an index Spark cannot
+    fold (the partition id times zero, plus one): a few instructions per row, and one compiled
+    class for every run of a contract in a long-lived session (tests, notebooks, a Glue
+    interactive session)."""
+    return F.element_at(F.array(value), F.spark_partition_id() * 0 + 1)
 
 
 def window_key_sets(contract: Contract) -> list[tuple[str, ...]]:
