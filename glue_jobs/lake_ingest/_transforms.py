@@ -565,9 +565,9 @@ def run_constant(value: SparkColumn) -> SparkColumn:
     classes, 0.3 to 0.8 s each, and the JIT starts on them cold). A string or array literal is
     passed to the code as a reference instead. So the value goes into a one-element array, which
     constant folding keeps as such a literal, and is taken out again with an index Spark cannot
-    fold (the partition id times zero, plus one): a few instructions per row, and one compiled
-    class for every run of a contract in a long-lived session (tests, notebooks, a Glue
-    interactive session)."""
+    fold (the partition id times zero, plus one): a few instructions per row, and a contract's
+    classes are compiled once in a long-lived session (tests, notebooks, a Glue interactive
+    session) instead of on every run."""
     return F.element_at(F.array(value), F.spark_partition_id() * 0 + 1)
 
 
