@@ -33,6 +33,7 @@ from lake_ingest.local.sample_data import generate_extracts
 REPO = Path(__file__).resolve().parents[1]
 GLUE_JOB_TF = REPO / "terraform" / "modules" / "glue_ingest_job" / "main.tf"
 STATE_MACHINE_TF = REPO / "terraform" / "modules" / "state_machine" / "main.tf"
+S3_ZONES_TF = REPO / "terraform" / "modules" / "s3_zones" / "main.tf"
 ASL = REPO / "terraform" / "modules" / "state_machine" / "ingest.asl.json"
 
 #: IAM actions behind the S3 operations of ``S3Storage`` (the others are named like their action).
@@ -355,6 +356,23 @@ def _policy_statements(path: Path, name: str) -> list[dict[str, Any]]:
             if _unquote(kind) == "aws_iam_policy_document"
             for doc_name, body in documents.items() if _unquote(doc_name) == name
             for st in _statements(body)]
+
+
+def test_server_access_logging_starts_once_the_log_bucket_grants_it() -> None:
+    """The zone buckets log to the access-log bucket only after its policy lets the logging service
+    write there. Without the ordering, Terraform may switch logging on first: an emulated account
+    (a moto server) refused all five zone buckets' PutBucketLogging that way."""
+    with open(S3_ZONES_TF, encoding="utf-8") as fh:
+        parsed = hcl2.load(fh)
+    resources = {(_unquote(kind), _unquote(name)): body for block in parsed["resource"]
+                 for kind, named in block.items() for name, body in named.items()}
+    logging = resources[("aws_s3_bucket_logging", "zone")]
+    assert logging["target_bucket"] == "${aws_s3_bucket.access_logs.id}"
+    assert "${aws_s3_bucket_policy.access_logs}" in logging.get("depends_on", [])
+    assert resources[("aws_s3_bucket_policy", "access_logs")]["policy"] == "${data.aws_iam_policy_document.access_logs.json}"
+    grants = [st for st in _policy_statements(S3_ZONES_TF, "access_logs") if _unquote(st["effect"]) == "Allow"
+              and [_unquote(i) for p in st["principals"] for i in p["identifiers"]] == ["logging.s3.amazonaws.com"]]
+    assert len(grants) == 1 and [_unquote(a) for a in grants[0]["actions"]] == ["s3:PutObject"]
 
 
 def test_the_trigger_role_starts_the_encrypted_state_machine_and_nothing_else() -> None:

@@ -736,26 +736,6 @@ def test_enable_force_destroy_reaches_every_resource_that_keeps_data() -> None:
     assert declared_variables(modules["dynamodb_state"])["enable_deletion_protection"]["default"] is True
 
 
-def test_server_access_logging_starts_once_the_log_bucket_grants_it() -> None:
-    """The zone buckets log to the access-log bucket only after its policy lets the logging service
-    write there. Without the ordering, Terraform may switch logging on first: an emulated account
-    (a moto server) refused all five zone buckets' PutBucketLogging that way."""
-    parsed = parse(MODULES / "s3_zones" / "main.tf")
-    resources = {(unquote(kind), unquote(name)): body for block in parsed["resource"]
-                 for kind, named in block.items() for name, body in named.items()}
-    logging = resources[("aws_s3_bucket_logging", "zone")]
-    assert logging["target_bucket"] == "${aws_s3_bucket.access_logs.id}"
-    assert "${aws_s3_bucket_policy.access_logs}" in logging.get("depends_on", [])
-    policy = resources[("aws_s3_bucket_policy", "access_logs")]
-    assert policy["policy"] == "${data.aws_iam_policy_document.access_logs.json}"
-    documents = {unquote(name): body for block in parsed["data"] for kind, named in block.items()
-                 if unquote(kind) == "aws_iam_policy_document" for name, body in named.items()}
-    grants = [st for st in documents["access_logs"]["statement"]
-              if unquote(st["effect"]) == "Allow"
-              and [unquote(i) for p in st["principals"] for i in p["identifiers"]] == ["logging.s3.amazonaws.com"]]
-    assert len(grants) == 1 and [unquote(a) for a in grants[0]["actions"]] == ["s3:PutObject"]
-
-
 def test_the_dashboard_and_the_output_list_every_alarm() -> None:
     module = MODULES / "monitoring"
     alarms = {unquote(name) for path in tf_files(module) for block in parse(path).get("resource", [])

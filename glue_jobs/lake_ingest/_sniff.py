@@ -248,7 +248,7 @@ def quoted_spans(text: str, quote: str, escape: str, delimiter: str, comment: st
                 p = k + 1
         stop = len(text) if end < 0 else end
         if first is None and (text.find("\n", at, stop) >= 0 or text.find("\r", at, stop) >= 0):
-            first = 1 + sum(1 for _ in _LINE_END.finditer(text, 0, at))
+            first = 1 + len(_LINE_END.findall(text, 0, at))
         if end < 0:
             return first, True
         pos = end + 1

@@ -566,8 +566,8 @@ def run_constant(value: SparkColumn) -> SparkColumn:
     passed to the code as a reference instead. So the value goes into a one-element array, which
     constant folding keeps as such a literal, and is taken out again with an index Spark cannot
     fold (the partition id times zero, plus one): a few instructions per row, and a contract's
-    classes are compiled once in a long-lived session (tests, notebooks, a Glue interactive
-    session) instead of on every run."""
+    classes are compiled once in a session that runs the job again (the tests, say) instead of
+    on every run."""
     return F.element_at(F.array(value), F.spark_partition_id() * 0 + 1)
 
 
