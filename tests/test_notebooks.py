@@ -95,7 +95,7 @@ EXPECTED_OUTPUT = {
     "04_ingest_locally.ipynb": ["[orders] done: 2 files, 1200 rows read, 1182 written, 18 quarantined",
                                 "status='SUCCEEDED'"],
     "05_orchestration.ipynb": ["same states as the template: True", "execution: SUCCEEDED", "execution: FAILED",
-                               "error: DatasetsFailed"],
+                               "error: DatasetsFailed", "Glue job run: FAILED - DataQualityError"],
     "06_querying_with_athena.ipynb": ["tables: ['plant.meter_readings'", "WHERE order_date = DATE '2026-11-02'"],
     "07_cost_model.ipynb": ["reaches the 1-minute minimum at", "raw zone: STANDARD -> STANDARD_IA after 30 d"],
     "08_deployment.ipynb": ["cfn-lint cfn/seed.yaml: exit code 0", "E2015 Default should be a value within",
@@ -134,6 +134,10 @@ def test_notebook_runs_top_to_bottom(path: Path) -> None:
     started = time.monotonic()
     try:
         client.execute(env=env)
+    except Exception:
+        # The error names only the failing cell; what the cells before it printed often says why.
+        print(f"{path.name}, the outputs before the failing cell:\n{output_text(nb)}")
+        raise
     finally:
         out = os.environ.get("NOTEBOOKS_OUT")
         if out:
@@ -141,4 +145,4 @@ def test_notebook_runs_top_to_bottom(path: Path) -> None:
             nbformat.write(nb, Path(out) / path.name)
     print(f"{path.name}: {time.monotonic() - started:.1f} s")
     shown = output_text(nb)
-    assert [text for text in EXPECTED_OUTPUT[path.name] if text not in shown] == [], path.name
+    assert [text for text in EXPECTED_OUTPUT[path.name] if text not in shown] == [], f"{path.name} printed:\n{shown}"
