@@ -9,6 +9,7 @@ import re
 import subprocess
 import time
 from pathlib import Path
+from unittest import mock
 
 import pytest
 import yaml
@@ -29,6 +30,7 @@ from lake_ingest.local.orchestration import (
     PLANNER_FILE,
     LocalPipeline,
     emulated_services,
+    env_overlay,
     render_definition,
     run_execution,
 )
@@ -242,6 +244,55 @@ def test_a_claim_that_fails_after_taking_the_lock_releases_it(spark, lake, setti
     assert entered.index("ClaimDataset") < entered.index("ReleaseLock") < entered.index("RecordFailure")
     assert _lock(pipeline.clients, settings, "orders") is None
     assert [a["dataset_id"] for a in pipeline.alerts()] == ["orders"]
+
+
+class RecordingEnviron(dict):
+    """A stand-in for ``os.environ`` that records every key written or removed."""
+
+    def __init__(self, *args):
+        super().__init__(*args)
+        self.touched: list[str] = []
+
+    def __setitem__(self, key, value):
+        self.touched.append(key)
+        super().__setitem__(key, value)
+
+    def __delitem__(self, key):
+        self.touched.append(key)
+        super().__delitem__(key)
+
+    def update(self, *args, **kw):
+        for key, value in dict(*args, **kw).items():
+            self[key] = value
+
+    def pop(self, key, *default):
+        if key in self:
+            self.touched.append(key)
+        return super().pop(key, *default)
+
+    def clear(self):
+        self.touched.extend(self)
+        super().clear()
+
+
+def test_a_function_environment_is_laid_over_without_emptying_the_process_one():
+    """Lambda handlers run in-process with their variables set, while the Glue runs of other
+    datasets read the same environment: no key but the function's may disappear meanwhile."""
+    environ = RecordingEnviron({"AWS_ACCESS_KEY_ID": "testing", "RUNS_TABLE": "outer", "HOME": "/root"})
+    with env_overlay({"RUNS_TABLE": "runs", "LEASE_SECONDS": "60"}, environ):
+        assert environ == {"AWS_ACCESS_KEY_ID": "testing", "RUNS_TABLE": "runs", "LEASE_SECONDS": "60",
+                           "HOME": "/root"}
+    assert environ == {"AWS_ACCESS_KEY_ID": "testing", "RUNS_TABLE": "outer", "HOME": "/root"}
+    assert set(environ.touched) == {"RUNS_TABLE", "LEASE_SECONDS"}
+    # what the overlay replaces: patch.dict empties the mapping on the way out, credentials included
+    environ.touched.clear()
+    with mock.patch.dict(environ, {"RUNS_TABLE": "runs"}):
+        pass
+    assert "AWS_ACCESS_KEY_ID" in environ.touched
+
+    with pytest.raises(RuntimeError), env_overlay({"LEASE_SECONDS": "60"}, environ):
+        raise RuntimeError("the handler failed")
+    assert "LEASE_SECONDS" not in environ
 
 
 def test_the_claim_is_one_the_job_accepts_and_other_runs_do_not(aws, deployed, settings):

@@ -247,6 +247,27 @@ def _glue_sync_without_callback(self: Any, env: Any, resource_runtime_part: Any,
 
 
 @contextmanager
+def env_overlay(values: Mapping[str, str], environ: Any = os.environ) -> Iterator[None]:
+    """Set ``values`` in the process environment for a while, then put back only those keys.
+
+    ``mock.patch.dict(os.environ, ...)`` restores by emptying the environment and refilling it,
+    and other threads (the Glue runs of other datasets, the interpreter's own tasks) read it
+    meanwhile: a boto3 client created in that moment finds no credentials. Here no other key is
+    ever removed or rewritten.
+    """
+    saved = {key: environ.get(key) for key in values}
+    environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                environ.pop(key, None)
+            else:
+                environ[key] = value
+
+
+@contextmanager
 def emulated_services(spark: SparkSession, clients: AwsClients,
                       glue_errors: Mapping[str, list[str]] | None = None,
                       on_progress: Callable[[str, str], None] | None = None) -> Iterator[list[dict[str, Any]]]:
@@ -309,7 +330,7 @@ def emulated_services(spark: SparkSession, clients: AwsClients,
         spec = importlib.util.spec_from_file_location(module_name, MODULE_DIR / "functions" / f"{module_name}.py")
         module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
         spec.loader.exec_module(module)  # type: ignore[union-attr]
-        with lock, mock.patch.dict(os.environ, function.environment_vars):
+        with lock, env_overlay(function.environment_vars):
             try:
                 return json.dumps(getattr(module, func_name)(event, None)), False, ""
             except Exception as exc:
