@@ -252,7 +252,7 @@ def env_overlay(values: Mapping[str, str], environ: Any = os.environ) -> Iterato
 
     ``mock.patch.dict(os.environ, ...)`` restores by emptying the environment and refilling it,
     and other threads (the Glue runs of other datasets, the interpreter's own tasks) read it
-    meanwhile: a boto3 client created in that moment finds no credentials. Here no other key is
+    meanwhile: a boto3 client created in that moment would find no credentials. Here no other key is
     ever removed or rewritten.
     """
     saved = {key: environ.get(key) for key in values}
