@@ -7,6 +7,7 @@ import importlib.util
 import json
 import re
 import subprocess
+import threading
 import time
 from pathlib import Path
 from unittest import mock
@@ -14,6 +15,8 @@ from unittest import mock
 import pytest
 import yaml
 from moto import mock_aws
+from moto.core import DEFAULT_ACCOUNT_ID
+from moto.dynamodb.models import dynamodb_backends
 
 from lake_ingest import AwsClients, Contract, DatasetLocked, StateStore
 from lake_ingest._args import REQUIRED_ARGS
@@ -31,6 +34,7 @@ from lake_ingest.local.orchestration import (
     LocalPipeline,
     emulated_services,
     env_overlay,
+    one_request_at_a_time,
     render_definition,
     run_execution,
 )
@@ -293,6 +297,101 @@ def test_a_function_environment_is_laid_over_without_emptying_the_process_one():
     with pytest.raises(RuntimeError), env_overlay({"LEASE_SECONDS": "60"}, environ):
         raise RuntimeError("the handler failed")
     assert "LEASE_SECONDS" not in environ
+
+
+class PausingHashSet(dict):
+    """One dataset's items in moto's table. Walking them pauses after the first item until
+    ``resume`` is set (or half a second has passed), with ``inside`` set meanwhile."""
+
+    def __init__(self, items: dict, inside: threading.Event, resume: threading.Event) -> None:
+        super().__init__(items)
+        self.inside, self.resume = inside, resume
+
+    def values(self):
+        def walk(view):
+            for n, value in enumerate(view):
+                yield value
+                if n == 0:
+                    self.inside.set()
+                    self.resume.wait(0.5)
+        return walk(super().values())
+
+
+def _query_while_another_dataset_starts_a_run(aws, settings) -> tuple[list[str], list[BaseException]]:
+    """customers' runs are read while orders gets a new run record, which lands while moto walks
+    the table (a Query walks every item, orders' too). Returns the run ids read and the errors."""
+    state = StateStore(aws.dynamodb, settings.ledger_table, settings.runs_table)
+    state.start_run("customers", "run-1", {})
+    state.start_run("orders", "run-1", {})
+    table = dynamodb_backends[DEFAULT_ACCOUNT_ID]["eu-west-1"].tables[settings.runs_table]
+    orders = next(key for key in table.items if key.value == "orders")
+    inside, resume = threading.Event(), threading.Event()
+    table.items[orders] = PausingHashSet(table.items[orders], inside, resume)
+    read: list[str] = []
+    errors: list[BaseException] = []
+
+    def reader():
+        try:
+            read.extend(r["run_id"] for r in state.runs("customers"))
+        except Exception as exc:  # the error is what the caller checks
+            errors.append(exc)
+
+    def writer():
+        inside.wait(5)
+        state.start_run("orders", "run-2", {})
+        resume.set()
+
+    threads = [threading.Thread(target=reader), threading.Thread(target=writer)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert not any(t.is_alive() for t in threads), "a request never came back"
+    assert inside.is_set(), "the query did not walk orders' items"
+    assert {r["run_id"] for r in state.runs("orders")} == {"run-1", "run-2"}
+    return read, errors
+
+
+def test_moto_fails_a_query_that_another_thread_writes_into(aws, deployed, settings):
+    """What ``one_request_at_a_time`` is for: moto's own behaviour when two threads call it."""
+    read, errors = _query_while_another_dataset_starts_a_run(aws, settings)
+    assert [str(e) for e in errors] == ["dictionary changed size during iteration"]
+    assert read == []
+
+
+def test_emulated_requests_are_answered_one_at_a_time(aws, deployed, settings):
+    with one_request_at_a_time():
+        read, errors = _query_while_another_dataset_starts_a_run(aws, settings)
+    assert errors == []
+    assert read == ["run-1"]
+
+
+def test_a_glue_start_lets_other_requests_through_and_a_request_may_make_its_own(aws):
+    """A Glue start carries out the whole job, whose requests come from other threads too; a
+    Lambda handler makes its requests from inside its ``Invoke``, on the same thread."""
+    from moto.dynamodb.models import DynamoDBBackend
+    from moto.glue.models import GlueBackend
+
+    seen: dict[str, bool] = {}
+
+    def start_job_run(backend, name, *args, **kwargs):
+        other = threading.Thread(target=aws.client("dynamodb").list_tables)
+        other.start()
+        other.join(5)
+        seen["another thread's request answered during the start"] = not other.is_alive()
+        return "jr_1"
+
+    original_list_tables = DynamoDBBackend.list_tables
+
+    def list_tables(backend, *args, **kwargs):
+        seen["a request made inside a request answered"] = bool(aws.client("sts").get_caller_identity()["Account"])
+        return original_list_tables(backend, *args, **kwargs)
+
+    with mock.patch.object(GlueBackend, "start_job_run", start_job_run), \
+            mock.patch.object(DynamoDBBackend, "list_tables", list_tables), one_request_at_a_time():
+        assert aws.client("glue").start_job_run(JobName="any")["JobRunId"] == "jr_1"
+    assert seen == {"another thread's request answered during the start": True,
+                    "a request made inside a request answered": True}
 
 
 def test_the_claim_is_one_the_job_accepts_and_other_runs_do_not(aws, deployed, settings):

@@ -7,7 +7,9 @@ This is the one place where the emulator is adapted to run the project's own cod
 - moto's Lambda ``Invoke`` calls the Python handler of the planner and claim functions in-process
   (moto would need Docker to run them);
 - moto 5.2's Step Functions interpreter crashes on ``glue:startJobRun.sync`` (see
-  ``_glue_sync_without_callback``); the state machine definition itself is the production one.
+  ``_glue_sync_without_callback``); the state machine definition itself is the production one;
+- moto answers one request at a time (``one_request_at_a_time``): its state is not safe for the
+  threads that the Map's branches and the Glue runs call it from.
 """
 
 from __future__ import annotations
@@ -267,6 +269,38 @@ def env_overlay(values: Mapping[str, str], environ: Any = os.environ) -> Iterato
                 environ[key] = value
 
 
+#: Emulated requests that may run alongside others: a Glue ``StartJobRun`` here carries out the
+#: whole ingest job, whose own requests must get through meanwhile.
+CONCURRENT_REQUESTS = frozenset({"before-send.glue.StartJobRun"})
+
+
+@contextmanager
+def one_request_at_a_time(concurrent: frozenset[str] = CONCURRENT_REQUESTS) -> Iterator[None]:
+    """While active, moto answers one in-process request at a time, as AWS answers each atomically.
+
+    moto keeps its state in plain dicts and does not lock them: a DynamoDB ``Query`` walks every
+    item of the table, and an item that another thread adds meanwhile (another dataset's ledger
+    entry or run record) makes it raise ``RuntimeError: dictionary changed size during
+    iteration``. The Map's branches, the Glue runs and the Lambda handlers here all call moto from
+    threads of their own. Requests named in ``concurrent`` (botocore's ``before-send`` event names)
+    are let through unserialized. The lock is reentrant: a Lambda handler run inside its
+    ``Invoke`` makes requests of its own from the same thread.
+    """
+    from moto.core.botocore_stubber import BotocoreStubber
+
+    original = BotocoreStubber.__call__
+    gate = threading.RLock()
+
+    def call(stubber: Any, event_name: str, request: Any, **kwargs: Any) -> Any:
+        if event_name in concurrent:
+            return original(stubber, event_name, request, **kwargs)
+        with gate:
+            return original(stubber, event_name, request, **kwargs)
+
+    with mock.patch.object(BotocoreStubber, "__call__", call):
+        yield
+
+
 @contextmanager
 def emulated_services(spark: SparkSession, clients: AwsClients,
                       glue_errors: Mapping[str, list[str]] | None = None,
@@ -276,7 +310,8 @@ def emulated_services(spark: SparkSession, clients: AwsClients,
     ``glue_errors`` maps a dataset id to Glue error codes that its next ``StartJobRun`` calls
     raise, one per call (e.g. ``ConcurrentRunsExceededException``), to exercise the retries.
     ``on_progress(dataset_id, message)`` receives the job's progress lines. Yields the list of
-    job runs carried out (dataset, run id, status, error).
+    job runs carried out (dataset, run id, status, error). Every other emulated request is
+    answered one at a time (``one_request_at_a_time``).
     """
     from moto.awslambda.models import LambdaFunction
     from moto.glue import exceptions as glue_exceptions
@@ -340,5 +375,6 @@ def emulated_services(spark: SparkSession, clients: AwsClients,
             mock.patch.object(FakeJobRun, "as_dict", as_dict), \
             mock.patch.object(LambdaFunction, "_invoke_lambda", invoke_lambda), \
             mock.patch.object(sfn_glue.StateTaskServiceGlue, "_eval_integration_pattern",
-                              _glue_sync_without_callback):
+                              _glue_sync_without_callback), \
+            one_request_at_a_time():
         yield runs
