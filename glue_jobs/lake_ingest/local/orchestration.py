@@ -322,14 +322,14 @@ def emulated_services(spark: SparkSession, clients: AwsClients,
 
     pending = {k: list(v) for k, v in (glue_errors or {}).items()}
     runs: list[dict[str, Any]] = []
-    lock = threading.Lock()
+    pending_lock = threading.Lock()  # Glue starts run unserialized, in the branches' threads
     original_start = GlueBackend.start_job_run
 
     def start_job_run(backend: Any, name: str, arguments: dict[str, str] | None, *args: Any, **kw: Any) -> str:
         job = backend.get_job(name)
         merged = {**job.default_arguments, **(arguments or {})}
         parsed = parse_job_args([x for kv in merged.items() for x in kv])
-        with lock:
+        with pending_lock:
             queue = pending.get(parsed.dataset_id)
             code = queue.pop(0) if queue else None
         if code:
@@ -365,7 +365,8 @@ def emulated_services(spark: SparkSession, clients: AwsClients,
         spec = importlib.util.spec_from_file_location(module_name, MODULE_DIR / "functions" / f"{module_name}.py")
         module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
         spec.loader.exec_module(module)  # type: ignore[union-attr]
-        with lock, env_overlay(function.environment_vars):
+        # The Invoke request runs under one_request_at_a_time: handlers never overlap each other.
+        with env_overlay(function.environment_vars):
             try:
                 return json.dumps(getattr(module, func_name)(event, None)), False, ""
             except Exception as exc:
